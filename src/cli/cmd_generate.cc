@@ -1,0 +1,114 @@
+// slim generate: text continuation with a KV cache (greedy at temperature 0).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "io/model_source.h"
+#include "model/forward.h"
+#include "util/error.h"
+
+namespace slim::cli {
+
+namespace {
+struct GenerateArgs {
+  ModelArgs model;
+  std::string prompt = "Once upon a time";
+  int max_tokens = 256;
+  float temperature = 0.f;
+  float top_p = 0.9f;
+  uint64_t seed = 0;
+  int threads = 0;
+  std::string json;
+};
+
+int sample(std::span<const float> logits, float temperature, float top_p, std::mt19937_64& rng) {
+  if (temperature <= 0.f) return int(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  std::vector<std::pair<float, int>> p(logits.size());
+  float mx = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    p[i] = {float(std::exp((logits[i] - mx) / temperature)), int(i)};
+    sum += p[i].first;
+  }
+  std::sort(p.begin(), p.end(), std::greater<>());
+  // Nucleus: the smallest prefix whose mass reaches top_p.
+  double cum = 0;
+  size_t keep = 0;
+  while (keep < p.size() && cum < top_p * sum) cum += p[keep++].first;
+  std::uniform_real_distribution<double> u(0, cum);
+  double r = u(rng);
+  for (size_t i = 0; i < keep; ++i)
+    if ((r -= p[i].first) <= 0) return p[i].second;
+  return p[keep - 1].second;
+}
+
+void run(const GenerateArgs& a) {
+  apply_threads(a.threads);
+  LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
+  const ModelConfig& c = lm.model.config;
+  std::vector<int> ids = lm.tokenizer->encode(a.prompt, true);
+  SLIM_CHECK(!ids.empty(), "the prompt encodes to no tokens");
+  const int ctx = std::min<int>(c.max_seq_len, int(ids.size()) + std::max(a.max_tokens, 0));
+  Session s(lm.model, ctx);
+  std::mt19937_64 rng(a.seed);
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto logits = s.step(ids);
+  auto t1 = std::chrono::steady_clock::now();
+  std::string printed = lm.tokenizer->decode(ids);
+  fmt::print("{}", printed);
+  std::fflush(stdout);
+  int generated = 0;
+  while (generated < a.max_tokens && s.pos() < ctx) {
+    int next = sample(logits, a.temperature, a.top_p, rng);
+    // llama2.c stories models delimit documents with BOS: stop there, or at EOS.
+    if (next == c.eos_id || next == c.bos_id) break;
+    ids.push_back(next);
+    ++generated;
+    std::string text = lm.tokenizer->decode(ids);
+    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+      fmt::print("{}", text.substr(printed.size()));
+      std::fflush(stdout);
+    }
+    printed = std::move(text);
+    if (s.pos() >= ctx) break;
+    logits = s.step(std::span<const int>(&ids.back(), 1));
+  }
+  auto t2 = std::chrono::steady_clock::now();
+  fmt::print("\n");
+  const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
+  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
+  const size_t prompt_tokens = ids.size() - size_t(generated);
+  fmt::print(stderr, "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s)\n",
+             prompt_tokens, prefill_s, prompt_tokens / prefill_s, generated, decode_s,
+             generated > 0 ? generated / decode_s : 0.0);
+  write_json(a.json, {{"text", printed},
+                      {"prompt_tokens", prompt_tokens},
+                      {"generated_tokens", generated},
+                      {"prefill_seconds", prefill_s},
+                      {"decode_seconds", decode_s},
+                      {"prefill_tokens_per_second", prompt_tokens / prefill_s},
+                      {"decode_tokens_per_second", generated > 0 ? generated / decode_s : 0.0},
+                      {"command", command_line()}});
+}
+}  // namespace
+
+void add_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand("generate", "continue a prompt (greedy at --temperature 0)");
+  add_model_options(cmd, a->model);
+  cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
+  cmd->add_option("-n,--max-tokens", a->max_tokens, "tokens to generate at most")->capture_default_str();
+  cmd->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-p", a->top_p, "nucleus sampling mass (temperature > 0)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "sampling seed")->capture_default_str();
+  cmd->add_option("--json", a->json, "write text and speed as JSON to this file");
+  add_threads_option(cmd, a->threads);
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace slim::cli

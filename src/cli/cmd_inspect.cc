@@ -1,0 +1,118 @@
+// slim inspect: architecture, shapes, parameter count and bytes of a model.
+#include <fmt/format.h>
+
+#include <filesystem>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "io/model_source.h"
+
+namespace slim::cli {
+
+namespace {
+struct InspectArgs {
+  ModelArgs model;
+  std::string json;
+};
+
+const char* pos_name(PosKind p) {
+  return p == PosKind::RopeHalves ? "rope (halves, HF)" : p == PosKind::RopeInterleaved ? "rope (interleaved pairs)" : "learned";
+}
+
+int64_t disk_bytes(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) return int64_t(fs::file_size(path, ec));
+  int64_t total = 0;
+  for (auto& e : fs::directory_iterator(path, ec))
+    if (e.is_regular_file()) total += int64_t(e.file_size());
+  return total;
+}
+
+void run(const InspectArgs& a) {
+  LoadedModel lm = open_model(a.model.model, a.model.tokenizer, /*need_tokenizer=*/false);
+  const ModelConfig& c = lm.model.config;
+  std::unique_ptr<Tokenizer> tok;
+  std::string tok_err;
+  try {
+    tok = load_model_tokenizer(lm.paths, c);
+  } catch (const std::exception& e) {
+    tok_err = e.what();
+  }
+  nlohmann::json tensors = nlohmann::json::array();
+  auto add = [&](const std::string& name, const Tensor& t) {
+    tensors.push_back({{"name", name}, {"shape", {t.rows(), t.cols()}}, {"mapped", t.is_view()}});
+  };
+  const auto& w = lm.model.weights;
+  add("tok_embed", w.tok_embed);
+  for (size_t l = 0; l < w.blocks.size(); ++l) {
+    auto b = w.blocks[l];  // copy of views: linears() needs a mutable object
+    add(fmt::format("layers.{}.attn_norm", l), b.attn_norm);
+    for (auto& r : b.linears()) add(fmt::format("layers.{}.{}", l, r.name), r.linear->w);
+    add(fmt::format("layers.{}.ffn_norm", l), b.ffn_norm);
+  }
+  add("final_norm", w.final_norm);
+  if (!c.tie_embeddings) add("lm_head", w.lm_head);
+
+  nlohmann::json j = {
+      {"path", lm.paths.model_path},
+      {"format", lm.model.format},
+      {"architecture", c.arch},
+      {"source_dtype", lm.model.source_dtype},
+      {"dim", c.dim},
+      {"hidden_dim", c.hidden_dim},
+      {"n_layers", c.n_layers},
+      {"n_heads", c.n_heads},
+      {"n_kv_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim},
+      {"vocab_size", c.vocab_size},
+      {"max_seq_len", c.max_seq_len},
+      {"norm_eps", c.norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"position", pos_name(c.pos)},
+      {"qkv_bias", c.qkv_bias},
+      {"sliding_window", c.sliding_window},
+      {"tie_embeddings", c.tie_embeddings},
+      {"parameters", c.n_params()},
+      {"fp32_bytes", c.n_params() * 4},
+      {"file_bytes", disk_bytes(lm.paths.model_path)},
+      {"tensors", tensors},
+  };
+  if (tok)
+    j["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}, {"bos_id", tok->bos_id()},
+                      {"eos_id", tok->eos_id()}};
+  else
+    j["tokenizer"] = {{"error", tok_err}};
+
+  fmt::print("model        {}\n", lm.paths.model_path);
+  fmt::print("format       {} ({}), architecture {}\n", lm.model.format, lm.model.source_dtype, c.arch);
+  fmt::print("dims         dim {}, ffn {}, layers {}, heads {} (kv {}, head_dim {}), vocab {}, context {}\n", c.dim,
+             c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size, c.max_seq_len);
+  fmt::print("blocks       RMSNorm eps {:g}, {}, theta {:g}, SwiGLU{}{}{}\n", c.norm_eps, pos_name(c.pos), c.rope_theta,
+             c.qkv_bias ? ", q/k/v bias" : "", c.tie_embeddings ? ", tied embeddings" : "",
+             c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "");
+  fmt::print("parameters   {} ({:.3f} M), fp32 {:.2f} MiB, on disk {:.2f} MiB\n", c.n_params(), c.n_params() / 1e6,
+             c.n_params() * 4 / 1048576.0, j["file_bytes"].get<int64_t>() / 1048576.0);
+  if (tok)
+    fmt::print("tokenizer    {} (vocab {}, bos {}, eos {})\n", tok->kind(), tok->vocab_size(), tok->bos_id(),
+               tok->eos_id());
+  else
+    fmt::print("tokenizer    not loaded: {}\n", tok_err);
+  fmt::print("\n{:<32} {:>16}  {}\n", "tensor", "shape", "storage");
+  for (auto& t : tensors)
+    fmt::print("{:<32} {:>16}  {}\n", t["name"].get<std::string>(),
+               fmt::format("{} x {}", t["shape"][0].get<int64_t>(), t["shape"][1].get<int64_t>()),
+               t["mapped"].get<bool>() ? "mapped" : "converted");
+  write_json(a.json, j);
+}
+}  // namespace
+
+void add_inspect(CLI::App& app) {
+  auto a = std::make_shared<InspectArgs>();
+  auto* cmd = app.add_subcommand("inspect", "architecture, shapes, parameter count and bytes of a model");
+  add_model_options(cmd, a->model);
+  cmd->add_option("--json", a->json, "also write the facts as JSON to this file");
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace slim::cli

@@ -1,0 +1,57 @@
+#include "cli/common.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include "util/error.h"
+#include "util/files.h"
+
+namespace slim::cli {
+
+namespace {
+std::string g_cmdline;
+}
+
+void add_model_options(CLI::App* cmd, ModelArgs& a) {
+  cmd->add_option("-m,--model", a.model,
+                  "llama2.c .bin, Hugging Face directory, or a known name (stories260K: found in $SLIM_MODELS, "
+                  "../shared/data/models or the cache, else downloaded)")
+      ->capture_default_str();
+  cmd->add_option("-t,--tokenizer", a.tokenizer,
+                  "tokenizer file (.bin llama2.c, .model SentencePiece, .json HF); default: beside the model");
+}
+
+void add_threads_option(CLI::App* cmd, int& threads) {
+  cmd->add_option("--threads", threads, "worker threads (default: all cores)");
+}
+
+void apply_threads(int threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+void write_json(const std::string& path, const nlohmann::json& j) {
+  if (path.empty()) return;
+  write_file_atomic(path, j.dump(2) + "\n");
+}
+
+std::string read_text(const std::string& path) {
+  SLIM_CHECK(!path.empty(), "--text is required");
+  std::string s = read_file(path);
+  SLIM_CHECK(!s.empty(), "{}: the text file is empty", path);
+  return s;
+}
+
+void set_command_line(int argc, char** argv) {
+  g_cmdline.clear();
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    bool quote = a.find_first_of(" \t\"'") != std::string::npos || a.empty();
+    g_cmdline += (i ? " " : "") + (quote ? "'" + a + "'" : a);
+  }
+}
+
+std::string command_line() { return g_cmdline; }
+
+}  // namespace slim::cli

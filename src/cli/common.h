@@ -1,0 +1,31 @@
+// Shared pieces of the command-line tool: model options, threads, JSON output.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace slim::cli {
+
+struct ModelArgs {
+  std::string model = "stories260K";
+  std::string tokenizer;
+};
+
+// --model/-m and --tokenizer/-t.
+void add_model_options(CLI::App* cmd, ModelArgs& a);
+// --threads N (default: all cores); applied by apply_threads().
+void add_threads_option(CLI::App* cmd, int& threads);
+void apply_threads(int threads);
+
+// Writes `j` to `path` atomically (pretty-printed), or does nothing if empty.
+void write_json(const std::string& path, const nlohmann::json& j);
+
+// Reads a text file for tokenization; refuses empty or invalid-path input.
+std::string read_text(const std::string& path);
+
+// The exact command line, for reports.
+std::string command_line();
+void set_command_line(int argc, char** argv);
+
+}  // namespace slim::cli

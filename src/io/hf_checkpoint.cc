@@ -1,0 +1,254 @@
+#include "io/hf_checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstring>
+#include <filesystem>
+
+#include "model/arch.h"
+#include "model/rope_layout.h"
+#include "util/error.h"
+#include "util/files.h"
+#include "util/half.h"
+
+namespace slim {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+template <typename T>
+T get_or(const json& j, const char* key, T fallback, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    fail("{}: field '{}' has the wrong type ({})", path, key, it->type_name());
+  }
+}
+
+int first_id(const json& j, const char* key, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return -1;
+  if (it->is_array()) return it->empty() ? -1 : (*it)[0].get<int>();  // eos may be a list
+  SLIM_CHECK(it->is_number_integer(), "{}: field '{}' must be an integer", path, key);
+  return it->get<int>();
+}
+
+// Loads one tensor as fp32 with the expected shape; `rows` == 1 accepts a 1-D tensor.
+Tensor load_tensor(const TensorSet& set, const std::string& name, int64_t rows, int64_t cols) {
+  auto ref = set.find(name);
+  SLIM_CHECK(ref.file != nullptr, "missing tensor '{}' in the model's safetensors files", name);
+  const TensorInfo& t = *ref.info;
+  const std::string& path = ref.file->path();
+  bool shape_ok = (t.shape.size() == 2 && t.shape[0] == rows && t.shape[1] == cols) ||
+                  (rows == 1 && t.shape.size() == 1 && t.shape[0] == cols);
+  if (!shape_ok) {
+    std::string got;
+    for (auto s : t.shape) got += (got.empty() ? "" : ", ") + std::to_string(s);
+    fail("{}: tensor '{}' has shape [{}], config.json implies [{}{}]", path, name, got,
+         rows == 1 ? "" : std::to_string(rows) + ", ", cols);
+  }
+  auto bytes = ref.file->data(t);
+  const size_t n = size_t(rows * cols);
+  switch (t.dtype) {
+    case DType::F32:
+      if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(float) == 0)
+        return Tensor::view(reinterpret_cast<const float*>(bytes.data()), rows, cols, ref.file->mapping());
+      else {
+        std::vector<float> v(n);
+        std::memcpy(v.data(), bytes.data(), n * 4);
+        return Tensor::from(std::move(v), rows, cols);
+      }
+    case DType::F16:
+    case DType::BF16: {
+      std::vector<uint16_t> raw(n);
+      std::memcpy(raw.data(), bytes.data(), n * 2);  // the buffer may be unaligned
+      std::vector<float> v(n);
+      if (t.dtype == DType::F16)
+        f16_to_f32(raw, v);
+      else
+        bf16_to_f32(raw, v);
+      return Tensor::from(std::move(v), rows, cols);
+    }
+    default:
+      fail("{}: tensor '{}' has dtype {}; weights must be F32, F16 or BF16", path, name, dtype_name(t.dtype));
+  }
+}
+
+}  // namespace
+
+ModelConfig parse_hf_config(const std::string& path) {
+  json j;
+  try {
+    j = json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    fail("{}: invalid JSON: {}", path, e.what());
+  }
+  SLIM_CHECK(j.is_object(), "{}: config.json must be a JSON object", path);
+  std::string arch;
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty() && (*it)[0].is_string())
+    arch = (*it)[0].get<std::string>();
+  SLIM_CHECK(!arch.empty(), "{}: no 'architectures' entry", path);
+  const ArchSpec* spec = find_arch(arch);
+  SLIM_CHECK(spec != nullptr, "{}: architecture '{}' is not supported (supported: {})", path, arch,
+             supported_archs());
+  ModelConfig c;
+  c.arch = arch;
+  c.norm = spec->norm;
+  c.mlp = spec->mlp;
+  c.pos = spec->pos;
+  c.qkv_bias = spec->qkv_bias;
+  c.dim = get_or<int>(j, "hidden_size", 0, path);
+  c.hidden_dim = get_or<int>(j, "intermediate_size", 0, path);
+  c.n_layers = get_or<int>(j, "num_hidden_layers", 0, path);
+  c.n_heads = get_or<int>(j, "num_attention_heads", 0, path);
+  c.n_kv_heads = get_or<int>(j, "num_key_value_heads", c.n_heads, path);
+  c.head_dim = get_or<int>(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, path);
+  c.vocab_size = get_or<int>(j, "vocab_size", 0, path);
+  c.max_seq_len = get_or<int>(j, "max_position_embeddings", 2048, path);
+  c.norm_eps = get_or<float>(j, "rms_norm_eps", 1e-6f, path);
+  c.rope_theta = get_or<float>(j, "rope_theta", 10000.f, path);
+  c.tie_embeddings = get_or<bool>(j, "tie_word_embeddings", spec->default_tie, path);
+  c.bos_id = first_id(j, "bos_token_id", path);
+  c.eos_id = first_id(j, "eos_token_id", path);
+  if (spec->uses_sliding_window && get_or<bool>(j, "use_sliding_window", true, path))
+    c.sliding_window = get_or<int>(j, "sliding_window", 0, path);
+  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
+    std::string type = it->is_object() ? it->value("rope_type", it->value("type", std::string("?"))) : "?";
+    SLIM_CHECK(type == "default", "{}: rope_scaling type '{}' is not supported yet", path, type);
+  }
+  if (auto it = j.find("hidden_act"); it != j.end() && it->is_string())
+    SLIM_CHECK(*it == "silu", "{}: hidden_act '{}' is not supported (LLaMA-family models use silu)", path,
+               it->get<std::string>());
+  validate_config(c, path);
+  return c;
+}
+
+Model load_hf_model(const std::string& dir) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  SLIM_CHECK(file_exists(cfg_path), "{}: no config.json in the model directory", dir);
+  Model m;
+  m.config = parse_hf_config(cfg_path);
+  m.source = dir;
+  m.format = "hf-safetensors";
+  const ModelConfig& c = m.config;
+  TensorSet set = TensorSet::open_dir(dir);
+  if (auto r = set.find("model.embed_tokens.weight"); r.file) m.source_dtype = dtype_name(r.info->dtype);
+
+  auto& w = m.weights;
+  const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
+  w.tok_embed = load_tensor(set, "model.embed_tokens.weight", V, d);
+  w.blocks.resize(size_t(c.n_layers));
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto& b = w.blocks[size_t(l)];
+    auto T = [&](const std::string& leaf, int64_t r, int64_t cc) {
+      return load_tensor(set, hf_block_tensor(l, leaf), r, cc);
+    };
+    b.attn_norm = T("input_layernorm.weight", 1, d);
+    b.wq.w = T("self_attn.q_proj.weight", c.q_dim(), d);
+    b.wk.w = T("self_attn.k_proj.weight", c.kv_dim(), d);
+    b.wv.w = T("self_attn.v_proj.weight", c.kv_dim(), d);
+    if (c.qkv_bias) {
+      b.wq.bias = T("self_attn.q_proj.bias", 1, c.q_dim());
+      b.wk.bias = T("self_attn.k_proj.bias", 1, c.kv_dim());
+      b.wv.bias = T("self_attn.v_proj.bias", 1, c.kv_dim());
+    }
+    b.wo.w = T("self_attn.o_proj.weight", d, c.q_dim());
+    b.ffn_norm = T("post_attention_layernorm.weight", 1, d);
+    b.w_gate.w = T("mlp.gate_proj.weight", hd, d);
+    b.w_up.w = T("mlp.up_proj.weight", hd, d);
+    b.w_down.w = T("mlp.down_proj.weight", d, hd);
+  }
+  w.final_norm = load_tensor(set, "model.norm.weight", 1, d);
+  // Some tied checkpoints still store lm_head.weight; prefer it when present.
+  if (set.find("lm_head.weight").file)
+    w.lm_head = load_tensor(set, "lm_head.weight", V, d);
+  else {
+    SLIM_CHECK(c.tie_embeddings, "{}: missing tensor 'lm_head.weight' (and tie_word_embeddings is false)", dir);
+    w.lm_head = w.tok_embed;
+  }
+  return m;
+}
+
+void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& opt) {
+  const ModelConfig& c = m.config;
+  SLIM_CHECK(opt.dtype == DType::F32 || opt.dtype == DType::F16 || opt.dtype == DType::BF16,
+             "{}: weights can be saved as F32, F16 or BF16 only", dir);
+  std::string arch = c.arch == "llama2c" ? "LlamaForCausalLM" : c.arch;
+  json cfg = {
+      {"architectures", {arch}},
+      {"model_type", arch == "Qwen2ForCausalLM" ? "qwen2" : arch == "MistralForCausalLM" ? "mistral" : "llama"},
+      {"hidden_size", c.dim},
+      {"intermediate_size", c.hidden_dim},
+      {"num_hidden_layers", c.n_layers},
+      {"num_attention_heads", c.n_heads},
+      {"num_key_value_heads", c.n_kv_heads},
+      {"head_dim", c.head_dim},
+      {"vocab_size", c.vocab_size},
+      {"max_position_embeddings", c.max_seq_len},
+      {"rms_norm_eps", c.norm_eps},
+      {"rope_theta", c.rope_theta},
+      {"tie_word_embeddings", c.tie_embeddings},
+      {"hidden_act", "silu"},
+      {"torch_dtype", opt.dtype == DType::F32 ? "float32" : opt.dtype == DType::F16 ? "float16" : "bfloat16"},
+  };
+  if (c.bos_id >= 0) cfg["bos_token_id"] = c.bos_id;
+  if (c.eos_id >= 0) cfg["eos_token_id"] = c.eos_id;
+  if (c.sliding_window > 0) cfg["sliding_window"] = c.sliding_window;
+
+  // Converted tensors are kept alive here until the file is written.
+  std::vector<std::vector<std::byte>> storage;
+  std::vector<TensorToWrite> out;
+  storage.reserve(16 + 16 * m.weights.blocks.size());
+  auto add = [&](const std::string& name, const Tensor& t, bool vector) {
+    std::vector<std::byte> bytes;
+    const size_t n = size_t(t.numel());
+    if (opt.dtype == DType::F32) {
+      bytes.resize(n * 4);
+      std::memcpy(bytes.data(), t.data(), n * 4);
+    } else {
+      bytes.resize(n * 2);
+      auto* dst = reinterpret_cast<uint16_t*>(bytes.data());
+      for (size_t i = 0; i < n; ++i)
+        dst[i] = opt.dtype == DType::F16 ? f32_to_f16(t.data()[i]) : f32_to_bf16(t.data()[i]);
+    }
+    storage.push_back(std::move(bytes));
+    std::vector<int64_t> shape = vector ? std::vector<int64_t>{t.cols()} : std::vector<int64_t>{t.rows(), t.cols()};
+    out.push_back({name, opt.dtype, shape, storage.back()});
+  };
+  const bool inter = c.pos == PosKind::RopeInterleaved;
+  auto rope = [&](const Tensor& t, int heads) {
+    return inter ? rope_rows_interleaved_to_halves(t, heads, c.head_dim) : t;
+  };
+  const auto& w = m.weights;
+  add("model.embed_tokens.weight", w.tok_embed, false);
+  for (int l = 0; l < c.n_layers; ++l) {
+    const auto& b = w.blocks[size_t(l)];
+    auto N = [&](const std::string& leaf) { return hf_block_tensor(l, leaf); };
+    add(N("input_layernorm.weight"), b.attn_norm, true);
+    add(N("self_attn.q_proj.weight"), rope(b.wq.w, c.n_heads), false);
+    add(N("self_attn.k_proj.weight"), rope(b.wk.w, c.n_kv_heads), false);
+    add(N("self_attn.v_proj.weight"), b.wv.w, false);
+    if (c.qkv_bias) {
+      SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k biases is not a layout HF can express", dir);
+      add(N("self_attn.q_proj.bias"), b.wq.bias, true);
+      add(N("self_attn.k_proj.bias"), b.wk.bias, true);
+      add(N("self_attn.v_proj.bias"), b.wv.bias, true);
+    }
+    add(N("self_attn.o_proj.weight"), b.wo.w, false);
+    add(N("post_attention_layernorm.weight"), b.ffn_norm, true);
+    add(N("mlp.gate_proj.weight"), b.w_gate.w, false);
+    add(N("mlp.up_proj.weight"), b.w_up.w, false);
+    add(N("mlp.down_proj.weight"), b.w_down.w, false);
+  }
+  add("model.norm.weight", w.final_norm, true);
+  if (!c.tie_embeddings) add("lm_head.weight", w.lm_head, false);
+  auto meta = opt.metadata;
+  meta.emplace("format", "pt");
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), out, meta);
+  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
+}
+
+}  // namespace slim

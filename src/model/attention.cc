@@ -1,0 +1,60 @@
+#include "model/attention.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "model/ops.h"
+
+namespace slim {
+
+namespace {
+// Queries are processed in row blocks so each block only multiplies against
+// the keys it can see: this skips ~half of the causal score matrix.
+constexpr int kRowBlock = 64;
+}  // namespace
+
+void causal_attention(const ModelConfig& c, const float* q, const float* k, const float* v, float* out, int T,
+                      int pos0, AttentionScratch& s) {
+  const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
+  const int group = c.n_heads / c.n_kv_heads;  // query heads per KV head
+  const int S = pos0 + T;
+  const float scale = 1.f / std::sqrt(float(hd));
+  const int n_blocks = (T + kRowBlock - 1) / kRowBlock;
+  const int tasks = c.n_heads * n_blocks;
+  const int threads = omp_get_max_threads();
+  s.scores.resize(size_t(threads) * kRowBlock * S);
+
+  // One (head, row-block) per task; BLAS calls inside run single-threaded.
+#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  for (int task = 0; task < tasks; ++task) {
+    const int h = task / n_blocks, blk = task % n_blocks;
+    const int r0 = blk * kRowBlock, r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
+    const int kv_h = h / group;
+    const int last = pos0 + r1;  // keys [first, last) are visible to some row of the block
+    const int first = c.sliding_window > 0 ? std::max(0, pos0 + r0 - c.sliding_window + 1) : 0;
+    const int nk = last - first;
+    float* sc = &s.scores[size_t(omp_get_thread_num()) * kRowBlock * S];  // (rows, nk)
+    const float* qh = q + int64_t(r0) * qd + int64_t(h) * hd;
+    const float* kh = k + int64_t(first) * kvd + int64_t(kv_h) * hd;
+    const float* vh = v + int64_t(first) * kvd + int64_t(kv_h) * hd;
+    // scores = Q_h Kᵀ / sqrt(hd)
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, hd, scale, qh, qd, kh, kvd, 0.f, sc, nk);
+    for (int r = 0; r < rows; ++r) {
+      const int pos = pos0 + r0 + r;  // absolute position of this query
+      float* row = sc + int64_t(r) * nk;
+      const int lo = c.sliding_window > 0 ? std::max(first, pos - c.sliding_window + 1) : first;
+      for (int j = 0; j < lo - first; ++j) row[j] = 0.f;
+      softmax(row + (lo - first), pos + 1 - lo);
+      for (int j = pos + 1 - first; j < nk; ++j) row[j] = 0.f;  // the future is masked out
+    }
+    // out_h = P V
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, nk, 1.f, sc, nk, vh, kvd, 0.f,
+                out + int64_t(r0) * qd + int64_t(h) * hd, qd);
+  }
+}
+
+}  // namespace slim

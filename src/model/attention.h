@@ -1,0 +1,20 @@
+// Causal multi-head attention with grouped-query heads, over a key/value
+// buffer that holds positions 0 .. pos0+T-1 (a KV cache, or just this chunk).
+#pragma once
+#include <vector>
+
+#include "model/config.h"
+
+namespace slim {
+
+struct AttentionScratch {
+  std::vector<float> scores;  // (threads, kRowBlock, S)
+};
+
+// q:   (T, n_heads*head_dim) queries for positions pos0 .. pos0+T-1 (RoPE applied)
+// k,v: (pos0+T, n_kv_heads*head_dim) keys/values of every position so far
+// out: (T, n_heads*head_dim)
+void causal_attention(const ModelConfig& c, const float* q, const float* k, const float* v, float* out, int T,
+                      int pos0, AttentionScratch& s);
+
+}  // namespace slim

@@ -1,0 +1,75 @@
+// The LLaMA-family forward pass, block by block: embed -> blocks -> norm -> head.
+// The quantizer runs and captures one decoder block at a time, so a block is a
+// function of its input activations and nothing else (plus the KV buffer).
+#pragma once
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "model/attention.h"
+#include "model/ops.h"
+#include "model/weights.h"
+
+namespace slim {
+
+// Called with the input of every linear as the block computes it (calibration
+// uses it to accumulate Hessians). x: (T, in).
+using LinearInputHook = std::function<void(InputSite site, const float* x, int T, int in)>;
+
+// Activations for up to T tokens, allocated once and reused across blocks.
+struct BlockScratch {
+  int capacity = 0;
+  std::vector<float> xn;    // (T, dim)    normed input of a sub-block
+  std::vector<float> q;     // (T, q_dim)
+  std::vector<float> att;   // (T, q_dim)  attention output, input of o_proj
+  std::vector<float> proj;  // (T, dim)    output of o_proj / down_proj
+  std::vector<float> gate;  // (T, hidden) gate, then silu(gate)*up
+  std::vector<float> up;    // (T, hidden)
+  AttentionScratch attn;
+  void ensure(const ModelConfig& c, int T);
+};
+
+// Key/value cache for token-by-token generation.
+struct KVCache {
+  int max_seq = 0, kv_dim = 0;
+  std::vector<float> k, v;  // (n_layers, max_seq, kv_dim)
+  void init(const ModelConfig& c, int max_seq);
+  float* k_layer(int l) { return k.data() + size_t(l) * max_seq * kv_dim; }
+  float* v_layer(int l) { return v.data() + size_t(l) * max_seq * kv_dim; }
+};
+
+// x (T, dim) in/out: one decoder block for tokens at positions pos0..pos0+T-1.
+// kbuf/vbuf (pos0+T, kv_dim): rows 0..pos0-1 hold earlier keys/values; this
+// call writes rows pos0..pos0+T-1.
+void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T, int pos0,
+                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr);
+
+// x (T, dim) = embedding rows of `tokens`. Throws on an out-of-range id.
+void embed(const Model& m, std::span<const int> tokens, float* x);
+
+// logits (T, vocab) = lm_head(final_norm(x)). x is not modified.
+void head_logits(const Model& m, const float* x, int T, float* logits, std::vector<float>& tmp);
+
+// A running model: the whole stack with a KV cache, for generation.
+class Session {
+ public:
+  Session(const Model& m, int max_seq);
+  // Runs `tokens` at the current position; returns the logits of the last one.
+  std::span<const float> step(std::span<const int> tokens);
+  int pos() const { return pos_; }
+  void reset() { pos_ = 0; }
+
+ private:
+  const Model& m_;
+  RopeTable rope_;
+  KVCache cache_;
+  BlockScratch scratch_;
+  std::vector<float> x_, logits_, tmp_;
+  int pos_ = 0;
+};
+
+// Full-sequence forward without a cache (positions 0..T-1): logits (T, vocab).
+// Used by tests and small evaluations; perplexity streams the head instead.
+std::vector<float> forward_logits(const Model& m, std::span<const int> tokens);
+
+}  // namespace slim

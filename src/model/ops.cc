@@ -1,0 +1,96 @@
+#include "model/ops.h"
+
+#include <cblas.h>
+
+#include <cmath>
+
+namespace slim {
+
+void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps) {
+#pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* xr = x + int64_t(t) * n;
+    float* o = out + int64_t(t) * n;
+    double ss = 0;  // double: long rows of large activations lose bits in fp32
+    for (int i = 0; i < n; ++i) ss += double(xr[i]) * xr[i];
+    const float inv = float(1.0 / std::sqrt(ss / n + eps));
+    for (int i = 0; i < n; ++i) o[i] = xr[i] * inv * w[i];
+  }
+}
+
+void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
+  const int out = int(L.out()), in = int(L.in());
+  if (ldy < 0) ldy = out;
+  if (T == 1) {
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.f, L.w.data(), in, x, 1, 0.f, y, 1);
+  } else {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.f, x, in, L.w.data(), in, 0.f, y, ldy);
+  }
+  if (!L.bias.empty()) {
+    const float* b = L.bias.data();
+    for (int t = 0; t < T; ++t)
+      for (int o = 0; o < out; ++o) y[int64_t(t) * ldy + o] += b[o];
+  }
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = g / (1.f + std::exp(-g)) * up[i];
+  }
+}
+
+void add_inplace(float* x, const float* y, int64_t n) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+}
+
+void RopeTable::build(const ModelConfig& c, int max_pos_) {
+  half = c.head_dim / 2;
+  max_pos = max_pos_;
+  cos.resize(size_t(max_pos) * half);
+  sin.resize(size_t(max_pos) * half);
+  for (int p = 0; p < max_pos; ++p)
+    for (int i = 0; i < half; ++i) {
+      const double freq = std::pow(double(c.rope_theta), -2.0 * i / c.head_dim);
+      cos[size_t(p) * half + i] = float(std::cos(p * freq));
+      sin[size_t(p) * half + i] = float(std::sin(p * freq));
+    }
+}
+
+void rope(float* x, int T, int n_heads, int head_dim, int pos0, PosKind layout, const RopeTable& tab) {
+  const int half = head_dim / 2;
+  // Pair (a, b) of a head: interleaved (2i, 2i+1), halves (i, i+half).
+  const int stride_i = layout == PosKind::RopeInterleaved ? 2 : 1;
+  const int offset_b = layout == PosKind::RopeInterleaved ? 1 : half;
+#pragma omp parallel for if (int64_t(T) * n_heads * head_dim > 65536) schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* cs = &tab.cos[size_t(pos0 + t) * half];
+    const float* sn = &tab.sin[size_t(pos0 + t) * half];
+    for (int h = 0; h < n_heads; ++h) {
+      float* v = x + (int64_t(t) * n_heads + h) * head_dim;
+      for (int i = 0; i < half; ++i) {
+        float& a = v[i * stride_i];
+        float& b = v[i * stride_i + offset_b];
+        const float a0 = a, b0 = b;
+        a = a0 * cs[i] - b0 * sn[i];
+        b = a0 * sn[i] + b0 * cs[i];
+      }
+    }
+  }
+}
+
+void softmax(float* x, int n) {
+  float mx = x[0];
+  for (int i = 1; i < n; ++i) mx = std::max(mx, x[i]);
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const float inv = float(1.0 / sum);
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace slim

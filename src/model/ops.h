@@ -1,0 +1,42 @@
+// Row-wise ops of the forward pass, fp32. Activations are row-major (T, n):
+// one row per token. These scalar loops are the reference; the compiler
+// vectorises them at -O3 -march=x86-64-v3 (they are <5% of prefill time: the
+// GEMMs dominate).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "model/config.h"
+#include "model/weights.h"
+
+namespace slim {
+
+// out = x / rms(x) * w, per row.  x, out: (T, n); w: (n). out may alias x.
+void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps);
+
+// y (T, out) = x (T, in) · Wᵀ (+ bias). One BLAS call: sgemv for T == 1, sgemm otherwise.
+// ldy: row stride of y (>= out), so results can land inside a larger buffer (the KV cache).
+void linear(const float* x, const Linear& L, float* y, int T, int ldy = -1);
+
+// gate = silu(gate) * up, elementwise. (T*n values.)
+void swiglu(float* gate, const float* up, int64_t n);
+
+// x += y, elementwise.
+void add_inplace(float* x, const float* y, int64_t n);
+
+// Rotary position embedding tables: cos/sin of pos * theta^(-2i/head_dim),
+// shape (max_pos, head_dim/2), computed in double once.
+struct RopeTable {
+  int half = 0;
+  int max_pos = 0;
+  std::vector<float> cos, sin;
+  void build(const ModelConfig& c, int max_pos);
+};
+
+// Rotates every head of x (T, n_heads*head_dim) for positions pos0..pos0+T-1.
+void rope(float* x, int T, int n_heads, int head_dim, int pos0, PosKind layout, const RopeTable& t);
+
+// In-place numerically stable softmax over n values.
+void softmax(float* x, int n);
+
+}  // namespace slim

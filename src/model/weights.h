@@ -1,0 +1,60 @@
+// Model weights, LLaMA family. Every tensor carries its shape in a comment;
+// linears are (out_features, in_features) as in PyTorch, so y = x Wᵀ (+ b).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/tensor.h"
+
+namespace slim {
+
+struct Linear {
+  Tensor w;     // (out, in)
+  Tensor bias;  // (1, out) or empty
+  int64_t out() const { return w.rows(); }
+  int64_t in() const { return w.cols(); }
+};
+
+// Where a linear reads its input from inside a block. Linears that share an
+// input (q/k/v; gate/up) share one Hessian in calibration.
+enum class InputSite { AttnIn, AttnOut, MlpIn, MlpHidden };
+
+struct BlockWeights {
+  Tensor attn_norm;  // (1, dim)
+  Linear wq;         // (n_heads*head_dim, dim)
+  Linear wk;         // (n_kv_heads*head_dim, dim)
+  Linear wv;         // (n_kv_heads*head_dim, dim)
+  Linear wo;         // (dim, n_heads*head_dim)
+  Tensor ffn_norm;   // (1, dim)
+  Linear w_gate;     // (hidden, dim)   "w1" in llama2.c
+  Linear w_up;       // (hidden, dim)   "w3"
+  Linear w_down;     // (dim, hidden)   "w2"
+
+  struct LinearRef {
+    const char* name;  // "q_proj", ... (HF names)
+    InputSite site;
+    Linear* linear;
+  };
+  // The block's linears in execution order (q, k, v, o, gate, up, down).
+  std::vector<LinearRef> linears();
+};
+
+struct ModelWeights {
+  Tensor tok_embed;   // (vocab, dim)
+  std::vector<BlockWeights> blocks;
+  Tensor final_norm;  // (1, dim)
+  Tensor lm_head;     // (vocab, dim); shares storage with tok_embed when tied
+};
+
+struct Model {
+  ModelConfig config;
+  ModelWeights weights;
+  std::string source;  // path it was loaded from
+  std::string format;  // "llama2c", "hf-safetensors"
+  std::string source_dtype = "F32";  // dtype of the checkpoint's weights
+};
+
+}  // namespace slim

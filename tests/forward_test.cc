@@ -1,0 +1,141 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "io/hf_checkpoint.h"
+#include "io/llama2c_checkpoint.h"
+#include "io/model_source.h"
+#include "model/forward.h"
+#include "reference_forward.h"
+#include "test_util.h"
+#include "tiny_model.h"
+
+namespace slim {
+namespace {
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  EXPECT_EQ(a.size(), b.size());
+  float m = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+TEST(Forward, MatchesNaiveReferenceInterleaved) {
+  Model m = test::make_tiny_model();
+  auto tok = test::random_tokens(40, m.config.vocab_size, 7);
+  EXPECT_LT(max_abs_diff(forward_logits(m, tok), test::reference_logits(m, tok)), 2e-4f);
+}
+
+TEST(Forward, MatchesNaiveReferenceHalvesWithBiasAndUntiedHead) {
+  test::TinySpec s;
+  s.pos = PosKind::RopeHalves;
+  s.qkv_bias = true;
+  s.tie = false;
+  s.heads = 4;
+  s.kv_heads = 1;  // maximal grouping
+  Model m = test::make_tiny_model(s);
+  auto tok = test::random_tokens(33, m.config.vocab_size, 8);
+  EXPECT_LT(max_abs_diff(forward_logits(m, tok), test::reference_logits(m, tok)), 2e-4f);
+}
+
+TEST(Forward, LongSequenceSpansSeveralAttentionRowBlocks) {
+  test::TinySpec s;
+  s.seq = 200;
+  Model m = test::make_tiny_model(s);
+  auto tok = test::random_tokens(150, m.config.vocab_size, 9);  // > 2 row blocks of 64
+  EXPECT_LT(max_abs_diff(forward_logits(m, tok), test::reference_logits(m, tok)), 3e-4f);
+}
+
+TEST(Forward, KvCacheDecodeEqualsFullSequence) {
+  Model m = test::make_tiny_model();
+  auto tok = test::random_tokens(30, m.config.vocab_size, 10);
+  auto full = forward_logits(m, tok);
+  Session s(m, 64);
+  // Prefill 12 tokens in one call, then one at a time.
+  auto last = s.step(std::span<const int>(tok.data(), 12));
+  const int V = m.config.vocab_size;
+  for (int i = 0; i < V; ++i) EXPECT_NEAR(last[size_t(i)], full[size_t(11 * V + i)], 1e-4f);
+  for (size_t t = 12; t < tok.size(); ++t) {
+    auto lg = s.step(std::span<const int>(&tok[t], 1));
+    for (int i = 0; i < V; ++i) ASSERT_NEAR(lg[size_t(i)], full[t * V + size_t(i)], 1e-4f) << "t=" << t;
+  }
+  EXPECT_THROW(s.step(test::random_tokens(40, V, 1)), Error);  // beyond the 64-token context
+}
+
+TEST(Forward, SlidingWindowLimitsAttention) {
+  Model m = test::make_tiny_model();
+  auto tok = test::random_tokens(20, m.config.vocab_size, 11);
+  auto full = forward_logits(m, tok);
+  m.config.sliding_window = 4;
+  auto windowed = forward_logits(m, tok);
+  const int V = m.config.vocab_size;
+  // Positions < window see everything either way; later ones differ.
+  for (int i = 0; i < 4 * V; ++i) EXPECT_NEAR(full[size_t(i)], windowed[size_t(i)], 1e-5f);
+  EXPECT_GT(max_abs_diff(full, windowed), 1e-3f);
+  // Windowed prefill equals windowed token-by-token decode.
+  Session s(m, 64);
+  for (size_t t = 0; t < tok.size(); ++t) {
+    auto lg = s.step(std::span<const int>(&tok[t], 1));
+    for (int i = 0; i < V; ++i) ASSERT_NEAR(lg[size_t(i)], windowed[t * V + size_t(i)], 1e-4f);
+  }
+}
+
+TEST(Forward, RejectsOutOfRangeToken) {
+  Model m = test::make_tiny_model();
+  std::vector<int> tok = {1, 2, m.config.vocab_size};
+  EXPECT_THROW(forward_logits(m, tok), Error);
+}
+
+// The same weights as a llama2.c .bin and as an HF directory (RoPE rows
+// permuted to the halves layout by the writer) give the same logits.
+TEST(Checkpoints, Llama2cAndHfGiveSameLogits) {
+  for (bool tie : {true, false}) {
+    test::TinySpec s;
+    s.tie = tie;
+    Model m = test::make_tiny_model(s);
+    test::TempDir dir;
+    save_llama2c(m, dir.file("model.bin"));
+    save_hf_model(m, dir.path());
+    Model a = load_model(dir.file("model.bin"));
+    Model b = load_model(dir.path());
+    EXPECT_EQ(a.config.pos, PosKind::RopeInterleaved);
+    EXPECT_EQ(b.config.pos, PosKind::RopeHalves);
+    EXPECT_EQ(b.config.tie_embeddings, tie);
+    auto tok = test::random_tokens(25, m.config.vocab_size, 3);
+    auto la = forward_logits(a, tok), lb = forward_logits(b, tok), lm = forward_logits(m, tok);
+    EXPECT_LT(max_abs_diff(la, lm), 1e-6f);
+    EXPECT_LT(max_abs_diff(la, lb), 1e-4f);
+    // The HF weights really are permuted (not a trivially identical layout).
+    EXPECT_GT(std::abs(a.weights.blocks[0].wq.w.data()[m.config.dim] - b.weights.blocks[0].wq.w.data()[m.config.dim]),
+              0.f);
+  }
+}
+
+TEST(Checkpoints, HfHalfPrecisionLoadsClose) {
+  Model m = test::make_tiny_model();
+  auto tok = test::random_tokens(20, m.config.vocab_size, 4);
+  auto ref = forward_logits(m, tok);
+  for (DType dt : {DType::F16, DType::BF16}) {
+    test::TempDir dir;
+    HfSaveOptions o;
+    o.dtype = dt;
+    save_hf_model(m, dir.path(), o);
+    Model b = load_model(dir.path());
+    EXPECT_EQ(b.source_dtype, dtype_name(dt));
+    EXPECT_FALSE(b.weights.blocks[0].wq.w.is_view());  // converted, not mapped
+    float tol = dt == DType::F16 ? 0.02f : 0.15f;
+    EXPECT_LT(max_abs_diff(forward_logits(b, tok), ref), tol) << dtype_name(dt);
+  }
+}
+
+TEST(Checkpoints, F32WeightsAreMappedNotCopied) {
+  Model m = test::make_tiny_model();
+  test::TempDir dir;
+  save_llama2c(m, dir.file("m.bin"));
+  save_hf_model(m, dir.path());
+  EXPECT_TRUE(load_model(dir.file("m.bin")).weights.blocks[1].w_down.w.is_view());
+  EXPECT_TRUE(load_model(dir.path()).weights.blocks[1].w_down.w.is_view());
+}
+
+}  // namespace
+}  // namespace slim
