@@ -44,7 +44,10 @@ class SafetensorsFile {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
-  // Raw bytes of a tensor (points into the mapping).
+  // Raw bytes of a tensor (points into the mapping). NOT necessarily aligned
+  // for the dtype: the format does not guarantee it, so memcpy or use unaligned
+  // loads unless you have checked the address. (Files from write_safetensors
+  // start the data buffer 8-aligned and store tensors back to back.)
   std::span<const std::byte> data(const TensorInfo& t) const;
   const std::shared_ptr<const MappedFile>& mapping() const { return file_; }
 
