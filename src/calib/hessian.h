@@ -1,0 +1,30 @@
+// Per-input Hessian of the layer-wise GPTQ objective, H = 2/n Σ_tokens xᵀx,
+// with n the number of calibration SEQUENCES (as the reference counts it; the
+// scale only matters for absolute damping). Each batch is accumulated with one
+// fp32 SYRK (sgemm speed) into an fp32 scratch, then added into an fp64 sum, so
+// rounding error grows with the batch length, not with the whole data set.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace slim {
+
+class HessianAccumulator {
+ public:
+  explicit HessianAccumulator(int64_t dim = 0) { reset(dim); }
+  void reset(int64_t dim);
+  // x: (T, dim) activations of one sequence.
+  void add(const float* x, int64_t T);
+  int64_t dim() const { return dim_; }
+  int64_t sequences() const { return sequences_; }
+  int64_t tokens() const { return tokens_; }
+  // The full symmetric H = 2/n Σ xᵀx, (dim, dim) row-major.
+  std::vector<double> hessian() const;
+
+ private:
+  int64_t dim_ = 0, sequences_ = 0, tokens_ = 0;
+  std::vector<double> sum_;   // (dim, dim), upper triangle valid
+  std::vector<float> batch_;  // (dim, dim) scratch
+};
+
+}  // namespace slim

@@ -1,0 +1,92 @@
+#include "calib/sequential.h"
+
+#include <fmt/format.h>
+
+#include "model/forward.h"
+#include "util/half.h"
+#include "util/progress.h"
+
+namespace slim {
+
+namespace {
+
+// Activations of every calibration window at one depth: (nsamples, seqlen, dim).
+class ActivationStore {
+ public:
+  ActivationStore(int64_t n, int64_t seq, int64_t dim, bool fp16) : n_(n), row_(seq * dim), fp16_(fp16) {
+    if (fp16_)
+      half_.resize(size_t(n * row_));
+    else
+      full_.resize(size_t(n * row_));
+  }
+  void load(int64_t i, float* out) const {
+    if (fp16_)
+      f16_to_f32(std::span(&half_[size_t(i * row_)], size_t(row_)), std::span(out, size_t(row_)));
+    else
+      std::copy_n(&full_[size_t(i * row_)], row_, out);
+  }
+  void store(int64_t i, const float* in) {
+    if (fp16_)
+      for (int64_t k = 0; k < row_; ++k) half_[size_t(i * row_ + k)] = f32_to_f16(in[k]);
+    else
+      std::copy_n(in, row_, &full_[size_t(i * row_)]);
+  }
+
+ private:
+  int64_t n_, row_;
+  bool fp16_;
+  std::vector<float> full_;
+  std::vector<uint16_t> half_;
+};
+
+int site_index(InputSite s) { return int(s); }
+
+}  // namespace
+
+void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn& quantize,
+                    const SequentialOptions& opt) {
+  const ModelConfig& c = m.config;
+  const int64_t n = int64_t(calib.tokens.size());
+  const int T = calib.seqlen;
+  ActivationStore acts(n, T, c.dim, opt.fp16_activations);
+  std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
+  for (int64_t i = 0; i < n; ++i) {
+    embed(m, calib.tokens[size_t(i)], x.data());
+    acts.store(i, x.data());
+  }
+  RopeTable rope;
+  rope.build(c, T);
+  BlockScratch scratch;
+  HessianAccumulator hess[4] = {HessianAccumulator(c.dim), HessianAccumulator(c.q_dim()),
+                                HessianAccumulator(c.dim), HessianAccumulator(c.hidden_dim)};
+  Progress prog("block", c.n_layers, opt.progress);
+  for (int l = 0; l < c.n_layers; ++l) {
+    BlockWeights& b = m.weights.blocks[size_t(l)];
+    // (1) Hessians from the original weights.
+    hess[0].reset(c.dim);
+    hess[1].reset(c.q_dim());
+    hess[2].reset(c.dim);
+    hess[3].reset(c.hidden_dim);
+    LinearInputHook hook = [&](InputSite s, const float* in, int rows, int) { hess[site_index(s)].add(in, rows); };
+    for (int64_t i = 0; i < n; ++i) {
+      acts.load(i, x.data());
+      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook);
+    }
+    // (2) Quantize the block's linears.
+    for (auto& ref : b.linears()) {
+      LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)]};
+      quantize(job);
+      prog.update(l, fmt::format("layer {} {}", l, ref.name));
+    }
+    // (3) Propagate through the quantized block.
+    for (int64_t i = 0; i < n; ++i) {
+      acts.load(i, x.data());
+      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
+      acts.store(i, x.data());
+    }
+    prog.update(l + 1);
+  }
+  prog.finish();
+}
+
+}  // namespace slim

@@ -1,0 +1,39 @@
+// The block-by-block calibration driver (GPTQ's llama_sequential):
+//   capture the inputs of block 0 for every calibration window; then per block
+//   (1) run it on all windows with the ORIGINAL weights, accumulating one
+//       Hessian per input site (q/k/v share one, gate/up share one);
+//   (2) quantize every linear of the block from those Hessians (all from the
+//       same un-quantized block inputs, as the reference does);
+//   (3) run the block again with the quantized weights: its outputs are the
+//       next block's inputs, so each block sees the quantized prefix.
+// Only one block's activations live in memory (fp32, or fp16 to halve it).
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "calib/dataset.h"
+#include "calib/hessian.h"
+#include "model/weights.h"
+
+namespace slim {
+
+struct LinearJob {
+  int layer;
+  const char* name;         // "q_proj", ...
+  Linear* linear;           // replace linear->w with the quantized weights
+  const HessianAccumulator* hessian;  // of this linear's input site
+};
+
+// Quantizes one linear in place; returns a JSON-able report line.
+using QuantizeLinearFn = std::function<void(LinearJob& job)>;
+
+struct SequentialOptions {
+  bool fp16_activations = false;
+  bool progress = true;
+};
+
+void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn& quantize,
+                    const SequentialOptions& opt);
+
+}  // namespace slim
