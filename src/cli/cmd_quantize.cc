@@ -1,0 +1,134 @@
+// slim quantize: RTN or GPTQ over every decoder-block linear; writes a model
+// directory (fake-quantized fp32 weights, HF layout, config, tokenizer) that
+// `slim ppl` / `slim generate` load, plus quant_report.json. The directory is
+// assembled under a temporary name and renamed at the end: an interrupted run
+// never leaves a half-written DIR that looks valid.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+
+#include "calib/dataset.h"
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "io/hf_checkpoint.h"
+#include "io/model_source.h"
+#include "quant/pipeline.h"
+#include "util/error.h"
+#include "util/files.h"
+
+namespace slim::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+struct QuantizeArgs {
+  ModelArgs model;
+  QuantizeOptions q;
+  std::string calib;
+  int nsamples = 128;
+  int seqlen = 2048;
+  uint64_t seed = 0;
+  std::string out;
+  int threads = 0;
+};
+
+// Copies the tokenizer next to the weights under the name the loader looks for.
+void copy_tokenizer(const ResolvedModel& r, const std::string& dir) {
+  std::string src = r.tokenizer_path;
+  if (src.empty() && dir_exists(r.model_path))
+    for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
+      if (file_exists(r.model_path + "/" + n)) {
+        src = r.model_path + "/" + n;
+        break;
+      }
+  if (src.empty()) return;
+  const std::string ext = fs::path(src).extension().string();
+  const std::string name = ext == ".json" ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin";
+  fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+  auto cfg = fs::path(src).parent_path() / "tokenizer_config.json";
+  if (ext == ".json" && fs::exists(cfg)) fs::copy_file(cfg, fs::path(dir) / "tokenizer_config.json");
+}
+
+void run(QuantizeArgs& a) {
+  apply_threads(a.threads);
+  SLIM_CHECK(!a.out.empty(), "--out DIR is required");
+  LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
+  Model& m = lm.model;
+
+  CalibWindows calib;
+  nlohmann::json calib_info = nullptr;
+  if (a.q.method != "rtn") {
+    SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
+    const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
+    if (seqlen < a.seqlen)
+      fmt::print(stderr, "calibration seqlen capped at the model's context: {}\n", seqlen);
+    auto text_tokens = lm.tokenizer->encode(read_text(a.calib), true);
+    calib = sample_windows(text_tokens, a.nsamples, seqlen, a.seed);
+    calib_info = {{"file", a.calib},     {"text_tokens", text_tokens.size()}, {"nsamples", a.nsamples},
+                  {"seqlen", seqlen},    {"seed", a.seed},
+                  {"generator", "mt19937_64, start = rejection-sampled uniform in [0, ntok - seqlen - 1]"}};
+  }
+  fmt::print(stderr, "quantizing {} with {} at {} bits, group {}\n", lm.paths.model_path, a.q.method, a.q.bits,
+             a.q.group_size);
+  nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q);
+
+  // Assemble the output under a temporary name, then publish it.
+  fs::path final_dir = fs::absolute(a.out);
+  std::random_device rd;
+  fs::path tmp = final_dir.parent_path() / fmt::format(".{}.partial-{:08x}", final_dir.filename().string(), rd());
+  fs::create_directories(tmp);
+  try {
+    HfSaveOptions so;
+    so.metadata = {{"slim.method", a.q.method}, {"slim.bits", std::to_string(a.q.bits)},
+                   {"slim.group_size", std::to_string(a.q.group_size)}, {"slim.version", SLIM_VERSION}};
+    save_hf_model(m, tmp.string(), so);
+    copy_tokenizer(lm.paths, tmp.string());
+    report["command"] = command_line();
+    report["version"] = SLIM_VERSION;
+    report["source_model"] = lm.paths.model_path;
+    report["calibration"] = calib_info;
+    report["options"] = {{"method", a.q.method},        {"bits", a.q.bits},
+                         {"group_size", a.q.group_size}, {"damp", a.q.damp},
+                         {"act_order", a.q.act_order},   {"static_groups", a.q.static_groups},
+                         {"fp16_activations", a.q.fp16_activations}};
+    write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
+    publish_dir(tmp.string(), final_dir.string());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  const auto& t = report["totals"];
+  fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12} {:>10}\n", "method", "bits", "group", "linears", "bits/weight",
+             "seconds");
+  fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12.4f} {:>10.2f}\n", a.q.method, a.q.bits, a.q.group_size,
+             report["layers"].size(), t["bits_per_weight"].get<double>(), t["total_seconds"].get<double>());
+  fmt::print("wrote {}\n", final_dir.string());
+}
+}  // namespace
+
+void add_quantize(CLI::App& app) {
+  auto a = std::make_shared<QuantizeArgs>();
+  auto* cmd = app.add_subcommand("quantize", "quantize every decoder-block linear (RTN or GPTQ) into a model directory");
+  add_model_options(cmd, a->model);
+  cmd->add_option("--method", a->q.method, "rtn | gptq")->capture_default_str();
+  cmd->add_option("--bits", a->q.bits, "bits per weight (1-4, 8)")->capture_default_str();
+  cmd->add_option("--group-size", a->q.group_size, "input columns per group; -1 = one group per row")
+      ->capture_default_str();
+  cmd->add_option("--calib", a->calib, "calibration text (never the evaluation text)");
+  cmd->add_option("--nsamples", a->nsamples, "calibration windows")->capture_default_str();
+  cmd->add_option("--seqlen", a->seqlen, "tokens per window (capped at the model's context)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "window sampling seed")->capture_default_str();
+  cmd->add_option("--damp", a->q.damp, "GPTQ damping, relative to mean(diag H); raised automatically on failure")
+      ->capture_default_str();
+  cmd->add_flag("--act-order", a->q.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
+  cmd->add_flag("--static-groups", a->q.static_groups, "GPTQ: fit group grids before any update (with --act-order)");
+  cmd->add_flag("--fp16-activations", a->q.fp16_activations, "store calibration activations in fp16 (half memory)");
+  cmd->add_option("-o,--out", a->out, "output model directory")->required();
+  add_threads_option(cmd, a->threads);
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace slim::cli

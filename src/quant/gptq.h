@@ -1,0 +1,56 @@
+// GPTQ (Frantar et al. 2022): column-by-column quantization with
+// inverse-Hessian error feedback, lazy block updates, group-wise quantizers
+// re-fit on the error-compensated weights at each group start.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "quant/quantizer.h"
+
+namespace slim {
+
+// Fits the quantizer of one group: w is (rows, width) row-major, already
+// error-compensated; u_diag (width) are the group's diagonal entries of the
+// upper Cholesky factor U of H^-1 (the GPTQ denominators, used by salience-
+// aware fitters such as SQC). Writes rows parameters.
+using GroupFitter = std::function<void(const float* w, int64_t rows, int64_t width, int64_t ld,
+                                       std::span<const double> u_diag, int bits, QuantParams* out)>;
+
+struct GptqOptions {
+  int bits = 4;
+  int group_size = 128;          // -1: per row
+  double damp = 0.01;            // relative: damp * mean(diag(H)) added to the diagonal
+  int block_size = 128;          // lazy-update block width
+  bool act_order = false;        // process columns by decreasing diag(H)
+  bool static_groups = false;    // fit all group grids before any update (with act_order)
+  std::vector<int> group_bits;   // optional per-group bit widths (mixed precision); empty: `bits` everywhere
+  GroupFitter fitter;            // optional; default: plain min-max per row (fit_minmax)
+  int max_damp_retries = 8;      // on Cholesky failure multiply damp by 10 and retry (damp 0 -> 0.01)
+  // U = chol(H⁻¹, upper) by GPTQ's literal route (chol -> cholesky_inverse ->
+  // chol) instead of the default reversed-Cholesky route: same matrix up to
+  // rounding, twice the flops. For cross-checking only.
+  bool reference_inverse = false;
+};
+
+struct GptqResult {
+  std::vector<float> q;              // (rows, cols) dequantized weights, original column order
+  std::vector<QuantParams> params;   // (rows, n_groups) in group order
+  std::vector<int> group_bits;       // (n_groups) bits used per group
+  std::vector<int> perm;             // act-order permutation (empty when not used): position -> original column
+  std::vector<int> g_idx;            // (cols) group of each original column (GPTQ's g_idx; c / group_size
+                                     //  unless act_order without static_groups)
+  double loss = 0;                   // Σ (w - q)² / d² / 2 as GPTQ reports it
+  double damp_used = 0;              // relative damp that finally worked
+  int damp_retries = 0;
+  int dead_columns = 0;              // columns with diag(H) == 0
+};
+
+// w: (rows, cols) original weights; h: (cols, cols) Hessian 2/n ΣXᵀX (symmetric, fp64).
+// Throws slim::Error on bad shapes/options, non-finite w or h, or a Hessian
+// that stays non-positive-definite after max_damp_retries.
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+                         const GptqOptions& opt);
+
+}  // namespace slim
