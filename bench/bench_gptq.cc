@@ -1,0 +1,182 @@
+// GPTQ throughput on LLaMA-7B-shaped linears (generated weights and Hessians)
+// next to the machine's sgemm GFLOP/s measured in the same run.
+//
+//   build/bench/bench_gptq [--quick] [--threads N] [--tokens N] [--no-down] [--reps N] [--shape RxC]...
+//
+// Shapes are rows x cols = out x in: 4096x4096 (q/k/v/o), 11008x4096
+// (gate/up), 4096x11008 (down; skipped with --no-down); --quick runs 1024x1024;
+// --shape replaces the list (and skips the LLaMA-7B estimate).
+// Each layer: 4-bit, group 128, block 128, damp 0.01, no act-order.
+// Only gptq_quantize is timed; the Hessian (X = Z + Z2·M with 8 outlier
+// channels x20, H = 2/n XᵀX by cblas_dsyrk in fp64) is built beforehand.
+// FLOPs counted: rows·cols² (lazy updates) + cols³ (inverse Hessian).
+#include <cblas.h>
+#include <fmt/format.h>
+#include <omp.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "quant/gptq.h"
+#include "quant/linalg.h"
+
+using namespace slim;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+template <typename F>
+double best_time(int n, F&& f) {
+  double best = 1e30;
+  for (int i = 0; i < n; ++i) {
+    auto t = Clock::now();
+    f();
+    best = std::min(best, seconds_since(t));
+  }
+  return best;
+}
+
+double sgemm_gflops(int n, int reps) {
+  std::vector<float> a(size_t(n) * n, 0.01f), b(size_t(n) * n, 0.02f), c(size_t(n) * n);  // (n, n) each
+  double t = best_time(reps, [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+  });
+  return 2.0 * n * n * n / t / 1e9;
+}
+
+// H = 2/n XᵀX (cols, cols) of correlated activations with outlier channels.
+std::vector<double> make_hessian(int64_t cols, int64_t tokens, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> nd(0.0, 1.0);
+  const int64_t k = 32;
+  std::vector<double> z2(size_t(tokens * k)), m(size_t(k * cols));  // (tokens, k), (k, cols)
+  for (auto& v : z2) v = nd(rng);
+  for (auto& v : m) v = 0.5 * nd(rng);
+  std::vector<double> x(size_t(tokens * cols));  // (tokens, cols)
+  for (auto& v : x) v = nd(rng);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(tokens), int(cols), int(k), 1.0, z2.data(), int(k),
+              m.data(), int(cols), 1.0, x.data(), int(cols));
+  for (int o = 0; o < 8; ++o) {
+    const int64_t c = (o * 997 + 13) % cols;
+    for (int64_t t = 0; t < tokens; ++t) x[t * cols + c] *= 20.0;
+  }
+  std::vector<double> h(size_t(cols * cols), 0.0);  // (cols, cols)
+  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(cols), int(tokens), 2.0 / double(tokens), x.data(),
+              int(cols), 0.0, h.data(), int(cols));
+  for (int64_t i = 0; i < cols; ++i)
+    for (int64_t j = i + 1; j < cols; ++j) h[j * cols + i] = h[i * cols + j];
+  return h;
+}
+
+struct Shape {
+  const char* name;
+  int64_t rows, cols;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = omp_get_max_threads(), reps = 1;
+  int64_t tokens = 2048;
+  bool quick = false, down = true;
+  std::vector<Shape> custom;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--shape") && i + 1 < argc) {
+      long long r = 0, c = 0;
+      if (std::sscanf(argv[++i], "%lldx%lld", &r, &c) != 2 || r <= 0 || c <= 0) {
+        fmt::print(stderr, "--shape wants ROWSxCOLS, got {}\n", argv[i]);
+        return 2;
+      }
+      custom.push_back({argv[i], r, c});
+    }
+    else if (!std::strcmp(argv[i], "--no-down")) down = false;
+    else {
+      fmt::print(stderr, "usage: bench_gptq [--quick] [--threads N] [--tokens N] [--no-down] [--reps N] [--shape RxC]...\n");
+      return 2;
+    }
+  }
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+
+  std::vector<Shape> shapes;
+  if (!custom.empty()) {
+    shapes = custom;
+  } else if (quick) {
+    shapes = {{"1024x1024", 1024, 1024}};
+    tokens = std::min<int64_t>(tokens, 512);
+  } else {
+    shapes = {{"q/k/v/o 4096x4096", 4096, 4096}, {"gate/up 11008x4096", 11008, 4096}};
+    if (down) shapes.push_back({"down 4096x11008", 4096, 11008});
+  }
+
+  fmt::print("bench_gptq: {} threads, {}\n", threads, openblas_get_config());
+  const int gemm_n = quick ? 1024 : 4096;
+  const double sgemm = sgemm_gflops(gemm_n, 3);
+  fmt::print("sgemm {}^3: {:.1f} GFLOP/s\n\n", gemm_n, sgemm);
+  fmt::print("GPTQ 4-bit g128 block 128 (Hessian from {} tokens; only gptq_quantize is timed)\n", tokens);
+  fmt::print("{:<22} {:>8} {:>9} {:>9} {:>8} {:>8} {:>10}\n", "layer (rows x cols)", "time s", "inv s", "GFLOP/s",
+             "%sgemm", "retries", "loss");
+
+  std::map<int64_t, std::vector<double>> hessians;  // by cols
+  std::map<std::string, double> times;
+  for (const Shape& s : shapes) {
+    auto& h = hessians[s.cols];
+    if (h.empty()) h = make_hessian(s.cols, tokens, uint32_t(s.cols));
+    std::mt19937 rng(uint32_t(s.rows * 7 + s.cols));
+    std::normal_distribution<float> nd(0.f, 0.02f);
+    std::vector<float> w(size_t(s.rows * s.cols));  // (rows, cols)
+    for (auto& v : w) v = nd(rng);
+
+    // The inverse-Hessian factorisation alone (damped like gptq_quantize), to
+    // split the time between the cols³ part and the rows·cols² part.
+    std::vector<double> u;  // (cols, cols)
+    double mean = 0;
+    for (int64_t i = 0; i < s.cols; ++i) mean += h[i * s.cols + i] / double(s.cols);
+    const double t_inv = best_time(reps, [&] {
+      u = h;
+      for (int64_t i = 0; i < s.cols; ++i) u[i * s.cols + i] += 0.01 * mean;
+      inverse_cholesky_upper(u.data(), s.cols);
+    });
+    std::vector<double>().swap(u);
+
+    GptqOptions o;
+    o.bits = 4;
+    o.group_size = 128;
+    GptqResult r;
+    const double t = best_time(reps, [&] { r = gptq_quantize(w, s.rows, s.cols, h, o); });
+    const double flops = double(s.rows) * s.cols * s.cols + double(s.cols) * s.cols * s.cols;
+    const double gf = flops / t / 1e9;
+    times[s.name] = t;
+    fmt::print("{:<22} {:>8.2f} {:>9.2f} {:>9.1f} {:>7.1f}% {:>8} {:>10.4g}\n", s.name, t, t_inv, gf,
+               100.0 * gf / sgemm, r.damp_retries, r.loss);
+  }
+
+  if (!quick && custom.empty()) {
+    const double t_qkvo = times["q/k/v/o 4096x4096"], t_gu = times["gate/up 11008x4096"];
+    double t_down = down ? times["down 4096x11008"] : 0;
+    std::string note = "measured";
+    if (!down) {
+      // Scale gate/up's rate to down's flops (rows·cols² + cols³ = 4096·11008² + 11008³).
+      const double f_gu = 11008.0 * 4096 * 4096 + 4096.0 * 4096 * 4096;
+      const double f_dn = 4096.0 * 11008 * 11008 + 11008.0 * 11008 * 11008;
+      t_down = t_gu * f_dn / f_gu;
+      note = "estimated from gate/up's GFLOP/s";
+    }
+    const double per_layer = 4 * t_qkvo + 2 * t_gu + t_down;
+    fmt::print(
+        "\nLLaMA-7B estimate: per layer 4 x 4096x4096 (q,k,v,o) + 2 x 11008x4096 (gate,up) + 1 x 4096x11008 (down, {})\n"
+        "  = 4 x {:.2f} + 2 x {:.2f} + {:.2f} = {:.1f} s/layer; 32 layers = {:.1f} s ({:.1f} min)\n"
+        "  GPTQ only: Hessian accumulation (calibration forward passes) is not included.\n",
+        note, t_qkvo, t_gu, t_down, per_layer, 32 * per_layer, 32 * per_layer / 60);
+  }
+  return 0;
+}

@@ -1,0 +1,252 @@
+// GPTQ (gptq.py fasterquant) on the CPU.
+//
+// Layout: W stays row-major (rows, cols) and is quantized in place. Inside a
+// block every row is independent once its group parameters are known (the
+// in-block update W1[:, i:] -= err ⊗ U1[i, i:] only touches the row's own
+// entries), so each row runs the whole sequential column loop on its own
+// contiguous, L1-resident slice: the update over j is a unit-stride axpy
+// against row i of U, and rows go to OpenMP threads. The only cross-row
+// points are group fits and the lazy update W[:, i2:] -= Err1 · U[i1:i2, i2:],
+// one cblas_sgemm per block.
+//
+// Precision: H and the inverse-Hessian factor U are fp64; W/Q/Err and the
+// copy of U used by the updates are fp32, as in the reference (TF32 off).
+#include "quant/gptq.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "quant/linalg.h"
+#include "util/error.h"
+
+namespace slim {
+
+namespace {
+
+void validate(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+              const GptqOptions& opt, int64_t G) {
+  SLIM_CHECK(rows > 0 && cols > 0, "gptq: empty weight ({}x{})", rows, cols);
+  SLIM_CHECK(int64_t(w.size()) == rows * cols, "gptq: weight has {} values, expected {}x{}", w.size(), rows, cols);
+  SLIM_CHECK(int64_t(h.size()) == cols * cols, "gptq: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
+  SLIM_CHECK(opt.block_size > 0, "gptq: block_size must be positive, got {}", opt.block_size);
+  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "gptq: damp must be finite and >= 0, got {}", opt.damp);
+  SLIM_CHECK(opt.max_damp_retries >= 0, "gptq: max_damp_retries must be >= 0, got {}", opt.max_damp_retries);
+  SLIM_CHECK(opt.group_bits.empty() || int64_t(opt.group_bits.size()) == G,
+             "gptq: group_bits has {} entries but the layer has {} groups ({} cols, group size {})",
+             opt.group_bits.size(), G, cols, opt.group_size);
+  auto check_bits = [](int b) { SLIM_CHECK(b >= 1 && b <= 8, "gptq: bits must be in 1..8, got {}", b); };
+  if (opt.group_bits.empty()) check_bits(opt.bits);
+  for (int b : opt.group_bits) check_bits(b);
+  // NaN passes min/max and Cholesky pivots unnoticed; refuse it with a position.
+  for (int64_t i = 0; i < rows * cols; ++i)
+    SLIM_CHECK(std::isfinite(w[i]), "gptq: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
+  for (int64_t i = 0; i < cols * cols; ++i)
+    SLIM_CHECK(std::isfinite(h[i]), "gptq: non-finite Hessian entry {} at ({}, {})", h[i], i / cols, i % cols);
+}
+
+// Default group fitter: plain min-max per row (GPTQ's find_params).
+void fit_group_minmax(const float* w, int64_t rows, int64_t width, int64_t ld, int bits, QuantParams* out) {
+#pragma omp parallel for schedule(static) if (rows * width > 16384)
+  for (int64_t r = 0; r < rows; ++r) out[r] = fit_minmax({w + r * ld, size_t(width)}, bits);
+}
+
+// (rows, width) fitter input; u_diag (width). Writes params (rows).
+void fit_group(const GptqOptions& opt, const float* w, int64_t rows, int64_t width, int64_t ld,
+               std::span<const double> u_diag, int bits, QuantParams* out) {
+  if (opt.fitter) opt.fitter(w, rows, width, ld, u_diag, bits, out);
+  else fit_group_minmax(w, rows, width, ld, bits, out);
+}
+
+}  // namespace
+
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+                         const GptqOptions& opt) {
+  const int64_t G = n_groups(cols, opt.group_size), gw = group_width(cols, opt.group_size);
+  validate(w, rows, cols, h, opt, G);
+  const bool grouped = opt.group_size > 0;
+  // Per-row quantization is fit once on the whole row before any update, as
+  // in GPTQ, i.e. the same as a static group.
+  const bool static_fit = opt.static_groups || !grouped;
+
+  GptqResult res;
+  res.group_bits = opt.group_bits.empty() ? std::vector<int>(size_t(G), opt.bits) : opt.group_bits;
+
+  // Dead columns (an input channel that is always 0): H[i,i] = 1 keeps the
+  // factorisation defined; W[:, i] = 0 since the weight has no effect.
+  std::vector<double> diag(static_cast<size_t>(cols));  // (cols) diag(H) after the dead-column fix
+  std::vector<float> W(w.begin(), w.end());  // (rows, cols) working weights, quantized in place
+  for (int64_t c = 0; c < cols; ++c) {
+    diag[c] = h[c * cols + c];
+    if (diag[c] == 0.0) {
+      diag[c] = 1.0;
+      ++res.dead_columns;
+      for (int64_t r = 0; r < rows; ++r) W[r * cols + c] = 0.f;
+    }
+  }
+
+  // perm: position -> original column; identity without act_order.
+  std::vector<int64_t> perm(static_cast<size_t>(cols)), invperm(static_cast<size_t>(cols));
+  std::iota(perm.begin(), perm.end(), int64_t(0));
+  if (opt.act_order)  // stable, so ties keep column order and runs are reproducible
+    std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
+  for (int64_t i = 0; i < cols; ++i) invperm[perm[i]] = i;
+
+  // U = chol((H + λI)⁻¹, upper) of the permuted H, with λ = damp·mean(diag H)
+  // relative damping; a failed factorisation retries with 10x the damp.
+  // Threads only pay off past ~64k elements; small layers (tests) stay serial
+  // rather than paying fork/join on a loaded machine.
+  const bool big_h = cols * cols > (1 << 16), big_w = rows * cols > (1 << 16);
+  const double mean_diag = std::accumulate(diag.begin(), diag.end(), 0.0) / double(cols);
+  std::vector<double> U(static_cast<size_t>(cols * cols));  // (cols, cols) permuted H, then U in place
+  double damp = opt.damp;
+  int attempt = 0;
+  for (;; ++attempt) {
+    const double lambda = damp * mean_diag;
+#pragma omp parallel for schedule(static) if (big_h)
+    for (int64_t i = 0; i < cols; ++i) {
+      const double* hr = h.data() + perm[i] * cols;  // original row of position i
+      double* ur = U.data() + i * cols;
+      if (opt.act_order)
+        for (int64_t j = 0; j < cols; ++j) ur[j] = hr[perm[j]];
+      else
+        std::copy(hr, hr + cols, ur);
+      ur[i] = diag[perm[i]] + lambda;
+    }
+    const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(U.data(), cols)
+                                          : inverse_cholesky_upper(U.data(), cols);
+    if (ok) break;
+    if (attempt == opt.max_damp_retries)
+      fail("gptq: Hessian ({}x{}) is not positive definite even with relative damp {:g} after {} retries",
+           cols, cols, damp, attempt);
+    damp = damp > 0 ? damp * 10 : 0.01;
+  }
+  res.damp_used = damp;
+  res.damp_retries = attempt;
+
+  // fp32 copy of U for the updates (upper triangle only is ever read).
+  std::vector<double> ud(static_cast<size_t>(cols));  // (cols) U diagonal, the GPTQ denominators
+  std::vector<float> Uf(static_cast<size_t>(cols * cols));  // (cols, cols)
+#pragma omp parallel for schedule(static) if (big_h)
+  for (int64_t i = 0; i < cols; ++i) {
+    ud[i] = U[i * cols + i];
+    for (int64_t j = i; j < cols; ++j) Uf[i * cols + j] = float(U[i * cols + j]);
+  }
+  std::vector<double>().swap(U);  // free: at cols = 11008 it is ~1 GB
+
+  // Group of each position, and the parameters stored (G, rows) so a fit
+  // writes one contiguous run.
+  std::vector<int64_t> col_group(static_cast<size_t>(cols));  // (cols) by position
+  for (int64_t i = 0; i < cols; ++i) col_group[i] = (static_fit ? perm[i] : i) / gw;
+  std::vector<QuantParams> gp(static_cast<size_t>(G * rows));  // (G, rows)
+
+  if (static_fit) {
+    // Fit every group on the (dead-zeroed) original weights, in original
+    // column order, before any error feedback. u_diag follows the columns.
+    std::vector<double> gdiag;  // (width)
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * gw, width = std::min(gw, cols - c0);
+      gdiag.resize(size_t(width));
+      for (int64_t k = 0; k < width; ++k) gdiag[k] = ud[invperm[c0 + k]];
+      fit_group(opt, W.data() + c0, rows, width, cols, gdiag,
+                res.group_bits[g], gp.data() + g * rows);
+    }
+    if (opt.act_order) {
+      // W was fit unpermuted; now move it to processing order.
+      std::vector<float> row(static_cast<size_t>(cols));  // (cols)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* wr = W.data() + r * cols;
+        for (int64_t i = 0; i < cols; ++i) row[i] = wr[perm[i]];
+        std::copy(row.begin(), row.end(), wr);
+      }
+    }
+  } else if (opt.act_order) {
+#pragma omp parallel if (big_w)
+    {
+      std::vector<float> row(static_cast<size_t>(cols));  // (cols)
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        float* wr = W.data() + r * cols;
+        for (int64_t i = 0; i < cols; ++i) row[i] = wr[perm[i]];
+        std::copy(row.begin(), row.end(), wr);
+      }
+    }
+  }
+
+  const int64_t bs = opt.block_size;
+  std::vector<float> Err(static_cast<size_t>(rows * bs));  // (rows, bs) scaled errors of the current block
+  std::vector<double> row_loss(size_t(rows), 0.0);  // (rows) summed serially: reproducible
+  const float* Ufp = Uf.data();
+  float* Wp = W.data();
+
+  for (int64_t i1 = 0, i2 = 0; i1 < cols; i1 = i2) {
+    i2 = std::min(i1 + bs, cols);
+    // A group that starts inside this block and runs past its end would be
+    // fit before its later columns got this block's feedback: end the block
+    // at that group start instead (only when block_size % group_size != 0).
+    if (!static_fit) {
+      const int64_t g_last = ((i2 - 1) / gw) * gw;
+      if (g_last > i1 && g_last + gw > i2 && i2 < cols) i2 = g_last;
+    }
+    const int64_t count = i2 - i1;
+
+    // Segments between group starts: fit (all rows), then every row runs its
+    // own sequential column loop.
+    for (int64_t s = i1, e = i1; s < i2; s = e) {
+      if (!static_fit && s % gw == 0) {
+        const int64_t g = s / gw, width = std::min(gw, cols - s);
+        fit_group(opt, Wp + s, rows, width, cols, std::span<const double>(ud.data() + s, size_t(width)),
+                  res.group_bits[g], gp.data() + g * rows);
+      }
+      e = static_fit ? i2 : std::min(i2, (s / gw + 1) * gw);
+#pragma omp parallel for schedule(static) if (rows * (e - s) * (i2 - s) > (1 << 18))
+      for (int64_t r = 0; r < rows; ++r) {
+        float* __restrict wr = Wp + r * cols;            // (cols) this row
+        float* __restrict er = Err.data() + r * bs;  // (count) this row's errors
+        double loss = 0;
+        for (int64_t i = s; i < e; ++i) {
+          const int64_t g = col_group[i];
+          const float x = wr[i];
+          const float qv = fake_quant(x, gp[g * rows + r], res.group_bits[g]);
+          const float d = Ufp[i * cols + i];
+          const float err = (x - qv) / d;
+          loss += double(err) * err;  // (w-q)²/d²
+          wr[i] = qv;
+          er[i - i1] = err;
+          const float* __restrict u = Ufp + i * cols;  // U[i, :]
+          for (int64_t j = i + 1; j < i2; ++j) wr[j] -= err * u[j];
+        }
+        row_loss[r] += loss;
+      }
+    }
+
+    // Lazy batch update of all later columns, one GEMM per block:
+    // W[:, i2:] (rows, cols-i2) -= Err (rows, count) · U[i1:i2, i2:] (count, cols-i2).
+    if (i2 < cols)
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(cols - i2), int(count), -1.f,
+                  Err.data(), int(bs), Ufp + i1 * cols + i2, int(cols), 1.f, Wp + i2, int(cols));
+  }
+
+  res.loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / 2;
+
+  // Back to original column order.
+  if (opt.act_order) {
+    res.q.resize(size_t(rows * cols));
+#pragma omp parallel for schedule(static) if (big_w)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < cols; ++i) res.q[r * cols + perm[i]] = W[r * cols + i];
+    res.perm.assign(perm.begin(), perm.end());
+  } else {
+    res.q = std::move(W);
+  }
+  res.g_idx.resize(size_t(cols));
+  for (int64_t c = 0; c < cols; ++c) res.g_idx[c] = int(static_fit ? c / gw : invperm[c] / gw);
+  res.params.resize(size_t(rows * G));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < G; ++g) res.params[r * G + g] = gp[g * rows + r];
+  return res;
+}
+
+}  // namespace slim

@@ -1,0 +1,87 @@
+// Reference (min-max) quantizer and round-to-nearest, following GPTQ's
+// quant.py (asymmetric, per channel, weight=True) and SliM-LLM's binary
+// branch. All arithmetic that decides a code is fp32, as in the reference,
+// so codes match torch bit for bit on the same inputs.
+#include "quant/quantizer.h"
+
+#include <cmath>
+
+#include "util/error.h"
+
+namespace slim {
+
+namespace {
+
+void check_bits(int bits) { SLIM_CHECK(bits >= 1 && bits <= 8, "quantizer: bits must be in 1..8, got {}", bits); }
+
+}  // namespace
+
+QuantParams fit_minmax(std::span<const float> w, int bits) {
+  check_bits(bits);
+  SLIM_CHECK(!w.empty(), "quantizer: cannot fit an empty segment");
+  QuantParams p;
+  if (bits == 1) {
+    // Binary with mean: sums in double so long groups do not drift, then
+    // rounded to fp32 once (torch keeps fp32, the difference is < 1 ulp).
+    double s = 0, sa = 0;
+    for (float x : w) {
+      s += x;
+      sa += std::fabs(x);
+    }
+    p.zero = float(s / double(w.size()));
+    p.scale = float(sa / double(w.size()));
+    return p;
+  }
+  // The range always contains 0, so zero is exactly representable.
+  float xmin = 0.f, xmax = 0.f;
+  for (float x : w) {
+    xmin = std::min(xmin, x);
+    xmax = std::max(xmax, x);
+  }
+  if (xmin == 0.f && xmax == 0.f) {
+    xmin = -1.f;
+    xmax = 1.f;
+  }
+  const float maxq = float((1 << bits) - 1);
+  p.scale = (xmax - xmin) / maxq;
+  p.zero = std::nearbyint(-xmin / p.scale);
+  return p;
+}
+
+int quant_code(float w, const QuantParams& p, int bits) {
+  if (bits == 1) return w >= p.zero ? 1 : 0;
+  const float maxq = float((1 << bits) - 1);
+  return int(std::clamp(std::nearbyint(w / p.scale) + p.zero, 0.f, maxq));
+}
+
+void rtn_quantize(const float* w, int64_t rows, int64_t cols, int bits, int group_size, float* q,
+                  std::vector<QuantParams>* params) {
+  check_bits(bits);
+  SLIM_CHECK(rows > 0 && cols > 0, "rtn_quantize: empty weight ({}x{})", rows, cols);
+  // Refuse NaN/Inf up front: min/max silently drop NaN and would hide a broken
+  // checkpoint behind plausible-looking codes.
+  const int64_t n = rows * cols;
+  int64_t bad = -1;
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(w[i])) {
+      bad = i;
+      break;
+    }
+  SLIM_CHECK(bad < 0, "rtn_quantize: non-finite weight {} at row {}, col {}", w[bad], bad / cols, bad % cols);
+
+  const int64_t G = n_groups(cols, group_size), gw = group_width(cols, group_size);
+  if (params) params->assign(size_t(rows * G), QuantParams{});
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* wr = w + r * cols;  // (cols)
+    float* qr = q + r * cols;        // (cols)
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * gw, c1 = std::min(cols, c0 + gw);  // last group may be partial
+      const QuantParams p = fit_minmax({wr + c0, size_t(c1 - c0)}, bits);
+      for (int64_t c = c0; c < c1; ++c) qr[c] = fake_quant(wr[c], p, bits);
+      if (params) (*params)[size_t(r * G + g)] = p;
+    }
+  }
+}
+
+}  // namespace slim
