@@ -128,6 +128,7 @@ int main(int argc, char** argv) {
 
   std::map<int64_t, std::vector<double>> hessians;  // by cols
   std::map<std::string, double> times;
+  std::map<int64_t, double> inv_times;  // by cols
   for (const Shape& s : shapes) {
     auto& h = hessians[s.cols];
     if (h.empty()) h = make_hessian(s.cols, tokens, uint32_t(s.cols));
@@ -156,6 +157,7 @@ int main(int argc, char** argv) {
     const double flops = double(s.rows) * s.cols * s.cols + double(s.cols) * s.cols * s.cols;
     const double gf = flops / t / 1e9;
     times[s.name] = t;
+    inv_times[s.cols] = t_inv;
     fmt::print("{:<22} {:>8.2f} {:>9.2f} {:>9.1f} {:>7.1f}% {:>8} {:>10.4g}\n", s.name, t, t_inv, gf,
                100.0 * gf / sgemm, r.damp_retries, r.loss);
   }
@@ -165,11 +167,11 @@ int main(int argc, char** argv) {
     double t_down = down ? times["down 4096x11008"] : 0;
     std::string note = "measured";
     if (!down) {
-      // Scale gate/up's rate to down's flops (rows·cols² + cols³ = 4096·11008² + 11008³).
-      const double f_gu = 11008.0 * 4096 * 4096 + 4096.0 * 4096 * 4096;
-      const double f_dn = 4096.0 * 11008 * 11008 + 11008.0 * 11008 * 11008;
-      t_down = t_gu * f_dn / f_gu;
-      note = "estimated from gate/up's GFLOP/s";
+      // Scale the two parts of gate/up separately: the inverse as cols³
+      // (x (11008/4096)³), the rest as rows·cols² (x 11008/4096).
+      const double k = 11008.0 / 4096.0, t_inv = inv_times[4096];
+      t_down = t_inv * k * k * k + std::max(0.0, t_gu - t_inv) * k;
+      note = "estimated: gate/up's inverse time x (11008/4096)^3 + rest x 11008/4096";
     }
     const double per_layer = 4 * t_qkvo + 2 * t_gu + t_down;
     fmt::print(
