@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include "model/forward.h"
 #include "util/error.h"
@@ -78,16 +79,46 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
   if (opt.max_chunks >= 0) r.chunks = std::min(r.chunks, opt.max_chunks);
   SLIM_CHECK(r.chunks > 0, "the text has {} tokens, fewer than one chunk of {}", tokens.size(), opt.seqlen);
   auto t0 = std::chrono::steady_clock::now();
-  ChunkScorer scorer(m, opt.seqlen);
   Progress prog("ppl chunk", r.chunks, opt.progress);
-  double sum = 0;
-  for (int i = 0; i < r.chunks; ++i) {
-    double nll = scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)));
+  r.chunk_nll.assign(size_t(r.chunks), 0.0);
+  // Small models: one chunk per thread (BLAS calls inside a parallel region run
+  // single-threaded), since their GEMMs are too small to split. Large models:
+  // chunks in order, each parallel inside. Same numbers either way.
+  const bool per_thread = int64_t(m.config.dim) * m.config.hidden_dim <= (1 << 20);
+  int done = 0;
+  double running = 0;
+  auto record = [&](int i, double nll) {
     SLIM_CHECK(std::isfinite(nll), "chunk {}: the model produced a non-finite loss (NaN/Inf in the weights?)", i);
-    r.chunk_nll.push_back(nll);
-    sum += nll;
-    prog.update(i + 1, fmt::format("ppl so far {:.4f}", std::exp(sum / (i + 1))));
+    r.chunk_nll[size_t(i)] = nll;
+    running += nll;
+    ++done;
+    prog.update(done, fmt::format("ppl so far {:.4f}", std::exp(running / done)));
+  };
+  if (per_thread) {
+    std::exception_ptr err;
+#pragma omp parallel
+    {
+      ChunkScorer scorer(m, opt.seqlen);
+#pragma omp for schedule(dynamic)
+      for (int i = 0; i < r.chunks; ++i) {
+        try {
+          double nll = scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)));
+#pragma omp critical
+          record(i, nll);
+        } catch (...) {
+#pragma omp critical
+          err = std::current_exception();
+        }
+      }
+    }
+    if (err) std::rethrow_exception(err);
+  } else {
+    ChunkScorer scorer(m, opt.seqlen);
+    for (int i = 0; i < r.chunks; ++i)
+      record(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen))));
   }
+  double sum = 0;
+  for (double v : r.chunk_nll) sum += v;  // in chunk order: deterministic
   prog.finish();
   r.mean_nll = sum / r.chunks;
   r.ppl = std::exp(r.mean_nll);
