@@ -4,8 +4,8 @@
 // until none is left (leftmost first among equal ranks, i.e. the same merge).
 #include <fmt/format.h>
 
-#include <queue>
 
+#include "io/bpe_merge.h"
 #include "io/tokenizer_hf_internal.h"
 #include "util/error.h"
 
@@ -67,50 +67,14 @@ void Bpe::initial_symbols(std::string_view word, std::vector<int>& ids) const {
   }
 }
 
-// Lowest-rank merge first, O(n log n): symbols are a doubly linked list over
-// positions, candidate pairs a min-heap validated when popped. Words can be a
-// whole paragraph (SentencePiece-style tokenizers have no pre-tokenizer).
+// Lowest rank merges first (see io/bpe_merge.h). Words can be a whole
+// paragraph: SentencePiece-style tokenizers have no pre-tokenizer.
 void Bpe::apply_merges(std::vector<int>& ids) const {
-  const int n = static_cast<int>(ids.size());
-  if (n < 2) return;
-  std::vector<int> prev(n), next(n);
-  for (int i = 0; i < n; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < n ? i + 1 : -1;
-  }
-  struct Cand {
-    int rank, left, right, left_id, right_id, merged_id;
-  };
-  auto later = [](const Cand& a, const Cand& b) {
-    return a.rank != b.rank ? a.rank > b.rank : a.left > b.left;
-  };
-  std::priority_queue<Cand, std::vector<Cand>, decltype(later)> heap(later);
-  auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0) return;
-    const auto it = merges_.find(key(ids[l], ids[r]));
-    if (it != merges_.end())
-      heap.push({it->second.rank, l, r, ids[l], ids[r], it->second.merged_id});
-  };
-  for (int i = 0; i + 1 < n; ++i) consider(i, i + 1);
-
-  std::vector<char> alive(n, 1);
-  while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    if (!alive[c.left] || !alive[c.right] || next[c.left] != c.right || ids[c.left] != c.left_id ||
-        ids[c.right] != c.right_id)
-      continue;  // stale: a side was merged since this pair was queued
-    ids[c.left] = c.merged_id;
-    alive[c.right] = 0;
-    next[c.left] = next[c.right];
-    if (next[c.left] >= 0) prev[next[c.left]] = c.left;
-    consider(prev[c.left], c.left);
-    consider(c.left, next[c.left]);
-  }
-  std::vector<int> out;
-  out.reserve(n);
-  for (int i = 0; i >= 0; i = next[i]) out.push_back(ids[i]);
-  ids.swap(out);
+  bpe_merge(ids, [&](int l, int r) -> std::optional<BpeMerge> {
+    const auto it = merges_.find(key(l, r));
+    if (it == merges_.end()) return std::nullopt;
+    return BpeMerge{-double(it->second.rank), it->second.merged_id};
+  });
 }
 
 }  // namespace slim::hf

@@ -12,11 +12,11 @@
 // which picks the same merge at every step: highest score, leftmost on ties.
 #include <cstdint>
 #include <cstring>
-#include <queue>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "io/bpe_merge.h"
 #include "io/tokenizer.h"
 #include "util/error.h"
 #include "util/files.h"
@@ -212,54 +212,16 @@ std::vector<int> Llama2cTokenizer::encode(std::string_view text, bool add_bos) c
 }
 
 // Repeatedly merges the adjacent pair whose concatenation is a piece with the
-// highest score (leftmost on ties), like run.c, in O(n log n): symbols form a
-// doubly linked list; candidate pairs sit in a max-heap and are re-validated
-// when popped (stale entries are skipped).
+// highest score (leftmost on ties), like run.c, in O(n log n) (io/bpe_merge.h).
 void Llama2cTokenizer::merge(std::vector<int>& ids) const {
-  const int n = static_cast<int>(ids.size());
-  if (n < 2) return;
-  std::vector<int> prev(n), next(n);
-  for (int i = 0; i < n; ++i) {
-    prev[i] = i - 1;
-    next[i] = i + 1 < n ? i + 1 : -1;
-  }
-  struct Cand {
-    float score;
-    int left, right, left_id, right_id, merged_id;
-  };
-  auto worse = [](const Cand& a, const Cand& b) {
-    return a.score != b.score ? a.score < b.score : a.left > b.left;
-  };
-  std::priority_queue<Cand, std::vector<Cand>, decltype(worse)> heap(worse);
   std::string buf;
-  auto consider = [&](int l, int r) {
-    if (l < 0 || r < 0) return;
-    buf.assign(pieces_[ids[l]]);
-    buf.append(pieces_[ids[r]]);
+  bpe_merge(ids, [&](int l, int r) -> std::optional<BpeMerge> {
+    buf.assign(pieces_[l]);
+    buf.append(pieces_[r]);
     const int id = lookup(buf);
-    if (id >= 0 && scores_[id] > kNoMergeScore) heap.push({scores_[id], l, r, ids[l], ids[r], id});
-  };
-  for (int i = 0; i + 1 < n; ++i) consider(i, i + 1);
-
-  std::vector<char> alive(n, 1);
-  while (!heap.empty()) {
-    const Cand c = heap.top();
-    heap.pop();
-    // Stale if either side was merged away or changed since the push.
-    if (!alive[c.left] || !alive[c.right] || next[c.left] != c.right || ids[c.left] != c.left_id ||
-        ids[c.right] != c.right_id)
-      continue;
-    ids[c.left] = c.merged_id;
-    alive[c.right] = 0;
-    next[c.left] = next[c.right];
-    if (next[c.left] >= 0) prev[next[c.left]] = c.left;
-    consider(prev[c.left], c.left);
-    consider(c.left, next[c.left]);
-  }
-  std::vector<int> out;
-  out.reserve(n);
-  for (int i = 0; i >= 0; i = next[i]) out.push_back(ids[i]);
-  ids.swap(out);
+    if (id < 0 || !(scores_[id] > kNoMergeScore)) return std::nullopt;
+    return BpeMerge{double(scores_[id]), id};
+  });
 }
 
 // Whole-sequence version of run.c's decode(): BOS/EOS are skipped, the
