@@ -15,41 +15,21 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "bench_util.h"
 #include "model/forward.h"
 #include "util/files.h"
 
 using namespace slim;
-using Clock = std::chrono::steady_clock;
+using bench::best_time;
+using bench::sgemm_gflops;
 
 namespace {
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 Tensor gen(std::mt19937& rng, int64_t r, int64_t c, float scale) {
   std::vector<float> v(size_t(r * c));
   std::normal_distribution<float> nd(0.f, scale);
   for (auto& x : v) x = nd(rng);
   return Tensor::from(std::move(v), r, c);
-}
-
-// Best-of-n time of f().
-template <typename F>
-double best_time(int n, F&& f) {
-  double best = 1e30;
-  for (int i = 0; i < n; ++i) {
-    auto t = Clock::now();
-    f();
-    best = std::min(best, seconds_since(t));
-  }
-  return best;
-}
-
-double sgemm_gflops(int M, int N, int K, int reps) {
-  std::vector<float> a(size_t(M) * K, 0.01f), b(size_t(N) * K, 0.02f), c(size_t(M) * N);
-  double t = best_time(reps, [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.f, a.data(), K, b.data(), K, 0.f, c.data(), N);
-  });
-  return 2.0 * M * N * K / t / 1e9;
 }
 
 }  // namespace

@@ -20,34 +20,18 @@
 #include <map>
 #include <random>
 
+#include "bench_util.h"
 #include "quant/gptq.h"
 #include "quant/linalg.h"
 
 using namespace slim;
-using Clock = std::chrono::steady_clock;
+using bench::best_time;
+using bench::Clock;
+using bench::seconds_since;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-template <typename F>
-double best_time(int n, F&& f) {
-  double best = 1e30;
-  for (int i = 0; i < n; ++i) {
-    auto t = Clock::now();
-    f();
-    best = std::min(best, seconds_since(t));
-  }
-  return best;
-}
-
-double sgemm_gflops(int n, int reps) {
-  std::vector<float> a(size_t(n) * n, 0.01f), b(size_t(n) * n, 0.02f), c(size_t(n) * n);  // (n, n) each
-  double t = best_time(reps, [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-  });
-  return 2.0 * n * n * n / t / 1e9;
-}
+double sgemm_gflops(int n, int reps) { return bench::sgemm_gflops(n, n, n, reps); }
 
 // H = 2/n XᵀX (cols, cols) of correlated activations with outlier channels.
 std::vector<double> make_hessian(int64_t cols, int64_t tokens, uint32_t seed) {
