@@ -1,0 +1,222 @@
+#include "quant/sqc.h"
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "util/error.h"
+
+namespace slim {
+
+namespace {
+
+// exp(y) for |y| <= ~40, fp32, vectorisable (Cephes expf: range reduction by
+// n·ln2 with ln2 split in two, degree-6 polynomial; ~1 ulp).
+inline float exp_small(float y) {
+  const float magic = 12582912.f;  // 1.5·2^23: (v + magic) − magic rounds to nearest for |v| < 2^22
+  const float n = (y * 1.44269504088896341f + magic) - magic;
+  float r = std::fma(n, -0.693359375f, y);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  const float v = std::fma(p * r, r, r) + 1.f;
+  return v * std::bit_cast<float>((int32_t(n) + 127) << 23);
+}
+
+// |x|^2.4 = x² · |x|^0.4, |x|^0.4 = exp(0.4 ln|x|). ln from the exponent
+// field and an atanh series on the mantissa in [√½, √2) (|t| <= 0.172,
+// truncation < 3e-9). x = 0 or a denormal gives x² = 0, so the (finite)
+// value of the log branch does not matter.
+inline float pow24(float x) {
+  const float a = std::fabs(x);
+  const int32_t bits = std::bit_cast<int32_t>(a);
+  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f800000);  // [1, 2)
+  float ex = float((bits >> 23) - 127);
+  const bool big = m > 1.41421356f;
+  m = big ? m * 0.5f : m;
+  ex = big ? ex + 1.f : ex;
+  const float t = (m - 1.f) / (m + 1.f), t2 = t * t;
+  float s = std::fma(t2, 1.f / 9.f, 1.f / 7.f);
+  s = std::fma(t2, s, 1.f / 5.f);
+  s = std::fma(t2, s, 1.f / 3.f);
+  s = std::fma(t2, s, 1.f);
+  const float lnm = 2.f * t * s;
+  // ex·ln2 with ln2 split so the large part is exact.
+  const float ln = std::fma(ex, 0.693359375f, std::fma(ex, -2.12194440e-4f, lnm));
+  return a * a * exp_small(0.4f * ln);
+}
+
+// round-half-even of |v| < 2^22, bit-identical to nearbyint under the
+// default rounding mode, but vectorisable.
+inline float round_even(float v) {
+  const float magic = 12582912.f;
+  return (v + magic) - magic;
+}
+
+// Σ weight_c |deq(w_c) − w_c|^2.4 under (scale, zero), fp32 lanes. deq is
+// exactly fake_quant's: q = clamp(round(w/scale) + zero, 0, maxq),
+// deq = scale (q − zero). weight == nullptr: all 1.
+inline float row_error(const float* __restrict w, const float* __restrict weight, int64_t n, float scale, float zero,
+                       float maxq) {
+  float s = 0.f;
+  if (weight) {
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < n; ++c) {
+      const float q = std::clamp(round_even(w[c] / scale) + zero, 0.f, maxq);
+      s += weight[c] * pow24(scale * (q - zero) - w[c]);
+    }
+  } else {
+#pragma omp simd reduction(+ : s)
+    for (int64_t c = 0; c < n; ++c) {
+      const float q = std::clamp(round_even(w[c] / scale) + zero, 0.f, maxq);
+      s += pow24(scale * (q - zero) - w[c]);
+    }
+  }
+  return s;
+}
+
+std::array<float, 101> make_grid() {
+  // Reference: cat([1], linspace(1, 1.1, 51)[1:], linspace(1, 0.9, 51)[1:]).
+  std::array<float, 101> g{};
+  g[0] = 1.f;
+  for (int i = 1; i <= 50; ++i) {
+    g[size_t(i)] = float(1.0 + 0.1 * i / 50.0);
+    g[size_t(50 + i)] = float(1.0 - 0.1 * i / 50.0);
+  }
+  return g;
+}
+
+const std::array<float, 101> kGrid = make_grid();
+
+}  // namespace
+
+std::span<const float> sqc_grid() { return kGrid; }
+
+float sqc_pow24(float x) { return pow24(x); }
+
+double sqc_salience_threshold(const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag,
+                              const SqcOptions& opt) {
+  SLIM_CHECK(int64_t(u_diag.size()) == width, "sqc: U diagonal has {} values for a group of {} columns",
+             u_diag.size(), width);
+  const double inf = std::numeric_limits<double>::infinity();
+  const int64_t n = rows * width;
+  if (n < 2) return inf;  // unbiased std undefined: no outliers
+  std::vector<double> inv_u2(static_cast<size_t>(width));  // (width)
+  for (int64_t c = 0; c < width; ++c) inv_u2[c] = 1.0 / (u_diag[c] * u_diag[c]);
+  double sum = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) {
+      const double x = double(w[r * ld + c]), s = x * x * inv_u2[c];
+      sum += s;
+    }
+  const double mu = sum / double(n);
+  // Two-pass variance for accuracy (the one-pass form cancels when σ << μ).
+  double var = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) {
+      const double x = double(w[r * ld + c]), d = x * x * inv_u2[c] - mu;
+      var += d * d;
+    }
+  const double sigma = std::sqrt(var / double(n - 1));
+  if (!(sigma > 0) || !std::isfinite(sigma)) return inf;
+  double t = inf;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) {
+      const double x = double(w[r * ld + c]), s = x * x * inv_u2[c];
+      const double z = (s - mu) / sigma;
+      if ((opt.faithful ? std::fabs(z) : z) > opt.z) t = std::min(t, s);
+    }
+  return t;
+}
+
+double sqc_row_objective(std::span<const float> w, std::span<const float> weight, const QuantParams& p, int bits) {
+  SLIM_CHECK(bits >= 1 && bits <= 8, "sqc: bits must be in 1..8, got {}", bits);
+  SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
+  if (bits == 1) {
+    double s = 0;
+    for (size_t c = 0; c < w.size(); ++c)
+      s += (weight.empty() ? 1.f : weight[c]) * pow24(fake_quant(w[c], p, 1) - w[c]);
+    return s;
+  }
+  return row_error(w.data(), weight.empty() ? nullptr : weight.data(), int64_t(w.size()), p.scale, p.zero,
+                   float((1 << bits) - 1));
+}
+
+QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits) {
+  SLIM_CHECK(bits >= 1 && bits <= 8, "sqc: bits must be in 1..8, got {}", bits);
+  SLIM_CHECK(!w.empty(), "sqc: cannot fit an empty segment");
+  SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
+  if (bits == 1) return fit_minmax(w, 1);
+  // Per-row range, hoisted out of the grid loop (fit_minmax's rules).
+  float xmin = 0.f, xmax = 0.f;
+  for (float x : w) {
+    xmin = std::min(xmin, x);
+    xmax = std::max(xmax, x);
+  }
+  if (xmin == 0.f && xmax == 0.f) {
+    xmin = -1.f;
+    xmax = 1.f;
+  }
+  const float maxq = float((1 << bits) - 1);
+  const float* wt = weight.empty() ? nullptr : weight.data();
+  const int64_t n = int64_t(w.size());
+  QuantParams best;
+  float best_err = std::numeric_limits<float>::infinity();
+  for (float p : kGrid) {
+    // fp32 in the reference's order: p·xmin, p·xmax, then the scale.
+    const float lo = p * xmin, hi = p * xmax;
+    const float scale = (hi - lo) / maxq;
+    const float zero = std::nearbyint(-lo / scale);
+    const float err = row_error(w.data(), wt, n, scale, zero, maxq);
+    if (err < best_err) {  // strict: the first best wins, p = 1.0 first
+      best_err = err;
+      best.scale = scale;
+      best.zero = zero;
+    }
+  }
+  // All errors non-finite cannot happen for finite w; keep min-max then.
+  if (!std::isfinite(best_err)) return fit_minmax(w, bits);
+  return best;
+}
+
+GroupFitter make_sqc_fitter(const SqcOptions& opt) {
+  SLIM_CHECK(std::isfinite(opt.lambda) && opt.lambda > 0, "sqc: lambda must be finite and > 0, got {}", opt.lambda);
+  SLIM_CHECK(std::isfinite(opt.z), "sqc: z threshold must be finite, got {}", opt.z);
+  return [opt](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
+               QuantParams* out) {
+    if (bits == 1) {
+      for (int64_t r = 0; r < rows; ++r) out[r] = fit_minmax({w + r * ld, size_t(width)}, 1);
+      return;
+    }
+    // λ = 1 weights everything alike: the split (and its statistics) is moot.
+    const double t = opt.lambda == 1.0 ? std::numeric_limits<double>::infinity()
+                                       : sqc_salience_threshold(w, rows, width, ld, u_diag, opt);
+    const bool weighted = std::isfinite(t);
+#pragma omp parallel if (rows * width >= 4096)
+    {
+      std::vector<float> wt(static_cast<size_t>(weighted ? width : 0));  // (width) this row's weights
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* wr = w + r * ld;  // (width)
+        bool any = false;
+        for (int64_t c = 0; c < int64_t(wt.size()); ++c) {
+          // Same double arithmetic as the threshold, so ties classify alike.
+          const double x = double(wr[c]), s = x * x * (1.0 / (u_diag[c] * u_diag[c]));
+          const bool sal = s >= t;
+          wt[c] = sal ? float(opt.lambda) : 1.f;
+          any |= sal;
+        }
+        out[r] = sqc_fit_row({wr, size_t(width)}, any ? std::span<const float>(wt) : std::span<const float>(), bits);
+      }
+    }
+  };
+}
+
+}  // namespace slim

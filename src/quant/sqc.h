@@ -1,0 +1,63 @@
+// Salience-weighted quantizer calibration (SQC, spec §3): the group fitter
+// of SliM-LLM, plugged into GPTQ through GptqOptions::fitter.
+//
+// Per row of a group (bits >= 2): start from the min-max range [xmin, xmax]
+// (0 forced inside, an all-zero row gets [-1, 1], as fit_minmax), then try the
+// range factors p of sqc_grid() in the reference order
+//   1.0, 1.002, …, 1.1, 0.998, …, 0.9          (101 values)
+// with lo = p·xmin, hi = p·xmax, scale = (hi − lo)/(2^b − 1),
+// zero = round(−lo/scale) (integer, as fit_minmax), and keep the first p with
+// the smallest (strict <) error
+//   Σ_c weight_c · |deq(w_c) − w_c|^2.4,   weight = λ on salient elements, else 1.
+// p = 1.0 is tried first, so the result is never worse than plain min-max on
+// this objective. 1-bit groups use the binary fit (no search).
+//
+// Salient elements: element salience s = w²/U_cc² over the whole group
+// (all rows, the group's columns), μ and σ (unbiased) over the group; an
+// element is salient when (s − μ)/σ > z (z = 2). None may qualify (σ = 0, or
+// no outlier): the threshold is +inf and every weight is 1. The reference
+// uses |z| > 2 (a group with a tight salience spread then marks its LOW
+// outliers and everything above them as salient); `faithful` reproduces that.
+// With λ = 1 (the reference default) the split has no effect and is skipped.
+//
+// |e|^2.4 is e² · |e|^0.4 with |e|^0.4 from a vectorisable log/exp pair
+// (relative error ~1e-6, see sqc_pow24); the codes and dequantized values are
+// bit-identical to fake_quant.
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "quant/gptq.h"
+#include "quant/quantizer.h"
+
+namespace slim {
+
+struct SqcOptions {
+  double lambda = 1.0;   // weight of the salient elements' error (the default will be set from measurements)
+  double z = 2.0;        // z-score threshold of salient elements
+  bool faithful = false; // two-sided |z| > threshold, as the reference
+};
+
+// The 101 range factors in the reference order (fp32).
+std::span<const float> sqc_grid();
+
+// |x|^2.4 as the fitter computes it (exposed for tests).
+float sqc_pow24(float x);
+
+// Salience threshold of a group: w (rows, width) with leading dimension ld,
+// u_diag (width). Elements with w²/u² >= the threshold are salient; +inf when
+// none is.
+double sqc_salience_threshold(const float* w, int64_t rows, int64_t width, int64_t ld,
+                              std::span<const double> u_diag, const SqcOptions& opt = {});
+
+// One row: the search above. weight: (width) per-element weights, or empty
+// for all 1. bits 1..8 (1: binary fit).
+QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits);
+
+// The search objective of one row under p, in the fitter's own arithmetic.
+double sqc_row_objective(std::span<const float> w, std::span<const float> weight, const QuantParams& p, int bits);
+
+// A GroupFitter running SQC on every row of the group (rows in parallel).
+GroupFitter make_sqc_fitter(const SqcOptions& opt = {});
+
+}  // namespace slim
