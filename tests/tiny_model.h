@@ -1,6 +1,7 @@
 // Tiny LLaMA-family models with seeded random weights, built in memory so the
 // tests need no downloaded checkpoint.
 #pragma once
+#include <cmath>
 #include <random>
 
 #include "model/weights.h"
@@ -73,6 +74,41 @@ inline std::vector<int> random_tokens(int n, int vocab, uint32_t seed) {
   std::vector<int> t(static_cast<size_t>(n));
   for (auto& x : t) x = u(rng);
   return t;
+}
+
+// A hand-checkable model: blocks are the identity (o_proj and down_proj are
+// zero), embeddings are one-hot and the final norm is 1, so the hidden state
+// of token i is sqrt(V)·e_i and logits = sqrt(V)·A[:, i]: a bigram model whose
+// log-probabilities can be written down directly (bigram_logp).
+inline Model bigram_model(int V, const std::vector<float>& A /* (V, V) */) {
+  TinySpec s;
+  s.dim = V;
+  s.vocab = V;
+  s.heads = 2;
+  s.kv_heads = 2;
+  s.tie = false;
+  s.seq = 64;
+  Model m = make_tiny_model(s);
+  std::vector<float> eye(size_t(V * V), 0.f);
+  for (int i = 0; i < V; ++i) eye[size_t(i * V + i)] = 1.f;
+  m.weights.tok_embed = Tensor::from(eye, V, V);
+  for (auto& b : m.weights.blocks) {
+    b.wo.w = Tensor::zeros(V, m.config.q_dim());
+    b.w_down.w = Tensor::zeros(V, s.hidden);
+  }
+  m.weights.final_norm = Tensor::from(std::vector<float>(size_t(V), 1.f), 1, V);
+  m.weights.lm_head = Tensor::from(A, V, V);
+  m.config.norm_eps = 1e-9f;
+  return m;
+}
+
+// log p(next | prev) under bigram_model(V, A), computed independently.
+inline double bigram_logp(int V, const std::vector<float>& A, int prev, int next) {
+  const double s = std::sqrt(double(V));
+  double mx = -1e300, sum = 0;
+  for (int j = 0; j < V; ++j) mx = std::max(mx, s * A[size_t(j * V + prev)]);
+  for (int j = 0; j < V; ++j) sum += std::exp(s * A[size_t(j * V + prev)] - mx);
+  return s * A[size_t(next * V + prev)] - mx - std::log(sum);
 }
 
 }  // namespace slim::test

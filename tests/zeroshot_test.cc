@@ -230,35 +230,8 @@ class CharTokenizer : public Tokenizer {
   std::string kind() const override { return "char"; }
 };
 
-// The bigram model of perplexity_test.cc: identity blocks, one-hot
-// embeddings, so logits(next | prev) = sqrt(V) * A[next, prev].
-Model bigram_model(int V, const std::vector<float>& A /* (V, V) */) {
-  test::TinySpec s;
-  s.dim = V;
-  s.vocab = V;
-  s.heads = 2;
-  s.kv_heads = 2;
-  s.tie = false;
-  Model m = test::make_tiny_model(s);
-  std::vector<float> eye(size_t(V * V), 0.f);
-  for (int i = 0; i < V; ++i) eye[size_t(i * V + i)] = 1.f;
-  m.weights.tok_embed = Tensor::from(eye, V, V);
-  for (auto& b : m.weights.blocks) {
-    b.wo.w = Tensor::zeros(V, m.config.q_dim());
-    b.w_down.w = Tensor::zeros(V, s.hidden);
-  }
-  m.weights.final_norm = Tensor::from(std::vector<float>(size_t(V), 1.f), 1, V);
-  m.weights.lm_head = Tensor::from(A, V, V);
-  m.config.norm_eps = 1e-9f;
-  return m;
-}
-
-double bigram_logp(int V, const std::vector<float>& A, int prev, int next) {
-  const double s = std::sqrt(double(V));
-  double sum = 0;
-  for (int j = 0; j < V; ++j) sum += std::exp(s * A[size_t(j * V + prev)]);
-  return s * A[size_t(next * V + prev)] - std::log(sum);
-}
+using test::bigram_logp;
+using test::bigram_model;
 
 TEST(ZeroShot, EncodePairMovesTrailingSpaceToContinuation) {
   CharTokenizer tok;
