@@ -5,6 +5,7 @@
 
 #include "calib/dataset.h"
 #include "calib/hessian.h"
+#include "calib/sequential.h"
 #include "eval/perplexity.h"
 #include "io/hf_checkpoint.h"
 #include "io/model_source.h"
@@ -136,6 +137,27 @@ TEST_F(PipelineTest, EightBitIsNearlyLosslessAndFewerBitsDrift) {
   o.bits = 2;
   double d2 = dist(quantized(o));
   EXPECT_LT(d4, d2);
+}
+
+TEST_F(PipelineTest, CapturesEveryStrideTokenOfEachInputSite) {
+  SequentialOptions so;
+  so.progress = false;
+  so.capture_stride = 3;
+  Model m = base;
+  int seen = 0;
+  run_sequential(
+      m, calib,
+      [&](LinearJob& job) {
+        ASSERT_NE(job.inputs, nullptr);
+        EXPECT_EQ(job.inputs->dim, job.linear->in()) << job.name;
+        EXPECT_EQ(job.inputs->tokens(), 8 * 11) << job.name;  // 8 windows x ceil(32 / 3)
+        EXPECT_EQ(job.hessian->tokens(), 8 * 32);
+        ++seen;
+      },
+      so);
+  EXPECT_EQ(seen, 7 * spec.layers);
+  so.capture_stride = 0;
+  run_sequential(m, calib, [&](LinearJob& job) { EXPECT_EQ(job.inputs, nullptr); }, so);
 }
 
 TEST_F(PipelineTest, RejectsBadOptions) {

@@ -59,6 +59,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   BlockScratch scratch;
   HessianAccumulator hess[4] = {HessianAccumulator(c.dim), HessianAccumulator(c.q_dim()),
                                 HessianAccumulator(c.dim), HessianAccumulator(c.hidden_dim)};
+  CapturedInputs captured[4];
   Progress prog("block", c.n_layers, opt.progress);
   for (int l = 0; l < c.n_layers; ++l) {
     BlockWeights& b = m.weights.blocks[size_t(l)];
@@ -67,14 +68,23 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     hess[1].reset(c.q_dim());
     hess[2].reset(c.dim);
     hess[3].reset(c.hidden_dim);
-    LinearInputHook hook = [&](InputSite s, const float* in, int rows, int) { hess[site_index(s)].add(in, rows); };
+    for (auto& cap : captured) cap.x.clear();
+    LinearInputHook hook = [&](InputSite s, const float* in, int rows, int dim) {
+      hess[site_index(s)].add(in, rows);
+      if (opt.capture_stride > 0) {
+        CapturedInputs& cap = captured[site_index(s)];
+        cap.dim = dim;
+        for (int t = 0; t < rows; t += opt.capture_stride) cap.x.insert(cap.x.end(), in + int64_t(t) * dim, in + int64_t(t + 1) * dim);
+      }
+    };
     for (int64_t i = 0; i < n; ++i) {
       acts.load(i, x.data());
       block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook);
     }
     // (2) Quantize the block's linears.
     for (auto& ref : b.linears()) {
-      LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)]};
+      LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)],
+                    opt.capture_stride > 0 ? &captured[site_index(ref.site)] : nullptr};
       quantize(job);
       prog.update(l, fmt::format("layer {} {}", l, ref.name));
     }

@@ -18,11 +18,20 @@
 
 namespace slim {
 
+// Inputs seen by one input site during the Hessian pass, kept only when asked
+// (SBA scores bit allocations on them): every `stride`-th token of every window.
+struct CapturedInputs {
+  int64_t dim = 0;
+  std::vector<float> x;  // (tokens, dim)
+  int64_t tokens() const { return dim ? int64_t(x.size()) / dim : 0; }
+};
+
 struct LinearJob {
   int layer;
   const char* name;         // "q_proj", ...
   Linear* linear;           // replace linear->w with the quantized weights
   const HessianAccumulator* hessian;  // of this linear's input site
+  const CapturedInputs* inputs;       // nullptr unless SequentialOptions::capture_stride > 0
 };
 
 // Quantizes one linear in place; returns a JSON-able report line.
@@ -30,6 +39,7 @@ using QuantizeLinearFn = std::function<void(LinearJob& job)>;
 
 struct SequentialOptions {
   bool fp16_activations = false;
+  int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
 };
 
