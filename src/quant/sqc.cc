@@ -31,17 +31,17 @@ inline float exp_small(float y) {
 }
 
 // |x|^2.4 = x² · |x|^0.4, |x|^0.4 = exp(0.4 ln|x|). ln from the exponent
-// field and an atanh series on the mantissa in [√½, √2) (|t| <= 0.172,
+// field and an atanh series on the mantissa m in [√½, √2) (|t| <= 0.172,
 // truncation < 3e-9). x = 0 or a denormal gives x² = 0, so the (finite)
-// value of the log branch does not matter.
+// value of the log branch does not matter. Every select is on integers:
+// GCC will not if-convert float compares under the default -ftrapping-math,
+// and a branch would stop the loop from vectorising.
 inline float pow24(float x) {
-  const float a = std::fabs(x);
-  const int32_t bits = std::bit_cast<int32_t>(a);
-  float m = std::bit_cast<float>((bits & 0x007fffff) | 0x3f800000);  // [1, 2)
-  float ex = float((bits >> 23) - 127);
-  const bool big = m > 1.41421356f;
-  m = big ? m * 0.5f : m;
-  ex = big ? ex + 1.f : ex;
+  const int32_t bits = std::bit_cast<int32_t>(x) & 0x7fffffff;  // |x|
+  const int32_t mant = bits & 0x007fffff;
+  const int32_t big = mant > 0x003504f3 ? 1 : 0;  // mantissa > √2: halve it
+  const float m = std::bit_cast<float>(mant | (0x3f800000 - (big << 23)));
+  const float ex = float((bits >> 23) - 127 + big);
   const float t = (m - 1.f) / (m + 1.f), t2 = t * t;
   float s = std::fma(t2, 1.f / 9.f, 1.f / 7.f);
   s = std::fma(t2, s, 1.f / 5.f);
@@ -50,6 +50,7 @@ inline float pow24(float x) {
   const float lnm = 2.f * t * s;
   // ex·ln2 with ln2 split so the large part is exact.
   const float ln = std::fma(ex, 0.693359375f, std::fma(ex, -2.12194440e-4f, lnm));
+  const float a = std::bit_cast<float>(bits);
   return a * a * exp_small(0.4f * ln);
 }
 
@@ -61,22 +62,25 @@ inline float round_even(float v) {
 }
 
 // Σ weight_c |deq(w_c) − w_c|^2.4 under (scale, zero), fp32 lanes. deq is
-// exactly fake_quant's: q = clamp(round(w/scale) + zero, 0, maxq),
-// deq = scale (q − zero). weight == nullptr: all 1.
+// exactly fake_quant's, q = clamp(round(w/scale) + zero, 0, maxq) and
+// deq = scale (q − zero), with the clamp done on int32 (the values are small
+// integers, so this is exact) to keep the loop branch-free. weight ==
+// nullptr: all 1.
 inline float row_error(const float* __restrict w, const float* __restrict weight, int64_t n, float scale, float zero,
                        float maxq) {
+  const int32_t z = int32_t(zero), mq = int32_t(maxq);
   float s = 0.f;
   if (weight) {
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < n; ++c) {
-      const float q = std::clamp(round_even(w[c] / scale) + zero, 0.f, maxq);
-      s += weight[c] * pow24(scale * (q - zero) - w[c]);
+      const int32_t q = std::clamp(int32_t(round_even(w[c] / scale)) + z, 0, mq);
+      s += weight[c] * pow24(scale * float(q - z) - w[c]);
     }
   } else {
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < n; ++c) {
-      const float q = std::clamp(round_even(w[c] / scale) + zero, 0.f, maxq);
-      s += pow24(scale * (q - zero) - w[c]);
+      const int32_t q = std::clamp(int32_t(round_even(w[c] / scale)) + z, 0, mq);
+      s += pow24(scale * float(q - z) - w[c]);
     }
   }
   return s;
