@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdint>
 #include <numeric>
 
 #include "quant/quantizer.h"
@@ -14,12 +15,19 @@ namespace slim {
 
 namespace {
 
+// The vectorised loops below select and compare on integers only: GCC does
+// not if-convert float compares under the default -ftrapping-math, and a
+// branch stops the loop from vectorising.
+
 // exp(x) for x <= 0 (arguments are always logits minus their maximum), fp32,
 // written so the compiler vectorises it (no libm call): Cephes' expf range
 // reduction and polynomial, ~1 ulp on [-87, 0]; below -87 it returns
 // exp(-87) ≈ 1.6e-38, negligible next to the max term (= 1) of every sum.
 inline float exp_nonpos(float x) {
-  x = std::max(x, -87.f);
+  // x < -87 <=> its bits, read unsigned, exceed those of -87 (sign bit set,
+  // larger magnitude); a tiny positive x (rounding) is never clamped.
+  const uint32_t bx = std::bit_cast<uint32_t>(x), b87 = 0xc2ae0000u;  // -87.f
+  x = std::bit_cast<float>(bx > b87 ? b87 : bx);
   // round(x·log2 e) by the 1.5·2^23 trick (exact under round-to-nearest,
   // |n| < 2^22), avoiding a call the vectoriser might not map.
   const float magic = 12582912.f;
@@ -37,11 +45,24 @@ inline float exp_nonpos(float x) {
   return y * std::bit_cast<float>(e);
 }
 
+// Order-preserving int32 key of a finite float (an involution), so maxima
+// are integer reductions.
+inline int32_t float_key(float f) {
+  const int32_t b = std::bit_cast<int32_t>(f);
+  return b ^ ((b >> 31) & 0x7fffffff);
+}
+inline float key_float(int32_t k) { return std::bit_cast<float>(k ^ ((k >> 31) & 0x7fffffff)); }
+
+float max_of(const float* y, int64_t n) {
+  int32_t m = INT32_MIN;
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, float_key(y[i]));
+  return key_float(m);
+}
+
 // log Σ exp(y_i) in fp64 from fp32 logits (n).
 double log_sum_exp(const float* y, int64_t n) {
-  float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = std::max(m, y[i]);
+  const float m = max_of(y, n);
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += exp_nonpos(y[i] - m);
@@ -52,12 +73,8 @@ double log_sum_exp(const float* y, int64_t n) {
 // KL = Σ p_q (yq - yfp) - (lse_q - lse_fp); d is re-derived from the fp32
 // yq actually used so the value is the KL of the distribution p_q really is.
 double token_kl(const float* yfp, const float* e, int64_t n, double lse_fp, float* a) {
-  float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) {
-    a[i] = yfp[i] + e[i];
-    m = std::max(m, a[i]);
-  }
+  for (int64_t i = 0; i < n; ++i) a[i] = yfp[i] + e[i];
+  const float m = max_of(a, n);
   double s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
   for (int64_t i = 0; i < n; ++i) {
@@ -74,12 +91,14 @@ double token_kl(const float* yfp, const float* e, int64_t n, double lse_fp, floa
 double token_kl_clamped(const float* yfp, const float* e, int64_t n, double lse_fp, float* a) {
   for (int64_t i = 0; i < n; ++i) a[i] = yfp[i] + e[i];
   const double lse_q = log_sum_exp(a, n);
-  const float lo = std::log(1e-6f), lq0 = float(lse_q), lf0 = float(lse_fp);
+  const float lq0 = float(lse_q), lf0 = float(lse_fp);
+  const int32_t klo = float_key(std::log(1e-6f));
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) {
-    const float dq = a[i] - lq0, df = yfp[i] - lf0;
-    const float lq = dq > lo ? dq : lo, lf = df > lo ? df : lo;
+    // max(., lo) on keys: both sides are finite.
+    const float lq = key_float(std::max(float_key(a[i] - lq0), klo));
+    const float lf = key_float(std::max(float_key(yfp[i] - lf0), klo));
     s += exp_nonpos(lq) * (lq - lf);
   }
   return s;
