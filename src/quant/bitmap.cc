@@ -145,12 +145,12 @@ const BitmapLayer* Bitmap::find(int block, std::string_view name) const {
 
 std::string bitmap_to_json(const Bitmap& map) {
   validate_map(map, "bit map", {});
-  json root = json::object();
-  root["format"] = kFormat;
-  root["version"] = kVersion;
-  if (!map.model.empty()) root["model"] = map.model;
-  json layers = json::array();
-  for (const BitmapLayer& l : map.layers) {
+  // One layer per line: large maps stay diffable without one line per bit.
+  std::string out = fmt::format("{{\n  \"format\": {},\n  \"version\": {},\n", json(kFormat).dump(), kVersion);
+  if (!map.model.empty()) out += fmt::format("  \"model\": {},\n", json(map.model).dump());
+  out += "  \"layers\": [";
+  for (size_t i = 0; i < map.layers.size(); ++i) {
+    const BitmapLayer& l = map.layers[i];
     json o = json::object();
     o["block"] = l.block;
     o["name"] = l.name;
@@ -165,17 +165,9 @@ std::string bitmap_to_json(const Bitmap& map) {
     o["method"] = l.method;
     o["variant"] = l.variant;
     o["token_stride"] = l.token_stride;
-    layers.push_back(std::move(o));
+    out += (i ? ",\n    " : "\n    ") + o.dump();
   }
-  root["layers"] = std::move(layers);
-  // One layer per line keeps large maps diffable without exploding the bits arrays.
-  std::string out = "{\n";
-  out += fmt::format("  \"format\": {},\n  \"version\": {},\n", json(kFormat).dump(), kVersion);
-  if (!map.model.empty()) out += fmt::format("  \"model\": {},\n", json(map.model).dump());
-  out += "  \"layers\": [";
-  for (size_t i = 0; i < root["layers"].size(); ++i)
-    out += (i ? ",\n    " : "\n    ") + root["layers"][i].dump();
-  out += root["layers"].empty() ? "]\n}\n" : "\n  ]\n}\n";
+  out += map.layers.empty() ? "]\n}\n" : "\n  ]\n}\n";
   return out;
 }
 

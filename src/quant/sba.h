@@ -54,7 +54,9 @@ struct SbaResult {
   int k = 0;                    // chosen k* (0: uniform)
   std::vector<int> group_bits;  // (n_groups) bits per group for k*
   int k_first = 0;              // candidate of kl[0]: 0, or 1 in faithful mode
-  std::vector<double> kl;       // (candidates) KL summed over the tokens used, kl[i] is k = k_first + i
+  std::vector<double> kl;       // (candidates) KL summed over the tokens used, kl[i] is k = k_first + i;
+                                //  empty when there was nothing to choose (0 or 1 candidate: that one
+                                //  is taken, or k = 0 for an empty range, without reading activations)
   int64_t tokens_used = 0;
 };
 
