@@ -262,7 +262,7 @@ TEST(Sba, KlCurveMatchesNaiveEvaluation) {
         if (want.back() < want[size_t(best)]) best = int(want.size()) - 1;
       }
       for (size_t i = 0; i < want.size(); ++i)
-        EXPECT_NEAR(r.kl[i], want[i], 2e-4 * want[i] + 1e-7) << "faithful " << faithful << " k " << i;
+        EXPECT_NEAR(r.kl[i], want[i], 1e-5 * want[i]) << "faithful " << faithful << " k " << i;
       EXPECT_EQ(r.k, range.k_first + best);
       EXPECT_EQ(r.group_bits, sba_assign(s.group, 2, r.k, L.cols, 16));
     }
@@ -540,24 +540,11 @@ TEST(Bitmap, RoundTrip) {
     return std::optional<std::pair<int64_t, int64_t>>(
         block == 0 ? std::pair<int64_t, int64_t>{64, 768} : std::pair<int64_t, int64_t>{64, 552});
   });
-  EXPECT_EQ(r.model, m.model);
+  // Same map back (every field is serialised), and the KL doubles bit-identical.
+  EXPECT_EQ(bitmap_to_json(r), bitmap_to_json(m));
   ASSERT_EQ(r.layers.size(), 2u);
-  for (size_t i = 0; i < 2; ++i) {
-    const BitmapLayer &a = m.layers[i], &b = r.layers[i];
-    EXPECT_EQ(a.block, b.block);
-    EXPECT_EQ(a.name, b.name);
-    EXPECT_EQ(a.rows, b.rows);
-    EXPECT_EQ(a.cols, b.cols);
-    EXPECT_EQ(a.group_size, b.group_size);
-    EXPECT_EQ(a.target_bits, b.target_bits);
-    EXPECT_EQ(a.bits, b.bits);
-    EXPECT_EQ(a.k, b.k);
-    EXPECT_EQ(a.kl_k_first, b.kl_k_first);
-    EXPECT_EQ(a.kl, b.kl);  // bit-identical doubles
-    EXPECT_EQ(a.method, b.method);
-    EXPECT_EQ(a.variant, b.variant);
-    EXPECT_EQ(a.token_stride, b.token_stride);
-  }
+  EXPECT_EQ(r.layers[0].kl, m.layers[0].kl);
+  EXPECT_EQ(r.layers[1].token_stride, 4);
   EXPECT_NE(r.find(3, "down_proj"), nullptr);
   EXPECT_EQ(r.find(3, "q_proj"), nullptr);
 }
