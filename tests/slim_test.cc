@@ -141,7 +141,10 @@ TEST(Salience, UDiagIsTheGptqDenominator) {
   for (int64_t c = 0; c < L.cols; ++c) u[size_t(c * L.cols + c)] += 0.01 * mean;
   ASSERT_TRUE(inverse_cholesky_upper(u.data(), L.cols));
   ASSERT_EQ(s.u_diag.size(), size_t(L.cols));
-  for (int64_t c = 0; c < L.cols; ++c) EXPECT_NEAR(s.u_diag[size_t(c)], u[size_t(c * L.cols + c)], 1e-12 * u[size_t(c * L.cols + c)]);
+  for (int64_t c = 0; c < L.cols; ++c) {
+    const double want = u[size_t(c * L.cols + c)];
+    EXPECT_NEAR(s.u_diag[size_t(c)], want, 1e-12 * want);
+  }
   ASSERT_EQ(s.group.size(), 3u);
   for (int g = 0; g < 3; ++g) {
     double want = 0;
@@ -274,6 +277,17 @@ TEST(Sba, KlCurveMatchesNaiveEvaluation) {
   const ActivationBlock one{L.x.data(), L.tokens};
   const SbaResult b = sba_search(L.w, L.rows, L.cols, s.group, std::span(&one, 1), o);
   for (size_t i = 0; i < a.kl.size(); ++i) EXPECT_NEAR(a.kl[i], b.kl[i], 1e-6 * a.kl[i]);
+  // Streaming, one add() per window of 20 tokens with stride 3 (the stride
+  // runs on across calls) == one call over the whole input.
+  o.token_stride = 3;
+  SbaSearch stream(L.w, L.rows, L.cols, s.group, o);
+  EXPECT_TRUE(stream.needs_activations());
+  for (int64_t t0 = 0; t0 < L.tokens; t0 += 20)
+    stream.add(L.x.data() + t0 * L.cols, std::min<int64_t>(20, L.tokens - t0));
+  const SbaResult c = stream.finish(), d = sba_search(L.w, L.rows, L.cols, s.group, std::span(&one, 1), o);
+  EXPECT_EQ(c.tokens_used, d.tokens_used);
+  EXPECT_EQ(c.k, d.k);
+  for (size_t i = 0; i < c.kl.size(); ++i) EXPECT_NEAR(c.kl[i], d.kl[i], 1e-6 * d.kl[i]);
 }
 
 TEST(Sba, SmallLayersStayUniformWithoutCrashing) {
@@ -290,6 +304,7 @@ TEST(Sba, SmallLayersStayUniformWithoutCrashing) {
     EXPECT_EQ(r.group_bits, (std::vector<int>{3, 3, 3}));
     // No tokens are needed when there is nothing to choose.
     EXPECT_EQ(sba_search(L.w, L.rows, L.cols, sal, {}, o).k, 0);
+    EXPECT_FALSE(SbaSearch(L.w, L.rows, L.cols, sal, o).needs_activations());
   }
   SbaOptions o;
   o.group_size = -1;

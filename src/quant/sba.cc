@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 
 #include "quant/quantizer.h"
@@ -159,40 +160,35 @@ std::vector<int> sba_assign(std::span<const double> salience, int bits, int k, i
   return out;
 }
 
-SbaResult sba_search(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> salience,
-                     std::span<const ActivationBlock> acts, const SbaOptions& opt) {
-  check_bits(opt.bits);
-  SLIM_CHECK(rows > 0 && cols > 0, "sba: empty weight ({}x{})", rows, cols);
-  SLIM_CHECK(int64_t(w.size()) == rows * cols, "sba: weight has {} values, expected {}x{}", w.size(), rows, cols);
-  SLIM_CHECK(opt.token_stride >= 1, "sba: token_stride must be >= 1, got {}", opt.token_stride);
-  SLIM_CHECK(opt.chunk_tokens >= 1, "sba: chunk_tokens must be >= 1, got {}", opt.chunk_tokens);
-  const int64_t G = n_groups(cols, opt.group_size), gw = group_width(cols, opt.group_size);
-  SLIM_CHECK(int64_t(salience.size()) == G, "sba: {} salience values for {} groups", salience.size(), G);
-  for (int64_t g = 0; g < G; ++g)
-    SLIM_CHECK(std::isfinite(salience[g]), "sba: non-finite salience {} of group {}", salience[g], g);
-  for (int64_t i = 0; i < rows * cols; ++i)
-    SLIM_CHECK(std::isfinite(w[i]), "sba: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
-  for (size_t b = 0; b < acts.size(); ++b)
-    SLIM_CHECK(acts[b].tokens >= 0 && (acts[b].tokens == 0 || acts[b].x), "sba: activation block {} is invalid", b);
+// State of one layer's search: the candidate deltas (computed once), the
+// token chunk being gathered and the KL sums.
+struct SbaSearch::Impl {
+  std::span<const float> w;  // (rows, cols) caller's weights, referenced
+  int64_t rows = 0, cols = 0, gw = 0, M = 0;
+  SbaOptions opt;
+  SbaRange range;
+  std::vector<double> salience;  // (G)
+  std::vector<int64_t> order;    // (M) full groups by ascending salience
+  int K = 0;                     // last candidate
+  std::vector<float> d0;         // (rows, cols) RTN_N(W) − W
+  std::vector<float> dlo, dhi;   // (K, rows, gw) change of the j-th group moved down / up
+  std::vector<double> kl;        // (candidates) sums so far
+  std::vector<float> xc;         // (chunk, cols) gathered tokens
+  std::vector<float> yfp, err;   // (chunk, rows) X Wᵀ and X (Wq_k − W)ᵀ
+  std::vector<double> lse_fp, kl_tok;  // (chunk) each
+  int64_t filled = 0, seen = 0, used = 0;
 
-  const SbaRange range = sba_candidates(cols, opt.group_size, opt.faithful);
-  SbaResult res;
-  res.k_first = range.k_first;
-  // Nothing to choose: the layer stays uniform, no KL is computed.
-  if (range.count() <= 1) {
-    res.k = range.count() == 1 ? range.k_first : 0;
-    res.group_bits = sba_assign(salience, opt.bits, res.k, cols, opt.group_size);
-    return res;
-  }
+  bool searching() const { return range.count() > 1; }
+  void precompute();
+  void process(int64_t n);
+};
 
-  const int N = opt.bits, K = range.k_last;
-  const int64_t M = sba_movable_groups(cols, opt.group_size);
-  const std::vector<int64_t> order = rank_groups(salience, M);
-
-  // Quantized candidates, computed once per layer: D0 = Wq_0 − W and, for the
-  // j-th move, the change of the group that goes down / up.
-  std::vector<float> d0(static_cast<size_t>(rows * cols));  // (rows, cols) RTN_N(W) − W
-  std::vector<float> dlo(static_cast<size_t>(K * rows * gw)), dhi(dlo.size());  // (K, rows, gw) each
+void SbaSearch::Impl::precompute() {
+  const int N = opt.bits;
+  const int64_t G = int64_t(salience.size());
+  d0.resize(size_t(rows * cols));
+  dlo.resize(size_t(K * rows * gw));
+  dhi.resize(dlo.size());
 #pragma omp parallel if (rows * cols > 65536)
   {
     std::vector<float> qn(static_cast<size_t>(rows * gw)), qx(qn.size());  // (rows, gw) scratch
@@ -202,7 +198,7 @@ SbaResult sba_search(std::span<const float> w, int64_t rows, int64_t cols, std::
       rtn_group(w.data(), rows, cols, c0, width, N, qn.data());
       for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < width; ++c) d0[r * cols + c0 + c] = qn[r * width + c] - w[r * cols + c0 + c];
-      // Is g the j-th lowest / highest group for some move j <= K?
+      // Is g the j-th lowest / highest group for some move j < K?
       for (int j = 0; j < K; ++j) {
         for (int side = 0; side < 2; ++side) {
           const int64_t gj = side == 0 ? order[size_t(j)] : order[size_t(M - 1 - j)];
@@ -214,79 +210,140 @@ SbaResult sba_search(std::span<const float> w, int64_t rows, int64_t cols, std::
       }
     }
   }
-
-  std::vector<double> kl(static_cast<size_t>(range.count()), 0.0);  // (candidates)
   const int64_t chunk = opt.chunk_tokens;
-  std::vector<float> xc(static_cast<size_t>(chunk * cols));  // (chunk, cols) gathered tokens
-  std::vector<float> yfp(static_cast<size_t>(chunk * rows));  // (chunk, rows) X Wᵀ
-  std::vector<float> err(static_cast<size_t>(chunk * rows));  // (chunk, rows) X (Wq_k − W)ᵀ
-  std::vector<double> lse_fp(static_cast<size_t>(chunk));     // (chunk)
-  std::vector<double> kl_tok(static_cast<size_t>(chunk));     // (chunk) per-token KL, summed serially
+  kl.assign(size_t(range.count()), 0.0);
+  xc.resize(size_t(chunk * cols));
+  yfp.resize(size_t(chunk * rows));
+  err.resize(size_t(chunk * rows));
+  lse_fp.resize(size_t(chunk));
+  kl_tok.resize(size_t(chunk));
+}
 
-  auto process = [&](int64_t n) {
-    const int in = int(cols), out = int(rows);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, in, 1.f, xc.data(), in, w.data(), in, 0.f,
-                yfp.data(), out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, in, 1.f, xc.data(), in, d0.data(), in, 0.f,
-                err.data(), out);
+// KL of every candidate on the n gathered tokens.
+void SbaSearch::Impl::process(int64_t n) {
+  const int in = int(cols), out = int(rows);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, in, 1.f, xc.data(), in, w.data(), in, 0.f,
+              yfp.data(), out);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, in, 1.f, xc.data(), in, d0.data(), in, 0.f,
+              err.data(), out);
 #pragma omp parallel for schedule(static) if (n * rows > 32768)
-    for (int64_t t = 0; t < n; ++t) lse_fp[t] = log_sum_exp(yfp.data() + t * rows, rows);
-    for (int k = 0; k <= K; ++k) {
-      if (k > 0) {
-        // Move j = k-1: its low group drops to N-1, its high group rises to N+1.
-        for (int side = 0; side < 2; ++side) {
-          const int64_t g = side == 0 ? order[size_t(k - 1)] : order[size_t(M - k)];
-          const float* delta = (side == 0 ? dlo : dhi).data() + int64_t(k - 1) * rows * gw;  // (rows, gw)
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, int(gw), 1.f, xc.data() + g * gw, in,
-                      delta, int(gw), 1.f, err.data(), out);
-        }
+  for (int64_t t = 0; t < n; ++t) lse_fp[t] = log_sum_exp(yfp.data() + t * rows, rows);
+  for (int k = 0; k <= K; ++k) {
+    if (k > 0) {
+      // Move j = k-1: its low group drops to N-1, its high group rises to N+1.
+      for (int side = 0; side < 2; ++side) {
+        const int64_t g = side == 0 ? order[size_t(k - 1)] : order[size_t(M - k)];
+        const float* delta = (side == 0 ? dlo : dhi).data() + int64_t(k - 1) * rows * gw;  // (rows, gw)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(n), out, int(gw), 1.f, xc.data() + g * gw, in,
+                    delta, int(gw), 1.f, err.data(), out);
       }
-      if (k < range.k_first) continue;
-#pragma omp parallel if (n * rows > 32768)
-      {
-        std::vector<float> a(static_cast<size_t>(rows));  // (rows) scratch logits
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < n; ++t) {
-          const float* yt = yfp.data() + t * rows;
-          const float* et = err.data() + t * rows;
-          kl_tok[t] = opt.faithful ? token_kl_clamped(yt, et, rows, lse_fp[t], a.data())
-                                   : token_kl(yt, et, rows, lse_fp[t], a.data());
-        }
-      }
-      double s = 0;
-      for (int64_t t = 0; t < n; ++t) s += kl_tok[t];
-      kl[size_t(k - range.k_first)] += s;
     }
-  };
-
-  // Gather every token_stride-th token (global index) into chunks.
-  int64_t global = 0, filled = 0;
-  for (size_t b = 0; b < acts.size(); ++b) {
-    for (int64_t t = 0; t < acts[b].tokens; ++t, ++global) {
-      if (global % opt.token_stride != 0) continue;
-      const float* src = acts[b].x + t * cols;  // (cols)
-      for (int64_t c = 0; c < cols; ++c)
-        SLIM_CHECK(std::isfinite(src[c]), "sba: non-finite activation {} in block {}, token {}, channel {}", src[c],
-                   b, t, c);
-      std::copy(src, src + cols, xc.data() + filled * cols);
-      ++res.tokens_used;
-      if (++filled == chunk) {
-        process(filled);
-        filled = 0;
+    if (k < range.k_first) continue;
+#pragma omp parallel if (n * rows > 32768)
+    {
+      std::vector<float> a(static_cast<size_t>(rows));  // (rows) scratch logits
+#pragma omp for schedule(static)
+      for (int64_t t = 0; t < n; ++t) {
+        const float* yt = yfp.data() + t * rows;
+        const float* et = err.data() + t * rows;
+        kl_tok[t] = opt.faithful ? token_kl_clamped(yt, et, rows, lse_fp[t], a.data())
+                                 : token_kl(yt, et, rows, lse_fp[t], a.data());
       }
+    }
+    double s = 0;  // serial: the sums do not depend on the thread count
+    for (int64_t t = 0; t < n; ++t) s += kl_tok[t];
+    kl[size_t(k - range.k_first)] += s;
+  }
+}
+
+SbaSearch::SbaSearch(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> salience,
+                     const SbaOptions& opt)
+    : impl_(std::make_unique<Impl>()) {
+  check_bits(opt.bits);
+  SLIM_CHECK(rows > 0 && cols > 0, "sba: empty weight ({}x{})", rows, cols);
+  SLIM_CHECK(int64_t(w.size()) == rows * cols, "sba: weight has {} values, expected {}x{}", w.size(), rows, cols);
+  SLIM_CHECK(opt.token_stride >= 1, "sba: token_stride must be >= 1, got {}", opt.token_stride);
+  SLIM_CHECK(opt.chunk_tokens >= 1, "sba: chunk_tokens must be >= 1, got {}", opt.chunk_tokens);
+  const int64_t G = n_groups(cols, opt.group_size);
+  SLIM_CHECK(int64_t(salience.size()) == G, "sba: {} salience values for {} groups", salience.size(), G);
+  for (int64_t g = 0; g < G; ++g)
+    SLIM_CHECK(std::isfinite(salience[g]), "sba: non-finite salience {} of group {}", salience[g], g);
+  Impl& s = *impl_;
+  s.w = w;
+  s.rows = rows;
+  s.cols = cols;
+  s.gw = group_width(cols, opt.group_size);
+  s.M = sba_movable_groups(cols, opt.group_size);
+  s.opt = opt;
+  s.range = sba_candidates(cols, opt.group_size, opt.faithful);
+  s.salience.assign(salience.begin(), salience.end());
+  if (!s.searching()) return;  // nothing to choose: no candidates, no tokens needed
+  for (int64_t i = 0; i < rows * cols; ++i)
+    SLIM_CHECK(std::isfinite(w[i]), "sba: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
+  s.K = s.range.k_last;
+  s.order = rank_groups(salience, s.M);
+  s.precompute();
+}
+
+SbaSearch::~SbaSearch() = default;
+SbaSearch::SbaSearch(SbaSearch&&) noexcept = default;
+SbaSearch& SbaSearch::operator=(SbaSearch&&) noexcept = default;
+
+bool SbaSearch::needs_activations() const { return impl_->searching(); }
+int64_t SbaSearch::tokens_used() const { return impl_->used; }
+
+void SbaSearch::add(const float* x, int64_t tokens) {
+  Impl& s = *impl_;
+  SLIM_CHECK(tokens >= 0 && (tokens == 0 || x), "sba: invalid activation block ({} tokens)", tokens);
+  if (!s.searching()) return;
+  const int64_t cols = s.cols, chunk = s.opt.chunk_tokens;
+  for (int64_t t = 0; t < tokens; ++t, ++s.seen) {
+    if (s.seen % s.opt.token_stride != 0) continue;
+    const float* src = x + t * cols;  // (cols)
+    for (int64_t c = 0; c < cols; ++c)
+      SLIM_CHECK(std::isfinite(src[c]), "sba: non-finite activation {} at token {} (global {}), channel {}", src[c],
+                 t, s.seen, c);
+    std::copy(src, src + cols, s.xc.data() + s.filled * cols);
+    ++s.used;
+    if (++s.filled == chunk) {
+      s.process(s.filled);
+      s.filled = 0;
     }
   }
-  if (filled > 0) process(filled);
-  SLIM_CHECK(res.tokens_used > 0, "sba: no calibration tokens for the KL search ({} blocks, stride {})", acts.size(),
-             opt.token_stride);
+}
 
+SbaResult SbaSearch::finish() {
+  Impl& s = *impl_;
+  SbaResult res;
+  res.k_first = s.range.k_first;
+  if (!s.searching()) {
+    res.k = s.range.count() == 1 ? s.range.k_first : 0;
+    res.group_bits = sba_assign(s.salience, s.opt.bits, res.k, s.cols, s.opt.group_size);
+    return res;
+  }
+  if (s.filled > 0) {
+    s.process(s.filled);
+    s.filled = 0;
+  }
+  SLIM_CHECK(s.used > 0, "sba: no calibration tokens for the KL search ({} seen, stride {})", s.seen,
+             s.opt.token_stride);
   int best = 0;
-  for (size_t i = 1; i < kl.size(); ++i)
-    if (kl[i] < kl[size_t(best)]) best = int(i);  // strict: the first (smallest k) wins ties
-  res.k = range.k_first + best;
-  res.kl = std::move(kl);
-  res.group_bits = sba_assign(salience, N, res.k, cols, opt.group_size);
+  for (size_t i = 1; i < s.kl.size(); ++i)
+    if (s.kl[i] < s.kl[size_t(best)]) best = int(i);  // strict: the first (smallest k) wins ties
+  res.k = s.range.k_first + best;
+  res.kl = s.kl;
+  res.tokens_used = s.used;
+  res.group_bits = sba_assign(s.salience, s.opt.bits, res.k, s.cols, s.opt.group_size);
   return res;
+}
+
+SbaResult sba_search(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> salience,
+                     std::span<const ActivationBlock> acts, const SbaOptions& opt) {
+  for (size_t b = 0; b < acts.size(); ++b)
+    SLIM_CHECK(acts[b].tokens >= 0 && (acts[b].tokens == 0 || acts[b].x), "sba: activation block {} is invalid", b);
+  SbaSearch search(w, rows, cols, salience, opt);
+  for (const ActivationBlock& b : acts) search.add(b.x, b.tokens);
+  return search.finish();
 }
 
 }  // namespace slim

@@ -31,6 +31,7 @@
 //   KL = E_{p_q}[d] − (lse(y_q) − lse(y_fp)),  d = y_q − y_fp.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -76,7 +77,38 @@ int64_t sba_movable_groups(int64_t cols, int group_size);
 // Throws slim::Error when 2k exceeds the movable groups or bits is out of range.
 std::vector<int> sba_assign(std::span<const double> salience, int bits, int k, int64_t cols, int group_size);
 
-// The KL search. w: (rows, cols) original weights; salience: (n_groups) group
+// The KL search, streaming: the candidates are built once in the constructor,
+// then add() takes the linear's calibration inputs in any number of pieces
+// (e.g. one call per calibration window from a forward hook, so nothing has
+// to be stored), and finish() returns k*. The KL sums are additive over
+// tokens, so the split into calls does not matter (beyond rounding).
+// `w` is referenced, not copied: it must stay alive and unchanged until
+// finish(). Memory: ~2x the fp32 weight (candidate deltas) plus
+// chunk_tokens·(cols + 2·rows) floats.
+class SbaSearch {
+ public:
+  // Throws slim::Error on bad shapes/options or non-finite weights/salience.
+  SbaSearch(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> salience,
+            const SbaOptions& opt);
+  ~SbaSearch();
+  SbaSearch(SbaSearch&&) noexcept;
+  SbaSearch& operator=(SbaSearch&&) noexcept;
+  // False when there is nothing to choose (0 or 1 candidate): add() is a no-op.
+  bool needs_activations() const;
+  // x: (tokens, cols). Every token_stride-th token by global index over all
+  // calls (token 0 first) is used. Non-finite activations are an error.
+  void add(const float* x, int64_t tokens);
+  int64_t tokens_used() const;
+  // Flushes the pending chunk and returns the result (may be called again
+  // after more add() calls). Throws when a search was needed but no token came.
+  SbaResult finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The KL search in one call. w: (rows, cols) original weights; salience: (n_groups) group
 // salience (compute_salience); acts: the linear's calibration inputs, each
 // (tokens, cols). Tokens with non-finite activations are an error.
 SbaResult sba_search(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> salience,
