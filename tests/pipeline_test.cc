@@ -160,6 +160,38 @@ TEST_F(PipelineTest, CapturesEveryStrideTokenOfEachInputSite) {
   run_sequential(m, calib, [&](LinearJob& job) { EXPECT_EQ(job.inputs, nullptr); }, so);
 }
 
+TEST_F(PipelineTest, SlimKeepsAverageBitsAndReusesItsBitmap) {
+  QuantizeOptions o;
+  o.method = "slim";
+  o.bits = 3;
+  o.group_size = 8;  // 16- and 44-wide inputs: 2 and 6 groups (the last one partial)
+  o.progress = false;
+  Model a = base;
+  Bitmap map;
+  auto rep = quantize_model(a, &calib, o, &map);
+  ASSERT_EQ(map.layers.size(), size_t(7 * spec.layers));
+  for (const auto& l : map.layers) {
+    int64_t weighted = 0;
+    for (size_t g = 0; g < l.bits.size(); ++g)
+      weighted += int64_t(l.bits[g]) * std::min<int64_t>(8, l.cols - int64_t(g) * 8);
+    EXPECT_EQ(weighted, 3 * l.cols) << l.block << " " << l.name;
+  }
+  // Reusing the saved allocation reproduces the weights exactly.
+  test::TempDir dir;
+  save_bitmap(dir.file("bitmap.json"), map);
+  Bitmap loaded = load_bitmap(dir.file("bitmap.json"));
+  o.bitmap = &loaded;
+  Model b = base;
+  quantize_model(b, &calib, o);
+  for (int l = 0; l < spec.layers; ++l) {
+    auto la = a.weights.blocks[size_t(l)].linears(), lb = b.weights.blocks[size_t(l)].linears();
+    for (size_t i = 0; i < la.size(); ++i)
+      ASSERT_EQ(0, std::memcmp(la[i].linear->w.data(), lb[i].linear->w.data(), size_t(la[i].linear->w.numel()) * 4));
+  }
+  o.bits = 1;
+  EXPECT_THROW(quantized(o), Error);  // N-1 would be 0 bits
+}
+
 TEST_F(PipelineTest, RejectsBadOptions) {
   QuantizeOptions o;
   o.progress = false;

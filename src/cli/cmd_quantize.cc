@@ -14,6 +14,7 @@
 #include "cli/common.h"
 #include "io/hf_checkpoint.h"
 #include "io/model_source.h"
+#include "quant/bitmap.h"
 #include "quant/pipeline.h"
 #include "util/error.h"
 #include "util/files.h"
@@ -31,6 +32,8 @@ struct QuantizeArgs {
   int seqlen = 2048;
   uint64_t seed = 0;
   std::string out;
+  std::string bitmap;
+  bool no_sba = false, no_sqc = false;
   int threads = 0;
 };
 
@@ -59,6 +62,19 @@ void run(QuantizeArgs& a) {
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
+  a.q.sba = !a.no_sba;
+  a.q.sqc = !a.no_sqc;
+  Bitmap saved;
+  if (!a.bitmap.empty()) {
+    SLIM_CHECK(a.q.method == "slim", "--bitmap applies to --method slim");
+    saved = load_bitmap(a.bitmap, [&](int block, const std::string& name) -> std::optional<std::pair<int64_t, int64_t>> {
+      if (block < 0 || block >= m.config.n_layers) return std::nullopt;
+      for (auto& r : m.weights.blocks[size_t(block)].linears())
+        if (name == r.name) return std::pair<int64_t, int64_t>{r.linear->out(), r.linear->in()};
+      return std::nullopt;
+    });
+    a.q.bitmap = &saved;
+  }
   if (a.q.method != "rtn") {
     SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
@@ -72,7 +88,8 @@ void run(QuantizeArgs& a) {
   }
   fmt::print(stderr, "quantizing {} with {} at {} bits, group {}\n", lm.paths.model_path, a.q.method, a.q.bits,
              a.q.group_size);
-  nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q);
+  Bitmap bitmap;
+  nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
   // Assemble the output under a temporary name, then publish it.
   fs::path final_dir = fs::absolute(a.out);
@@ -85,6 +102,10 @@ void run(QuantizeArgs& a) {
                    {"slim.group_size", std::to_string(a.q.group_size)}, {"slim.version", SLIM_VERSION}};
     save_hf_model(m, tmp.string(), so);
     copy_tokenizer(lm.paths, tmp.string());
+    if (a.q.method == "slim") {
+      bitmap.model = lm.paths.model_path;
+      save_bitmap((tmp / "bitmap.json").string(), bitmap);
+    }
     report["command"] = command_line();
     report["version"] = SLIM_VERSION;
     report["source_model"] = lm.paths.model_path;
@@ -93,6 +114,9 @@ void run(QuantizeArgs& a) {
                          {"group_size", a.q.group_size}, {"damp", a.q.damp},
                          {"act_order", a.q.act_order},   {"static_groups", a.q.static_groups},
                          {"fp16_activations", a.q.fp16_activations}};
+    if (a.q.method == "slim")
+      report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
+                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
     publish_dir(tmp.string(), final_dir.string());
   } catch (...) {
@@ -113,7 +137,17 @@ void add_quantize(CLI::App& app) {
   auto a = std::make_shared<QuantizeArgs>();
   auto* cmd = app.add_subcommand("quantize", "quantize every decoder-block linear (RTN or GPTQ) into a model directory");
   add_model_options(cmd, a->model);
-  cmd->add_option("--method", a->q.method, "rtn | gptq")->capture_default_str();
+  cmd->add_option("--method", a->q.method,
+                  "rtn | gptq | slim (SliM-LLM: GPTQ + salience-driven N-1/N/N+1 group bits (SBA) + "
+                  "salience-weighted scale search (SQC))")
+      ->capture_default_str();
+  cmd->add_flag("--no-sba", a->no_sba, "slim: uniform bits (SQC only)");
+  cmd->add_flag("--no-sqc", a->no_sqc, "slim: plain min-max group fit (SBA only)");
+  cmd->add_flag("--faithful", a->q.faithful, "slim: reproduce the reference's choices (k >= 1, absolute salience damp)");
+  cmd->add_option("--sqc-lambda", a->q.sqc_lambda, "slim: weight of salient weights in SQC's error")->capture_default_str();
+  cmd->add_option("--sba-token-stride", a->q.sba_token_stride, "slim: use every n-th calibration token in SBA's KL "
+                  "search (0 = about 8k tokens per layer)")->capture_default_str();
+  cmd->add_option("--bitmap", a->bitmap, "slim: reuse the bit allocation saved in this bitmap.json");
   cmd->add_option("--bits", a->q.bits, "bits per weight (1-4, 8)")->capture_default_str();
   cmd->add_option("--group-size", a->q.group_size, "input columns per group; -1 = one group per row")
       ->capture_default_str();

@@ -8,6 +8,9 @@
 #include "quant/bits.h"
 #include "quant/gptq.h"
 #include "quant/quantizer.h"
+#include "quant/salience.h"
+#include "quant/sba.h"
+#include "quant/sqc.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -43,13 +46,70 @@ void check_finite(const Linear& L, int layer, const char* name) {
     SLIM_CHECK(std::isfinite(L.w.data()[i]), "layer {} {}: the weights contain NaN or Inf", layer, name);
 }
 
+// SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
+// SBA's KL search on the captured inputs, or from a saved bit map.
+BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, const QuantizeOptions& opt) {
+  const Linear& L = *job.linear;
+  BitmapLayer bl;
+  bl.block = job.layer;
+  bl.name = job.name;
+  bl.rows = L.out();
+  bl.cols = L.in();
+  bl.group_size = opt.group_size;
+  bl.target_bits = opt.bits;
+  bl.variant = opt.faithful ? "faithful" : "default";
+  if (opt.bitmap) {
+    const BitmapLayer* saved = opt.bitmap->find(job.layer, job.name);
+    SLIM_CHECK(saved != nullptr, "--bitmap has no entry for layer {} {}", job.layer, job.name);
+    SLIM_CHECK(saved->rows == L.out() && saved->cols == L.in() && saved->group_size == opt.group_size &&
+                   saved->target_bits == opt.bits,
+               "--bitmap entry for layer {} {} was made for another shape, group size or bit width", job.layer,
+               job.name);
+    return *saved;
+  }
+  const int64_t groups = n_groups(L.in(), opt.group_size);
+  if (!opt.sba) {
+    bl.bits.assign(size_t(groups), opt.bits);
+    bl.method = "uniform";
+    return bl;
+  }
+  SalienceOptions so;
+  so.damp = opt.damp;
+  so.group_size = opt.group_size;
+  so.faithful = opt.faithful;
+  SalienceResult sal = compute_salience(L.w.span(), L.out(), L.in(), h, so);
+  SbaOptions sb;
+  sb.bits = opt.bits;
+  sb.group_size = opt.group_size;
+  sb.faithful = opt.faithful;
+  std::vector<ActivationBlock> acts;
+  if (job.inputs) acts.push_back({job.inputs->x.data(), job.inputs->tokens()});
+  SbaResult r = sba_search(L.w.span(), L.out(), L.in(), sal.group, acts, sb);
+  bl.bits = r.group_bits;
+  if (opt.faithful) {  // the reference re-ranks with GPTQ's relatively damped H before assigning
+    so.faithful = false;
+    bl.bits = sba_assign(compute_salience(L.w.span(), L.out(), L.in(), h, so).group, opt.bits, r.k, L.in(),
+                         opt.group_size);
+  }
+  bl.k = r.k;
+  bl.kl_k_first = r.k_first;
+  bl.kl = r.kl;
+  bl.method = "sba-kl";
+  bl.token_stride = 1;
+  return bl;
+}
+
 }  // namespace
 
-nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt) {
+nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt, Bitmap* bitmap_out) {
   SLIM_CHECK(opt.bits >= 1 && opt.bits <= 8, "--bits must be in 1..8, got {}", opt.bits);
   SLIM_CHECK(opt.group_size == -1 || opt.group_size >= 1, "--group-size must be -1 or positive, got {}",
              opt.group_size);
-  SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq", "unknown --method '{}' (rtn, gptq)", opt.method);
+  SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq" || opt.method == "slim",
+             "unknown --method '{}' (rtn, gptq, slim)", opt.method);
+  const bool slim = opt.method == "slim";
+  SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
+  Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
   Totals tot;
   auto t_start = Clock::now();
@@ -76,6 +136,12 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     SequentialOptions so;
     so.fp16_activations = opt.fp16_activations;
     so.progress = opt.progress;
+    if (slim && opt.sba && !opt.bitmap) {
+      // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
+      // the same k* as all tokens on 7B-shaped layers (docs/RESULTS.md).
+      const int64_t total = int64_t(calib->tokens.size()) * calib->seqlen;
+      so.capture_stride = opt.sba_token_stride > 0 ? opt.sba_token_stride : int(std::max<int64_t>(1, total / 8192));
+    }
     run_sequential(
         m, *calib,
         [&](LinearJob& job) {
@@ -89,6 +155,17 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
           std::vector<double> h = job.hessian->hessian();
+          if (slim) {
+            BitmapLayer bl = allocate_bits(job, h, opt);
+            go.group_bits = bl.bits;
+            if (opt.sqc) {
+              SqcOptions sq;
+              sq.lambda = opt.sqc_lambda;
+              sq.faithful = opt.faithful;
+              go.fitter = make_sqc_fitter(sq);
+            }
+            bitmap.layers.push_back(std::move(bl));
+          }
           GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), h, go);
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
           auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,
@@ -97,6 +174,14 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           line["damp"] = r.damp_used;
           line["damp_retries"] = r.damp_retries;
           line["dead_columns"] = r.dead_columns;
+          if (slim) {
+            const BitmapLayer& bl = bitmap.layers.back();
+            line["sba_k"] = bl.k;
+            line["sba_method"] = bl.method;
+            line["bits_histogram"] = {{"low", std::count(bl.bits.begin(), bl.bits.end(), opt.bits - 1)},
+                                      {"mid", std::count(bl.bits.begin(), bl.bits.end(), opt.bits)},
+                                      {"high", std::count(bl.bits.begin(), bl.bits.end(), opt.bits + 1)}};
+          }
           tot.damp_retries += r.damp_retries;
           if (r.damp_retries > 0)
             fmt::print(stderr, "\nlayer {} {}: Hessian not positive definite; damp raised to {:g} after {} retries\n",
@@ -106,6 +191,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
         so);
   }
   const double total_s = std::chrono::duration<double>(Clock::now() - t_start).count();
+  if (bitmap_out) *bitmap_out = std::move(bitmap);
   // Whole-model size: quantized linears at their storage cost, the rest fp16.
   const double other = double(m.config.n_params()) - tot.weights;
   return {{"layers", layers},

@@ -9,11 +9,12 @@
 
 #include "calib/dataset.h"
 #include "model/weights.h"
+#include "quant/bitmap.h"
 
 namespace slim {
 
 struct QuantizeOptions {
-  std::string method = "gptq";  // rtn | gptq
+  std::string method = "gptq";  // rtn | gptq | slim
   int bits = 4;
   int group_size = 128;         // -1: per row
   double damp = 0.01;
@@ -21,10 +22,20 @@ struct QuantizeOptions {
   bool static_groups = false;
   bool fp16_activations = false;
   bool progress = true;
+  // SliM-LLM (method "slim"): GPTQ + salience-determined bit allocation (SBA)
+  // + salience-weighted quantizer calibration (SQC).
+  bool sba = true;
+  bool sqc = true;
+  bool faithful = false;       // reproduce the reference's choices (k >= 1, absolute salience damp)
+  double sqc_lambda = 1.0;     // weight of salient elements in SQC's error
+  int sba_token_stride = 0;    // 0: automatic (about 8k tokens per layer)
+  const Bitmap* bitmap = nullptr;  // reuse a saved allocation instead of searching
 };
 
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:
 // {"layers": [...], "totals": {...}}.
-nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt);
+// For method "slim", `bitmap_out` (if given) receives the allocation used.
+nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt,
+                              Bitmap* bitmap_out = nullptr);
 
 }  // namespace slim
