@@ -16,6 +16,16 @@ void check_bits(int bits) { SLIM_CHECK(bits >= 1 && bits <= 8, "quantizer: bits 
 
 }  // namespace
 
+QuantRange zero_containing_range(std::span<const float> w) {
+  float xmin = 0.f, xmax = 0.f;
+  for (float x : w) {
+    xmin = std::min(xmin, x);
+    xmax = std::max(xmax, x);
+  }
+  if (xmin == 0.f && xmax == 0.f) return {-1.f, 1.f};
+  return {xmin, xmax};
+}
+
 QuantParams fit_minmax(std::span<const float> w, int bits) {
   check_bits(bits);
   SLIM_CHECK(!w.empty(), "quantizer: cannot fit an empty segment");
@@ -32,16 +42,7 @@ QuantParams fit_minmax(std::span<const float> w, int bits) {
     p.scale = float(sa / double(w.size()));
     return p;
   }
-  // The range always contains 0, so zero is exactly representable.
-  float xmin = 0.f, xmax = 0.f;
-  for (float x : w) {
-    xmin = std::min(xmin, x);
-    xmax = std::max(xmax, x);
-  }
-  if (xmin == 0.f && xmax == 0.f) {
-    xmin = -1.f;
-    xmax = 1.f;
-  }
+  const auto [xmin, xmax] = zero_containing_range(w);
   const float maxq = float((1 << bits) - 1);
   p.scale = (xmax - xmin) / maxq;
   p.zero = std::nearbyint(-xmin / p.scale);

@@ -22,6 +22,13 @@ struct QuantParams {
   float zero = 0.f;  // integer-valued for bits >= 2; the mean for 1-bit
 };
 
+// The min-max range of a segment, forced to contain 0 (so zero is exactly
+// representable); an all-zero segment gets [-1, 1], as GPTQ's quantizer.
+struct QuantRange {
+  float lo, hi;
+};
+QuantRange zero_containing_range(std::span<const float> w);
+
 // Plain min-max fit of one segment (the reference quantizer, "_ref").
 // Throws slim::Error for bits outside 1..8 or an empty segment.
 QuantParams fit_minmax(std::span<const float> w, int bits);

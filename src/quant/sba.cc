@@ -11,6 +11,7 @@
 
 #include "quant/quantizer.h"
 #include "util/error.h"
+#include "util/fast_exp.h"
 
 namespace slim {
 
@@ -29,21 +30,7 @@ inline float exp_nonpos(float x) {
   // larger magnitude); a tiny positive x (rounding) is never clamped.
   const uint32_t bx = std::bit_cast<uint32_t>(x), b87 = 0xc2ae0000u;  // -87.f
   x = std::bit_cast<float>(bx > b87 ? b87 : bx);
-  // round(x·log2 e) by the 1.5·2^23 trick (exact under round-to-nearest,
-  // |n| < 2^22), avoiding a call the vectoriser might not map.
-  const float magic = 12582912.f;
-  const float n = (x * 1.44269504088896341f + magic) - magic;
-  float r = std::fma(n, -0.693359375f, x);
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  const float y = std::fma(p * r, r, r) + 1.f;
-  const int32_t e = (int32_t(n) + 127) << 23;  // 2^n, n >= -126: a normal float
-  return y * std::bit_cast<float>(e);
+  return fast_exp(x);
 }
 
 // Order-preserving int32 key of a finite float (an involution), so maxima

@@ -7,28 +7,16 @@
 #include <limits>
 #include <vector>
 
+#include "quant/quantizer.h"
 #include "util/error.h"
+#include "util/fast_exp.h"
 
 namespace slim {
 
 namespace {
 
-// exp(y) for |y| <= ~40, fp32, vectorisable (Cephes expf: range reduction by
-// n·ln2 with ln2 split in two, degree-6 polynomial; ~1 ulp).
-inline float exp_small(float y) {
-  const float magic = 12582912.f;  // 1.5·2^23: (v + magic) − magic rounds to nearest for |v| < 2^22
-  const float n = (y * 1.44269504088896341f + magic) - magic;
-  float r = std::fma(n, -0.693359375f, y);
-  r = std::fma(n, 2.12194440e-4f, r);
-  float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  const float v = std::fma(p * r, r, r) + 1.f;
-  return v * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
+// exp(y) for |y| <= ~40 (util/fast_exp.h).
+inline float exp_small(float y) { return fast_exp(y); }
 
 // |x|^2.4 = x² · |x|^0.4, |x|^0.4 = exp(0.4 ln|x|). ln from the exponent
 // field and an atanh series on the mantissa m in [√½, √2) (|t| <= 0.172,
@@ -159,15 +147,7 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
   if (bits == 1) return fit_minmax(w, 1);
   // Per-row range, hoisted out of the grid loop (fit_minmax's rules).
-  float xmin = 0.f, xmax = 0.f;
-  for (float x : w) {
-    xmin = std::min(xmin, x);
-    xmax = std::max(xmax, x);
-  }
-  if (xmin == 0.f && xmax == 0.f) {
-    xmin = -1.f;
-    xmax = 1.f;
-  }
+  const auto [xmin, xmax] = zero_containing_range(w);
   const float maxq = float((1 << bits) - 1);
   const float* wt = weight.empty() ? nullptr : weight.data();
   const int64_t n = int64_t(w.size());

@@ -1,0 +1,29 @@
+// exp(y) in fp32 written so the compiler vectorises it (no libm call):
+// Cephes' expf — range reduction by n·ln2 with ln2 split in two, degree-6
+// polynomial, ~1 ulp. Valid for |y| <= ~87 (2^n must stay a normal float);
+// callers clamp their argument first. Used in the SBA KL search (softmax of
+// logits minus their max) and SQC's |e|^2.4.
+#pragma once
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace slim {
+
+inline float fast_exp(float y) {
+  // round(y·log2 e) by the 1.5·2^23 trick (exact under round-to-nearest, |n| < 2^22).
+  const float magic = 12582912.f;
+  const float n = (y * 1.44269504088896341f + magic) - magic;
+  float r = std::fma(n, -0.693359375f, y);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  const float v = std::fma(p * r, r, r) + 1.f;
+  return v * std::bit_cast<float>((int32_t(n) + 127) << 23);  // · 2^n
+}
+
+}  // namespace slim
