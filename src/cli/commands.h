@@ -11,9 +11,10 @@ void add_generate(CLI::App& app);
 void add_ppl(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_eval(CLI::App& app);
+void add_report(CLI::App& app);
 
 inline std::vector<void (*)(CLI::App&)> all_commands() {
-  return {add_inspect, add_tokenize, add_generate, add_ppl, add_quantize, add_eval};
+  return {add_inspect, add_tokenize, add_generate, add_ppl, add_quantize, add_eval, add_report};
 }
 
 }  // namespace slim::cli
