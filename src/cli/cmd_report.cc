@@ -14,6 +14,7 @@
 #include "quant/bitmap.h"
 #include "quant/bitmap_render.h"
 #include "quant/bits.h"
+#include "quant/quantizer.h"
 #include "util/error.h"
 #include "util/files.h"
 
@@ -80,8 +81,7 @@ Bitmap uniform_map(const std::vector<ReportLine>& lines) {
     l.cols = r.cols;
     l.group_size = r.group_size;
     l.target_bits = r.bits;
-    const int64_t gw = r.group_size <= 0 ? r.cols : r.group_size;
-    l.bits.assign(size_t((r.cols + gw - 1) / gw), r.bits);
+    l.bits.assign(size_t(n_groups(r.cols, r.group_size)), r.bits);
     l.k = 0;
     l.method = "uniform";
     m.layers.push_back(std::move(l));
