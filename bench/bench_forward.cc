@@ -43,8 +43,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
   }
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
+  bench::set_threads(threads);
 
   ModelConfig c;
   c.arch = "bench-7B-block";

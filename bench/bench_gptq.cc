@@ -35,32 +35,10 @@ double sgemm_gflops(int n, int reps) { return bench::sgemm_gflops(n, n, n, reps)
 
 // H = 2/n XᵀX (cols, cols) of correlated activations with outlier channels.
 std::vector<double> make_hessian(int64_t cols, int64_t tokens, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  const int64_t k = 32;
-  std::vector<double> z2(size_t(tokens * k)), m(size_t(k * cols));  // (tokens, k), (k, cols)
-  for (auto& v : z2) v = nd(rng);
-  for (auto& v : m) v = 0.5 * nd(rng);
-  std::vector<double> x(size_t(tokens * cols));  // (tokens, cols)
-  for (auto& v : x) v = nd(rng);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(tokens), int(cols), int(k), 1.0, z2.data(), int(k),
-              m.data(), int(cols), 1.0, x.data(), int(cols));
-  for (int o = 0; o < 8; ++o) {
-    const int64_t c = (o * 997 + 13) % cols;
-    for (int64_t t = 0; t < tokens; ++t) x[t * cols + c] *= 20.0;
-  }
-  std::vector<double> h(size_t(cols * cols), 0.0);  // (cols, cols)
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(cols), int(tokens), 2.0 / double(tokens), x.data(),
-              int(cols), 0.0, h.data(), int(cols));
-  for (int64_t i = 0; i < cols; ++i)
-    for (int64_t j = i + 1; j < cols; ++j) h[j * cols + i] = h[i * cols + j];
-  return h;
+  return bench::make_calibration(cols, tokens, seed).h;
 }
 
-struct Shape {
-  const char* name;
-  int64_t rows, cols;
-};
+using bench::Shape;
 
 }  // namespace
 
@@ -88,8 +66,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
+  bench::set_threads(threads);
 
   std::vector<Shape> shapes;
   if (!custom.empty()) {

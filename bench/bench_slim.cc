@@ -38,40 +38,10 @@ namespace {
 // the KL search see one distribution. X = Z + Z2·M (rank-32 correlation) with
 // 8 outlier channels x20, as bench_gptq: outliers make salience uneven across
 // groups, which is what gives SBA something to choose.
-struct Calib {
-  std::vector<float> x;
-  std::vector<double> h;
-};
+using Calib = bench::GeneratedCalib;
+using bench::Shape;
 
-Calib make_calib(int64_t cols, int64_t tokens, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<double> nd(0.0, 1.0);
-  const int64_t k = 32;
-  std::vector<double> z2(size_t(tokens * k)), m(size_t(k * cols));
-  for (auto& v : z2) v = nd(rng);
-  for (auto& v : m) v = 0.5 * nd(rng);
-  std::vector<double> x(size_t(tokens * cols));
-  for (auto& v : x) v = nd(rng);
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(tokens), int(cols), int(k), 1.0, z2.data(), int(k),
-              m.data(), int(cols), 1.0, x.data(), int(cols));
-  for (int o = 0; o < 8; ++o) {
-    const int64_t c = (o * 997 + 13) % cols;
-    for (int64_t t = 0; t < tokens; ++t) x[size_t(t * cols + c)] *= 20.0;
-  }
-  Calib cal;
-  cal.h.assign(size_t(cols * cols), 0.0);
-  cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, int(cols), int(tokens), 2.0 / double(tokens), x.data(),
-              int(cols), 0.0, cal.h.data(), int(cols));
-  for (int64_t i = 0; i < cols; ++i)
-    for (int64_t j = i + 1; j < cols; ++j) cal.h[size_t(j * cols + i)] = cal.h[size_t(i * cols + j)];
-  cal.x.assign(x.begin(), x.end());  // fp32, as the pipeline captures activations
-  return cal;
-}
-
-struct Shape {
-  const char* name;
-  int64_t rows, cols;
-};
+Calib make_calib(int64_t cols, int64_t tokens, uint32_t seed) { return bench::make_calibration(cols, tokens, seed); }
 
 struct Row {  // times of one shape at one bit width
   double gptq = 0, sal = 0, sba1 = 0, sba8 = 0, sqc = 0;
@@ -95,8 +65,7 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  omp_set_num_threads(threads);
-  openblas_set_num_threads(threads);
+  bench::set_threads(threads);
 
   std::vector<Shape> shapes;
   if (quick) {
