@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -587,8 +586,8 @@ TEST(TokenizerShared, KnownDifferences32k) {
 }
 
 // Whole WikiText-2 test split with each 32k tokenizer kind: all three must
-// agree, and each must be fast (a quadratic merge loop would take minutes).
-TEST(TokenizerShared, Wikitext32kAllKindsAgreeAndAreFast) {
+// agree and round-trip. Speed is measured by bench/bench_tokenize, not here.
+TEST(TokenizerShared, Wikitext32kAllKindsAgree) {
   SLIM_REQUIRE_SHARED(shared);
   const std::string bin = shared_file(shared, "models/tokenizer_llama2_32k.bin");
   test::TempDir dir;
@@ -598,14 +597,7 @@ TEST(TokenizerShared, Wikitext32kAllKindsAgreeAndAreFast) {
   for (const std::string& path : {bin, shared_file(shared, "models/tokenizer_llama2_32k.model"),
                                   dir.file("tokenizer.json")}) {
     auto tok = load_tokenizer(path, 32000);
-    const auto t0 = std::chrono::steady_clock::now();
     Ids ids = tok->encode(text, true);
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::printf("[ speed    ] %-22s %zu bytes -> %zu tokens in %.3f s (%.2f MB/s)\n",
-                tok->kind().c_str(), text.size(), ids.size(), s, text.size() / s / 1e6);
-#ifdef NDEBUG  // ~1 s each in Release; unoptimized builds only report
-    EXPECT_LT(s, 20.0) << tok->kind();
-#endif
     EXPECT_EQ(tok->decode(ids), text) << tok->kind();
     results.emplace_back(tok->kind(), std::move(ids));
   }
