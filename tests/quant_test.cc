@@ -161,13 +161,34 @@ TEST(Quantizer, AllZeroSegment) {
   const std::vector<float> z(5, 0.f);
   for (int b : {2, 3, 4, 8}) {
     const QuantParams p = fit_minmax(z, b);
-    EXPECT_FLOAT_EQ(p.scale, 2.f / float((1 << b) - 1)) << b;
+    EXPECT_EQ(p.scale, f16_scale(2.f / float((1 << b) - 1))) << b;
     EXPECT_EQ(p.zero, std::nearbyint(1.f / p.scale)) << b;
     for (float q : dequant_all(z, b)) EXPECT_EQ(q, 0.f) << b;
   }
   const QuantParams p1 = fit_minmax(z, 1);
   EXPECT_EQ(p1.scale, 0.f);
   for (float q : dequant_all(z, 1)) EXPECT_EQ(q, 0.f);
+}
+
+TEST(Quantizer, ParamsAreFp16Representable) {
+  // The packed format stores scales and 1-bit means as fp16; the fake-quant
+  // model must be exactly that model, so every fit returns fp16 values.
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 0.02f);
+  std::vector<float> w(37);
+  for (int b : {1, 2, 3, 4, 8})
+    for (int t = 0; t < 20; ++t) {
+      for (float& x : w) x = nd(rng);
+      const QuantParams p = fit_minmax(w, b);
+      EXPECT_EQ(p.scale, f16_value(p.scale)) << b;
+      EXPECT_EQ(p.zero, f16_value(p.zero)) << b;
+      if (b > 1) {
+        EXPECT_TRUE(p.zero >= 0 && p.zero <= float((1 << b) - 1)) << b;
+      }
+    }
+  // Tiny ranges keep a positive scale (fp16 would flush them to 0).
+  const std::vector<float> tiny{1e-12f, -2e-12f, 3e-12f};
+  EXPECT_GT(fit_minmax(tiny, 2).scale, 0.f);
 }
 
 TEST(Quantizer, HalfEvenAndClamp) {

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "util/error.h"
+#include "util/half.h"
 
 namespace slim {
 
@@ -26,6 +27,13 @@ QuantRange zero_containing_range(std::span<const float> w) {
   return {xmin, xmax};
 }
 
+float f16_value(float v) { return f16_to_f32(f32_to_f16(v)); }
+
+float f16_scale(float scale) {
+  // 2^-24 is the smallest fp16 subnormal; 65504 the largest finite fp16.
+  return f16_value(std::clamp(scale, 5.9604645e-8f, 65504.f));
+}
+
 QuantParams fit_minmax(std::span<const float> w, int bits) {
   check_bits(bits);
   SLIM_CHECK(!w.empty(), "quantizer: cannot fit an empty segment");
@@ -38,14 +46,14 @@ QuantParams fit_minmax(std::span<const float> w, int bits) {
       s += x;
       sa += std::fabs(x);
     }
-    p.zero = float(s / double(w.size()));
-    p.scale = float(sa / double(w.size()));
+    p.zero = f16_value(float(s / double(w.size())));
+    p.scale = f16_value(float(sa / double(w.size())));  // 0 is valid here: w' = mean
     return p;
   }
   const auto [xmin, xmax] = zero_containing_range(w);
   const float maxq = float((1 << bits) - 1);
-  p.scale = (xmax - xmin) / maxq;
-  p.zero = std::nearbyint(-xmin / p.scale);
+  p.scale = f16_scale((xmax - xmin) / maxq);
+  p.zero = std::clamp(std::nearbyint(-xmin / p.scale), 0.f, maxq);
   return p;
 }
 

@@ -29,6 +29,13 @@ struct QuantRange {
 };
 QuantRange zero_containing_range(std::span<const float> w);
 
+// Parameters as the packed format stores them: scale (and the 1-bit mean) as
+// fp16, the scale kept in [2^-24, 65504] so it stays positive and finite. Every
+// fitter returns storable parameters, so the fake-quantized model is exactly
+// the model the packed file holds.
+float f16_scale(float scale);
+float f16_value(float v);
+
 // Plain min-max fit of one segment (the reference quantizer, "_ref").
 // Throws slim::Error for bits outside 1..8 or an empty segment.
 QuantParams fit_minmax(std::span<const float> w, int bits);

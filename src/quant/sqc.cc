@@ -156,8 +156,8 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   for (float p : kGrid) {
     // fp32 in the reference's order: p·xmin, p·xmax, then the scale.
     const float lo = p * xmin, hi = p * xmax;
-    const float scale = (hi - lo) / maxq;
-    const float zero = std::nearbyint(-lo / scale);
+    const float scale = f16_scale((hi - lo) / maxq);
+    const float zero = std::clamp(std::nearbyint(-lo / scale), 0.f, maxq);
     const float err = row_error(w.data(), wt, n, scale, zero, maxq);
     if (err < best_err) {  // strict: the first best wins, p = 1.0 first
       best_err = err;
