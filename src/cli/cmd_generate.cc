@@ -10,6 +10,7 @@
 #include "io/model_source.h"
 #include "model/forward.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 namespace slim::cli {
 
@@ -62,6 +63,15 @@ void run(const GenerateArgs& a) {
   std::string printed = lm.tokenizer->decode(ids);
   fmt::print("{}", printed);
   std::fflush(stdout);
+  // Streaming detokenization over a short window (as HF's TextStreamer): text
+  // is decoded from `prefix` on, and what decode(ids[prefix, read)) already
+  // showed is not printed again. Decoding the whole text per step would make
+  // generation quadratic; a window keeps the tokenizer's merging of pieces
+  // (leading spaces, multi-token UTF-8) right.
+  size_t prefix = 0, read = ids.size();
+  auto window = [&](size_t from, size_t to) {
+    return lm.tokenizer->decode(std::span<const int>(ids.data() + from, to - from));
+  };
   int generated = 0;
   while (generated < a.max_tokens && s.pos() < ctx) {
     int next = sample(logits, a.temperature, a.top_p, rng);
@@ -69,12 +79,17 @@ void run(const GenerateArgs& a) {
     if (next == c.eos_id || next == c.bos_id) break;
     ids.push_back(next);
     ++generated;
-    std::string text = lm.tokenizer->decode(ids);
-    if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
-      fmt::print("{}", text.substr(printed.size()));
+    const std::string shown = window(prefix, read), text = window(prefix, ids.size());
+    // A trailing U+FFFD is an incomplete UTF-8 sequence: wait for its next byte.
+    const bool incomplete = text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0;
+    if (!incomplete && text.size() > shown.size() && text.compare(0, shown.size(), shown) == 0) {
+      const std::string fresh = text.substr(shown.size());
+      fmt::print("{}", fresh);
       std::fflush(stdout);
+      printed += fresh;
+      prefix = read;
+      read = ids.size();
     }
-    printed = std::move(text);
     if (s.pos() >= ctx) break;
     logits = s.step(std::span<const int>(&ids.back(), 1));
   }
@@ -83,9 +98,12 @@ void run(const GenerateArgs& a) {
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   const size_t prompt_tokens = ids.size() - size_t(generated);
-  fmt::print(stderr, "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s)\n",
+  const double rss_mib = double(peak_rss_bytes()) / 1048576.0;
+  fmt::print(stderr,
+             "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s); "
+             "peak RSS {:.1f} MiB\n",
              prompt_tokens, prefill_s, prompt_tokens / prefill_s, generated, decode_s,
-             generated > 0 ? generated / decode_s : 0.0);
+             generated > 0 ? generated / decode_s : 0.0, rss_mib);
   write_json(a.json, {{"text", printed},
                       {"prompt_tokens", prompt_tokens},
                       {"generated_tokens", generated},
@@ -93,6 +111,8 @@ void run(const GenerateArgs& a) {
                       {"decode_seconds", decode_s},
                       {"prefill_tokens_per_second", prompt_tokens / prefill_s},
                       {"decode_tokens_per_second", generated > 0 ? generated / decode_s : 0.0},
+                      {"peak_rss_mib", rss_mib},
+                      {"model_format", lm.model.format},
                       {"command", command_line()}});
 }
 }  // namespace

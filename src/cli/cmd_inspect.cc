@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "io/model_source.h"
+#include "pack/packed_linear.h"
+#include "pack/packed_model.h"
 
 namespace slim::cli {
 
@@ -43,12 +45,17 @@ void run(const InspectArgs& a) {
   auto add = [&](const std::string& name, const Tensor& t) {
     tensors.push_back({{"name", name}, {"shape", {t.rows(), t.cols()}}, {"mapped", t.is_view()}});
   };
+  auto add_linear = [&](const std::string& name, const Linear& L) {
+    if (!L.packed) return add(name, L.w);
+    const double bpw = 8.0 * double(L.packed->packed_bytes()) / double(L.out() * L.in());
+    tensors.push_back({{"name", name}, {"shape", {L.out(), L.in()}}, {"mapped", true}, {"packed_bits_per_weight", bpw}});
+  };
   const auto& w = lm.model.weights;
   add("tok_embed", w.tok_embed);
   for (size_t l = 0; l < w.blocks.size(); ++l) {
     auto b = w.blocks[l];  // copy of views: linears() needs a mutable object
     add(fmt::format("layers.{}.attn_norm", l), b.attn_norm);
-    for (auto& r : b.linears()) add(fmt::format("layers.{}.{}", l, r.name), r.linear->w);
+    for (auto& r : b.linears()) add_linear(fmt::format("layers.{}.{}", l, r.name), *r.linear);
     add(fmt::format("layers.{}.ffn_norm", l), b.ffn_norm);
   }
   add("final_norm", w.final_norm);
@@ -78,6 +85,18 @@ void run(const InspectArgs& a) {
       {"file_bytes", disk_bytes(lm.paths.model_path)},
       {"tensors", tensors},
   };
+  if (lm.model.format == kPackedFormat) {
+    const PackedSummary s = summarize_packed_model(lm.paths.model_path);
+    nlohmann::json by_bits = nlohmann::json::object();
+    for (auto [b, n] : s.weights_by_bits) by_bits[std::to_string(b)] = n;
+    j["packed"] = {{"quantized_weights", s.quantized_weights},
+                   {"weights_by_bits", by_bits},
+                   {"linear_bytes", s.packed_bytes},
+                   {"linear_bits_per_weight", 8.0 * double(s.packed_bytes) / double(s.quantized_weights)},
+                   {"other_bytes", s.other_bytes},
+                   {"file_bits_per_parameter", 8.0 * double(s.file_bytes) / double(c.n_params())},
+                   {"metadata", s.metadata}};
+  }
   if (tok)
     j["tokenizer"] = {{"kind", tok->kind()}, {"vocab_size", tok->vocab_size()}, {"bos_id", tok->bos_id()},
                       {"eos_id", tok->eos_id()}};
@@ -93,6 +112,21 @@ void run(const InspectArgs& a) {
              c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "");
   fmt::print("parameters   {} ({:.3f} M), fp32 {:.2f} MiB, on disk {:.2f} MiB\n", c.n_params(), c.n_params() / 1e6,
              c.n_params() * 4 / 1048576.0, j["file_bytes"].get<int64_t>() / 1048576.0);
+  if (j.contains("packed")) {
+    const auto& p = j["packed"];
+    std::string mix;
+    for (auto& [b, n] : p["weights_by_bits"].items())
+      mix += fmt::format("{}{}-bit {:.1f}%", mix.empty() ? "" : ", ", b,
+                         100.0 * n.get<double>() / p["quantized_weights"].get<double>());
+    const auto& md = p["metadata"];
+    auto get = [&](const char* k) { return md.contains(k) ? md[k].get<std::string>() : std::string("?"); };
+    fmt::print("packed       {} v{}, method {}, {} bits, group {}; weights {}\n", kPackedFormat,
+               get("slim.format_version"), get("slim.method"), get("slim.bits"), get("slim.group_size"), mix);
+    fmt::print("             linears {:.2f} MiB ({:.3f} bits/weight with scales, zeros, offsets), rest {:.2f} MiB, "
+               "whole file {:.3f} bits/parameter\n",
+               p["linear_bytes"].get<double>() / 1048576.0, p["linear_bits_per_weight"].get<double>(),
+               p["other_bytes"].get<double>() / 1048576.0, p["file_bits_per_parameter"].get<double>());
+  }
   if (tok)
     fmt::print("tokenizer    {} (vocab {}, bos {}, eos {})\n", tok->kind(), tok->vocab_size(), tok->bos_id(),
                tok->eos_id());
@@ -102,7 +136,9 @@ void run(const InspectArgs& a) {
   for (auto& t : tensors)
     fmt::print("{:<32} {:>16}  {}\n", t["name"].get<std::string>(),
                fmt::format("{} x {}", t["shape"][0].get<int64_t>(), t["shape"][1].get<int64_t>()),
-               t["mapped"].get<bool>() ? "mapped" : "converted");
+               t.contains("packed_bits_per_weight")
+                   ? fmt::format("packed {:.3f} bits/weight", t["packed_bits_per_weight"].get<double>())
+                   : t["mapped"].get<bool>() ? "mapped" : "converted");
   write_json(a.json, j);
 }
 }  // namespace

@@ -1,6 +1,7 @@
-// slim quantize: RTN or GPTQ over every decoder-block linear; writes a model
-// directory (fake-quantized fp32 weights, HF layout, config, tokenizer) that
-// `slim ppl` / `slim generate` load, plus quant_report.json. The directory is
+// slim quantize: RTN, GPTQ or SliM-LLM over every decoder-block linear; writes a
+// model directory that `slim ppl` / `slim generate` load, plus quant_report.json:
+// fake-quantized fp32 weights in the HF layout, or with --pack the packed
+// low-bit file (pack/packed_model.h, docs/FORMAT.md). The directory is
 // assembled under a temporary name and renamed at the end: an interrupted run
 // never leaves a half-written DIR that looks valid.
 #include <fmt/format.h>
@@ -14,6 +15,7 @@
 #include "cli/common.h"
 #include "io/hf_checkpoint.h"
 #include "io/model_source.h"
+#include "pack/packed_model.h"
 #include "quant/bitmap.h"
 #include "quant/pipeline.h"
 #include "util/error.h"
@@ -34,6 +36,8 @@ struct QuantizeArgs {
   std::string out;
   std::string bitmap;
   bool no_sba = false, no_sqc = false;
+  bool pack = false;
+  int head_bits = 0;
   int threads = 0;
 };
 
@@ -89,6 +93,10 @@ void run(QuantizeArgs& a) {
   fmt::print(stderr, "quantizing {} with {} at {} bits, group {}\n", lm.paths.model_path, a.q.method, a.q.bits,
              a.q.group_size);
   Bitmap bitmap;
+  std::vector<LinearQuantParams> params;
+  if (a.pack) a.q.params_out = &params;
+  SLIM_CHECK(a.head_bits == 0 || a.pack, "--head-bits needs --pack");
+  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
   // Assemble the output under a temporary name, then publish it.
@@ -97,10 +105,23 @@ void run(QuantizeArgs& a) {
   fs::path tmp = final_dir.parent_path() / fmt::format(".{}.partial-{:08x}", final_dir.filename().string(), rd());
   fs::create_directories(tmp);
   try {
-    HfSaveOptions so;
-    so.metadata = {{"slim.method", a.q.method}, {"slim.bits", std::to_string(a.q.bits)},
-                   {"slim.group_size", std::to_string(a.q.group_size)}, {"slim.version", SLIM_VERSION}};
-    save_hf_model(m, tmp.string(), so);
+    std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
+                                               {"slim.bits", std::to_string(a.q.bits)},
+                                               {"slim.group_size", std::to_string(a.q.group_size)},
+                                               {"slim.version", SLIM_VERSION},
+                                               {"slim.calibration", calib_info.dump()},
+                                               {"slim.command", command_line()}};
+    if (a.pack) {
+      PackedSaveOptions po;
+      po.source_dtype = m.source_dtype;
+      po.metadata = meta;
+      po.head_bits = a.head_bits;
+      save_packed_model(m, params, po, tmp.string());
+    } else {
+      HfSaveOptions so;
+      so.metadata = meta;
+      save_hf_model(m, tmp.string(), so);
+    }
     copy_tokenizer(lm.paths, tmp.string());
     if (a.q.method == "slim") {
       bitmap.model = lm.paths.model_path;
@@ -113,7 +134,7 @@ void run(QuantizeArgs& a) {
     report["options"] = {{"method", a.q.method},        {"bits", a.q.bits},
                          {"group_size", a.q.group_size}, {"damp", a.q.damp},
                          {"act_order", a.q.act_order},   {"static_groups", a.q.static_groups},
-                         {"fp16_activations", a.q.fp16_activations}};
+                         {"fp16_activations", a.q.fp16_activations}, {"pack", a.pack}};
     if (a.q.method == "slim")
       report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
                                 {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap}});
@@ -161,6 +182,10 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--static-groups", a->q.static_groups, "GPTQ: fit group grids before any update (with --act-order)");
   cmd->add_flag("--fp16-activations", a->q.fp16_activations, "store calibration activations in fp16 (half memory)");
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
+  cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "
+                  "(groups of 128); 0 keeps it in the source dtype")->capture_default_str();
+  cmd->add_flag("--pack", a->pack, "write the packed low-bit model (model.slim.safetensors, docs/FORMAT.md) "
+                "instead of fake-quantized fp32 weights");
   add_threads_option(cmd, a->threads);
   cmd->callback([a] { run(*a); });
 }

@@ -36,8 +36,9 @@ int first_id(const json& j, const char* key, const std::string& path) {
   return it->get<int>();
 }
 
-// Loads one tensor as fp32 with the expected shape; `rows` == 1 accepts a 1-D tensor.
-Tensor load_tensor(const TensorSet& set, const std::string& name, int64_t rows, int64_t cols) {
+}  // namespace
+
+Tensor load_hf_tensor(const TensorSet& set, const std::string& name, int64_t rows, int64_t cols) {
   auto ref = set.find(name);
   SLIM_CHECK(ref.file != nullptr, "missing tensor '{}' in the model's safetensors files", name);
   const TensorInfo& t = *ref.info;
@@ -77,7 +78,6 @@ Tensor load_tensor(const TensorSet& set, const std::string& name, int64_t rows, 
   }
 }
 
-}  // namespace
 
 ModelConfig parse_hf_config(const std::string& path) {
   json j;
@@ -139,12 +139,12 @@ Model load_hf_model(const std::string& dir) {
 
   auto& w = m.weights;
   const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
-  w.tok_embed = load_tensor(set, "model.embed_tokens.weight", V, d);
+  w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
   w.blocks.resize(size_t(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
     auto T = [&](const std::string& leaf, int64_t r, int64_t cc) {
-      return load_tensor(set, hf_block_tensor(l, leaf), r, cc);
+      return load_hf_tensor(set, hf_block_tensor(l, leaf), r, cc);
     };
     b.attn_norm = T("input_layernorm.weight", 1, d);
     b.wq.w = T("self_attn.q_proj.weight", c.q_dim(), d);
@@ -161,10 +161,10 @@ Model load_hf_model(const std::string& dir) {
     b.w_up.w = T("mlp.up_proj.weight", hd, d);
     b.w_down.w = T("mlp.down_proj.weight", d, hd);
   }
-  w.final_norm = load_tensor(set, "model.norm.weight", 1, d);
+  w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
   // Some tied checkpoints still store lm_head.weight; prefer it when present.
   if (set.find("lm_head.weight").file)
-    w.lm_head = load_tensor(set, "lm_head.weight", V, d);
+    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
   else {
     SLIM_CHECK(c.tie_embeddings, "{}: missing tensor 'lm_head.weight' (and tie_word_embeddings is false)", dir);
     w.lm_head = w.tok_embed;
@@ -172,10 +172,7 @@ Model load_hf_model(const std::string& dir) {
   return m;
 }
 
-void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& opt) {
-  const ModelConfig& c = m.config;
-  SLIM_CHECK(opt.dtype == DType::F32 || opt.dtype == DType::F16 || opt.dtype == DType::BF16,
-             "{}: weights can be saved as F32, F16 or BF16 only", dir);
+nlohmann::json hf_config_json(const ModelConfig& c, DType dtype) {
   std::string arch = c.arch == "llama2c" ? "LlamaForCausalLM" : c.arch;
   json cfg = {
       {"architectures", {arch}},
@@ -192,29 +189,43 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
       {"rope_theta", c.rope_theta},
       {"tie_word_embeddings", c.tie_embeddings},
       {"hidden_act", "silu"},
-      {"torch_dtype", opt.dtype == DType::F32 ? "float32" : opt.dtype == DType::F16 ? "float16" : "bfloat16"},
+      {"torch_dtype", dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16"},
   };
   if (c.bos_id >= 0) cfg["bos_token_id"] = c.bos_id;
   if (c.eos_id >= 0) cfg["eos_token_id"] = c.eos_id;
   if (c.sliding_window > 0) cfg["sliding_window"] = c.sliding_window;
+
+  return cfg;
+}
+
+std::vector<std::byte> tensor_bytes(const Tensor& t, DType dtype) {
+  SLIM_CHECK(dtype == DType::F32 || dtype == DType::F16 || dtype == DType::BF16,
+             "weights can be stored as F32, F16 or BF16 only, not {}", dtype_name(dtype));
+  std::vector<std::byte> bytes;
+  const size_t n = size_t(t.numel());
+  if (dtype == DType::F32) {
+    bytes.resize(n * 4);
+    std::memcpy(bytes.data(), t.data(), n * 4);
+  } else {
+    bytes.resize(n * 2);
+    auto* dst = reinterpret_cast<uint16_t*>(bytes.data());
+    for (size_t i = 0; i < n; ++i) dst[i] = dtype == DType::F16 ? f32_to_f16(t.data()[i]) : f32_to_bf16(t.data()[i]);
+  }
+  return bytes;
+}
+
+void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& opt) {
+  const ModelConfig& c = m.config;
+  SLIM_CHECK(opt.dtype == DType::F32 || opt.dtype == DType::F16 || opt.dtype == DType::BF16,
+             "{}: weights can be saved as F32, F16 or BF16 only", dir);
+  const json cfg = hf_config_json(c, opt.dtype);
 
   // Converted tensors are kept alive here until the file is written.
   std::vector<std::vector<std::byte>> storage;
   std::vector<TensorToWrite> out;
   storage.reserve(16 + 16 * m.weights.blocks.size());
   auto add = [&](const std::string& name, const Tensor& t, bool vector) {
-    std::vector<std::byte> bytes;
-    const size_t n = size_t(t.numel());
-    if (opt.dtype == DType::F32) {
-      bytes.resize(n * 4);
-      std::memcpy(bytes.data(), t.data(), n * 4);
-    } else {
-      bytes.resize(n * 2);
-      auto* dst = reinterpret_cast<uint16_t*>(bytes.data());
-      for (size_t i = 0; i < n; ++i)
-        dst[i] = opt.dtype == DType::F16 ? f32_to_f16(t.data()[i]) : f32_to_bf16(t.data()[i]);
-    }
-    storage.push_back(std::move(bytes));
+    storage.push_back(tensor_bytes(t, opt.dtype));
     std::vector<int64_t> shape = vector ? std::vector<int64_t>{t.cols()} : std::vector<int64_t>{t.rows(), t.cols()};
     out.push_back({name, opt.dtype, shape, storage.back()});
   };

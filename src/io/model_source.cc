@@ -9,6 +9,7 @@
 
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
+#include "pack/packed_model.h"
 #include "util/error.h"
 #include "util/files.h"
 
@@ -109,7 +110,7 @@ ResolvedModel resolve_model(const std::string& model_arg, const std::string& tok
 }
 
 Model load_model(const std::string& path) {
-  if (dir_exists(path)) return load_hf_model(path);
+  if (dir_exists(path)) return is_packed_model_dir(path) ? load_packed_model(path) : load_hf_model(path);
   return load_llama2c(path);
 }
 

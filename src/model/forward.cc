@@ -69,7 +69,7 @@ void head_logits(const Model& m, const float* x, int T, float* logits, std::vect
   const ModelConfig& c = m.config;
   tmp.resize(size_t(T) * c.dim);
   rmsnorm(x, m.weights.final_norm.data(), tmp.data(), T, c.dim, c.norm_eps);
-  Linear head{m.weights.lm_head, {}};
+  Linear head{m.weights.lm_head, {}, m.weights.lm_head_packed};
   linear(tmp.data(), head, logits, T);
 }
 

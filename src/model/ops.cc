@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "pack/packed_linear.h"
+
 namespace slim {
 
 void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps) {
@@ -21,7 +23,9 @@ void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps
 void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
   const int out = int(L.out()), in = int(L.in());
   if (ldy < 0) ldy = out;
-  if (T == 1) {
+  if (L.packed) {
+    L.packed->matmul(x, y, T, in, ldy);
+  } else if (T == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.f, L.w.data(), in, x, 1, 0.f, y, 1);
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.f, x, in, L.w.data(), in, 0.f, y, ldy);

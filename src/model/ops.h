@@ -14,7 +14,8 @@ namespace slim {
 // out = x / rms(x) * w, per row.  x, out: (T, n); w: (n). out may alias x.
 void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps);
 
-// y (T, out) = x (T, in) · Wᵀ (+ bias). One BLAS call: sgemv for T == 1, sgemm otherwise.
+// y (T, out) = x (T, in) · Wᵀ (+ bias). Dense: one BLAS call, sgemv for T == 1,
+// sgemm otherwise. Packed: the packed kernels (pack/packed_linear.h).
 // ldy: row stride of y (>= out), so results can land inside a larger buffer (the KV cache).
 void linear(const float* x, const Linear& L, float* y, int T, int ldy = -1);
 

@@ -1,6 +1,11 @@
 #include "model/weights.h"
 
+#include "pack/packed_linear.h"
+
 namespace slim {
+
+int64_t Linear::out() const { return packed ? packed->rows() : w.rows(); }
+int64_t Linear::in() const { return packed ? packed->cols() : w.cols(); }
 
 std::vector<BlockWeights::LinearRef> BlockWeights::linears() {
   return {

@@ -11,11 +11,16 @@
 
 namespace slim {
 
+class PackedLinear;
+
+// A linear is either dense fp32 (`w`) or packed low-bit (`packed`, loaded from
+// a slim-packed file; `w` is then empty). Quantizers work on dense linears only.
 struct Linear {
-  Tensor w;     // (out, in)
-  Tensor bias;  // (1, out) or empty
-  int64_t out() const { return w.rows(); }
-  int64_t in() const { return w.cols(); }
+  Tensor w;                                    // (out, in)
+  Tensor bias;                                 // (1, out) or empty
+  std::shared_ptr<const PackedLinear> packed;  // (out, in) packed codes, or null
+  int64_t out() const;
+  int64_t in() const;
 };
 
 // Where a linear reads its input from inside a block. Linears that share an
@@ -47,6 +52,9 @@ struct ModelWeights {
   std::vector<BlockWeights> blocks;
   Tensor final_norm;  // (1, dim)
   Tensor lm_head;     // (vocab, dim); shares storage with tok_embed when tied
+  // Optional packed head (a packed file written with --head-bits); used by
+  // the forward pass instead of lm_head when set.
+  std::shared_ptr<const PackedLinear> lm_head_packed;
 };
 
 struct Model {

@@ -42,6 +42,7 @@ nlohmann::json layer_line(int layer, const char* name, const Linear& L, const Qu
 }
 
 void check_finite(const Linear& L, int layer, const char* name) {
+  SLIM_CHECK(!L.packed, "layer {} {}: the model is already packed; quantize the original model", layer, name);
   for (int64_t i = 0; i < L.w.numel(); ++i)
     SLIM_CHECK(std::isfinite(L.w.data()[i]), "layer {} {}: the weights contain NaN or Inf", layer, name);
 }
@@ -108,6 +109,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq" || opt.method == "slim",
              "unknown --method '{}' (rtn, gptq, slim)", opt.method);
   const bool slim = opt.method == "slim";
+  SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
+             "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");
   SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
   Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
@@ -122,9 +125,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
         check_finite(L, l, ref.name);
         auto t0 = Clock::now();
         std::vector<float> q(size_t(L.w.numel()));
-        rtn_quantize(L.w.data(), L.out(), L.in(), opt.bits, opt.group_size, q.data());
+        std::vector<QuantParams> params;
+        rtn_quantize(L.w.data(), L.out(), L.in(), opt.bits, opt.group_size, q.data(), &params);
         L.w = Tensor::from(std::move(q), L.out(), L.in());
         std::vector<int> gb(size_t(n_groups(L.in(), opt.group_size)), opt.bits);
+        if (opt.params_out) opt.params_out->push_back({l, ref.name, opt.group_size, gb, std::move(params)});
         layers.push_back(layer_line(l, ref.name, L, opt, gb,
                                     std::chrono::duration<double>(Clock::now() - t0).count(), tot));
       }
@@ -167,6 +172,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             bitmap.layers.push_back(std::move(bl));
           }
           GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), h, go);
+          if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r.group_bits, r.params});
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
           auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);

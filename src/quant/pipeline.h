@@ -10,8 +10,19 @@
 #include "calib/dataset.h"
 #include "model/weights.h"
 #include "quant/bitmap.h"
+#include "quant/quantizer.h"
 
 namespace slim {
+
+// The quantizer's parameters of one linear, recorded for the packed format
+// (the codes follow from them and the fake-quantized weights).
+struct LinearQuantParams {
+  int layer = 0;
+  std::string name;                 // "q_proj", ... (HF names)
+  int group_size = 0;               // as quantized; -1: one group per row
+  std::vector<int> group_bits;      // (n_groups)
+  std::vector<QuantParams> params;  // (rows, n_groups)
+};
 
 struct QuantizeOptions {
   std::string method = "gptq";  // rtn | gptq | slim
@@ -30,6 +41,9 @@ struct QuantizeOptions {
   double sqc_lambda = 1.0;     // weight of salient elements in SQC's error
   int sba_token_stride = 0;    // 0: automatic (about 8k tokens per layer)
   const Bitmap* bitmap = nullptr;  // reuse a saved allocation instead of searching
+  // When set, receives every linear's parameters in execution order (for
+  // packing). Needs contiguous groups: not --act-order without --static-groups.
+  std::vector<LinearQuantParams>* params_out = nullptr;
 };
 
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:

@@ -1,0 +1,316 @@
+#include "pack/packed_model.h"
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fmt/ranges.h>
+
+#include "io/hf_checkpoint.h"
+#include "io/safetensors.h"
+#include "model/arch.h"
+#include "pack/packed_linear.h"
+#include "util/error.h"
+#include "util/files.h"
+
+namespace slim {
+namespace fs = std::filesystem;
+
+namespace {
+
+// HF module path of a block linear: "self_attn.q_proj", "mlp.down_proj".
+std::string linear_leaf(const std::string& name) {
+  const bool attn = name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
+  return (attn ? "self_attn." : "mlp.") + name;
+}
+
+// The file always holds the HF row order (RoPE halves). A model loaded from
+// llama2.c rotates interleaved pairs, so its wq/wk rows are permuted on the
+// way out, as save_hf_model does: halves row -> interleaved source row.
+std::vector<int64_t> halves_source_rows(int n_heads, int head_dim) {
+  const int half = head_dim / 2;
+  std::vector<int64_t> src(size_t(n_heads) * size_t(head_dim));
+  for (int h = 0; h < n_heads; ++h)
+    for (int i = 0; i < half; ++i)
+      for (int s = 0; s < 2; ++s)
+        src[size_t(h * head_dim + s * half + i)] = int64_t(h) * head_dim + 2 * i + s;
+  return src;
+}
+
+std::span<const std::byte> as_bytes_span(const void* p, size_t n) { return {static_cast<const std::byte*>(p), n}; }
+
+// Encodes one fake-quantized linear from its quantizer parameters and checks
+// that it dequantizes to exactly the same weights.
+PackedLinear encode_linear(const Linear& L, const LinearQuantParams& p, std::span<const int64_t> row_src, int layer) {
+  const int64_t rows = L.out(), cols = L.in(), G = n_groups(cols, p.group_size), gw = group_width(cols, p.group_size);
+  SLIM_CHECK(!L.packed && L.w.numel() == rows * cols, "layer {} {}: no dense weights to pack", layer, p.name);
+  SLIM_CHECK(int64_t(p.group_bits.size()) == G && int64_t(p.params.size()) == rows * G,
+             "layer {} {}: quantizer parameters do not match the weight shape ({} x {}, group {})", layer, p.name,
+             rows, cols, p.group_size);
+  auto src = [&](int64_t r) { return row_src.empty() ? r : row_src[size_t(r)]; };
+  std::vector<uint8_t> codes(size_t(rows * cols));      // (rows, cols)
+  std::vector<QuantParams> params(size_t(rows * G));    // (rows, G)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* w = L.w.row(src(r));  // (cols) fake-quantized
+    for (int64_t g = 0; g < G; ++g) {
+      const QuantParams& qp = p.params[size_t(src(r) * G + g)];
+      params[size_t(r * G + g)] = qp;
+      for (int64_t c = g * gw; c < std::min(cols, (g + 1) * gw); ++c)
+        codes[size_t(r * cols + c)] = uint8_t(quant_code(w[c], qp, p.group_bits[size_t(g)]));
+    }
+  }
+  PackedLinear pl = PackedLinear::encode(rows, cols, p.group_size, p.group_bits, codes, params);
+  std::vector<float> deq(static_cast<size_t>(cols));  // (cols)
+  for (int64_t r = 0; r < rows; ++r) {
+    pl.dequantize_rows_reference(r, r + 1, deq.data(), cols);
+    const float* w = L.w.row(src(r));
+    if (std::memcmp(deq.data(), w, size_t(cols) * sizeof(float)) != 0)
+      for (int64_t c = 0; c < cols; ++c)
+        SLIM_CHECK(deq[size_t(c)] == w[c],
+                   "layer {} {}: packed weight ({}, {}) dequantizes to {} but the quantized model has {}; "
+                   "the parameters and weights disagree",
+                   layer, p.name, r, c, deq[size_t(c)], w[c]);
+  }
+  return pl;
+}
+
+int64_t parse_int(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+  auto it = meta.find(key);
+  SLIM_CHECK(it != meta.end(), "{}: metadata entry '{}' is missing", path, key);
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(it->second, &used);
+    SLIM_CHECK(used == it->second.size(), "");
+    return v;
+  } catch (...) {
+    fail("{}: metadata entry '{}' = '{}' is not an integer", path, key, it->second);
+  }
+}
+
+// Keeps the mapping alive as long as any packed linear of the model.
+struct MappedLinear {
+  std::shared_ptr<const SafetensorsFile> file;
+  PackedLinear linear;
+};
+
+std::shared_ptr<const PackedLinear> load_linear(const std::shared_ptr<const SafetensorsFile>& file,
+                                                const std::string& prefix, int64_t rows, int64_t cols,
+                                                int group_size) {
+  const std::string& path = file->path();
+  auto get = [&](const char* suffix, DType dtype, std::vector<int64_t> shape) -> std::span<const std::byte> {
+    const std::string name = prefix + suffix;
+    const TensorInfo* t = file->find(name);
+    SLIM_CHECK(t != nullptr, "{}: missing tensor '{}'", path, name);
+    SLIM_CHECK(t->dtype == dtype, "{}: tensor '{}' has dtype {}, expected {}", path, name, dtype_name(t->dtype),
+               dtype_name(dtype));
+    bool ok = t->shape.size() == shape.size();
+    for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] < 0 || t->shape[i] == shape[i];
+    SLIM_CHECK(ok, "{}: tensor '{}' has shape [{}], expected [{}] ({} x {} linear, group size {})", path, name,
+               fmt::join(t->shape, ", "), fmt::join(shape, ", "), rows, cols, group_size);
+    auto bytes = file->data(*t);
+    SLIM_CHECK(reinterpret_cast<uintptr_t>(bytes.data()) % dtype_size(dtype) == 0,
+               "{}: tensor '{}' is not aligned to its element size (not written by slim?)", path, name);
+    return bytes;
+  };
+  const int64_t G = n_groups(cols, group_size);
+  auto bits = get(".group_bits", DType::U8, {G});
+  auto codes = get(".qweight", DType::U8, {rows, -1});
+  auto scales = get(".scales", DType::F16, {rows, G});
+  auto zeros = get(".qzeros", DType::U8, {rows, -1});
+  auto offsets = get(".offsets", DType::F16, {rows, -1});
+  auto u8 = [](std::span<const std::byte> b) { return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(b.data()), b.size()); };
+  auto u16 = [](std::span<const std::byte> b) {
+    return std::span<const uint16_t>(reinterpret_cast<const uint16_t*>(b.data()), b.size() / 2);
+  };
+  PackedParts parts{rows, cols, group_size, u8(bits), u8(codes), u16(scales), u8(zeros), u16(offsets)};
+  auto holder = std::make_shared<MappedLinear>();
+  holder->file = file;
+  try {
+    holder->linear = PackedLinear::from_parts(parts);
+  } catch (const Error& e) {
+    fail("{}: packed linear '{}': {}", path, prefix, e.what());
+  }
+  return std::shared_ptr<const PackedLinear>(holder, &holder->linear);
+}
+
+}  // namespace
+
+void save_packed_model(const Model& m, std::span<const LinearQuantParams> params, const PackedSaveOptions& opt,
+                       const std::string& dir) {
+  const ModelConfig& c = m.config;
+  DType dense = DType::F32;
+  SLIM_CHECK(parse_dtype(opt.source_dtype, &dense) &&
+                 (dense == DType::F32 || dense == DType::F16 || dense == DType::BF16),
+             "{}: unquantized tensors can be stored as F32, F16 or BF16, not '{}'", dir, opt.source_dtype);
+  const bool inter = c.pos == PosKind::RopeInterleaved;
+  SLIM_CHECK(!(inter && c.qkv_bias), "{}: interleaved RoPE with q/k biases is not a layout HF can express", dir);
+  std::map<std::pair<int, std::string>, const LinearQuantParams*> by_linear;
+  for (const auto& p : params) by_linear[{p.layer, p.name}] = &p;
+  SLIM_CHECK(params.empty() || by_linear.size() == params.size(), "{}: duplicate linear in the quantizer parameters", dir);
+  int group_size = params.empty() ? 0 : params[0].group_size;
+  for (const auto& p : params)
+    SLIM_CHECK(p.group_size == group_size, "{}: every linear must share one group size ({} vs {})", dir, p.group_size,
+               group_size);
+
+  std::vector<std::vector<std::byte>> dense_bytes;  // converted tensors, alive until written
+  std::vector<PackedLinear> packed;
+  dense_bytes.reserve(8 + 8 * c.n_layers);
+  packed.reserve(size_t(7 * c.n_layers + 1));
+  std::vector<TensorToWrite> out;
+  auto add_dense = [&](const std::string& name, const Tensor& t, bool vector, std::span<const int64_t> rows = {}) {
+    Tensor src = t;
+    if (!rows.empty()) {  // RoPE row order
+      std::vector<float> v(size_t(t.numel()));
+      for (size_t r = 0; r < rows.size(); ++r)
+        std::memcpy(&v[r * size_t(t.cols())], t.row(rows[r]), size_t(t.cols()) * sizeof(float));
+      src = Tensor::from(std::move(v), t.rows(), t.cols());
+    }
+    dense_bytes.push_back(tensor_bytes(src, dense));
+    std::vector<int64_t> shape = vector ? std::vector<int64_t>{t.cols()} : std::vector<int64_t>{t.rows(), t.cols()};
+    out.push_back({name, dense, shape, dense_bytes.back()});
+  };
+
+  auto add_packed = [&](const std::string& prefix, const PackedLinear& pl) {
+    const PackedParts& p = pl.parts();
+    auto n_of = [](auto s) { return int64_t(s.size()); };
+    const int64_t R = p.rows;
+    out.push_back({prefix + ".qweight", DType::U8, {R, n_of(p.codes) / R}, as_bytes_span(p.codes.data(), p.codes.size())});
+    out.push_back({prefix + ".scales", DType::F16, {R, n_of(p.scales) / R}, as_bytes_span(p.scales.data(), p.scales.size() * 2)});
+    out.push_back({prefix + ".qzeros", DType::U8, {R, n_of(p.zeros) / R}, as_bytes_span(p.zeros.data(), p.zeros.size())});
+    out.push_back({prefix + ".offsets", DType::F16, {R, n_of(p.offsets) / R},
+                   as_bytes_span(p.offsets.data(), p.offsets.size() * 2)});
+    out.push_back({prefix + ".group_bits", DType::U8, {n_of(p.group_bits)},
+                   as_bytes_span(p.group_bits.data(), p.group_bits.size())});
+  };
+
+  const auto& w = m.weights;
+  add_dense("model.embed_tokens.weight", w.tok_embed, false);
+  const auto q_rows = inter ? halves_source_rows(c.n_heads, c.head_dim) : std::vector<int64_t>{};
+  const auto k_rows = inter ? halves_source_rows(c.n_kv_heads, c.head_dim) : std::vector<int64_t>{};
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto& b = const_cast<BlockWeights&>(w.blocks[size_t(l)]);  // linears() is non-const; nothing is modified
+    add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
+    add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
+    for (const auto& ref : b.linears()) {
+      auto it = by_linear.find({l, ref.name});
+      SLIM_CHECK(it != by_linear.end(), "{}: no quantizer parameters for layer {} {}", dir, l, ref.name);
+      const std::string name = ref.name;
+      std::span<const int64_t> rows = name == "q_proj" ? std::span<const int64_t>(q_rows)
+                                      : name == "k_proj" ? std::span<const int64_t>(k_rows)
+                                                         : std::span<const int64_t>();
+      packed.push_back(encode_linear(*ref.linear, *it->second, rows, l));
+      const std::string prefix = hf_block_tensor(l, linear_leaf(name));
+      add_packed(prefix, packed.back());
+      if (!ref.linear->bias.empty()) add_dense(prefix + ".bias", ref.linear->bias, true);
+    }
+  }
+  add_dense("model.norm.weight", w.final_norm, true);
+  std::map<std::string, std::string> meta = opt.metadata;
+  if (opt.head_bits > 0) {
+    const Tensor& h = w.lm_head;  // (vocab, dim)
+    LinearQuantParams hp{-1, "lm_head", opt.head_group_size, {}, {}};
+    std::vector<float> q(size_t(h.numel()));  // (vocab, dim)
+    rtn_quantize(h.data(), h.rows(), h.cols(), opt.head_bits, opt.head_group_size, q.data(), &hp.params);
+    hp.group_bits.assign(size_t(n_groups(h.cols(), opt.head_group_size)), opt.head_bits);
+    packed.push_back(encode_linear(Linear{Tensor::from(std::move(q), h.rows(), h.cols()), {}, nullptr}, hp, {}, -1));
+    add_packed("lm_head", packed.back());
+    meta["slim.head_bits"] = std::to_string(opt.head_bits);
+    meta["slim.head_group_size"] = std::to_string(opt.head_group_size);
+  } else if (!c.tie_embeddings) {
+    add_dense("lm_head.weight", w.lm_head, false);
+  }
+  // Wide elements first: the data buffer starts 8-aligned and tensors are back
+  // to back, so this keeps every tensor aligned for its dtype when mapped.
+  std::stable_sort(out.begin(), out.end(),
+                   [](const TensorToWrite& a, const TensorToWrite& b) { return dtype_size(a.dtype) > dtype_size(b.dtype); });
+
+  meta["format"] = kPackedFormat;
+  meta["slim.format_version"] = std::to_string(kPackedFormatVersion);
+  meta["slim.source_dtype"] = opt.source_dtype;
+  meta["slim.group_size"] = std::to_string(group_size);
+  write_safetensors((fs::path(dir) / kPackedFileName).string(), out, meta);
+  write_file_atomic((fs::path(dir) / "config.json").string(), hf_config_json(c, dense).dump(2) + "\n");
+}
+
+bool is_packed_model_dir(const std::string& dir) { return file_exists((fs::path(dir) / kPackedFileName).string()); }
+
+Model load_packed_model(const std::string& dir) {
+  const std::string cfg_path = (fs::path(dir) / "config.json").string();
+  SLIM_CHECK(file_exists(cfg_path), "{}: no config.json in the packed model directory", dir);
+  Model m;
+  m.config = parse_hf_config(cfg_path);
+  m.source = dir;
+  m.format = kPackedFormat;
+  const ModelConfig& c = m.config;
+  const std::string path = (fs::path(dir) / kPackedFileName).string();
+  TensorSet set = TensorSet::open_file(path);
+  const auto& file = set.files().at(0);
+  const auto& meta = file->metadata();
+  auto fmt_it = meta.find("format");
+  SLIM_CHECK(fmt_it != meta.end() && fmt_it->second == kPackedFormat,
+             "{}: not a slim-packed file (metadata 'format' is '{}')", path,
+             fmt_it == meta.end() ? "" : fmt_it->second);
+  const int64_t version = parse_int(meta, "slim.format_version", path);
+  SLIM_CHECK(version == kPackedFormatVersion,
+             "{}: slim-packed format version {}; this build reads version {} (upgrade slim)", path, version,
+             kPackedFormatVersion);
+  const int64_t group_size = parse_int(meta, "slim.group_size", path);
+  SLIM_CHECK(group_size == -1 || (group_size >= 1 && group_size <= (1 << 20)), "{}: invalid slim.group_size {}",
+             path, group_size);
+  if (auto it = meta.find("slim.source_dtype"); it != meta.end()) m.source_dtype = it->second;
+
+  auto& w = m.weights;
+  const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
+  w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
+  w.blocks.resize(size_t(c.n_layers));
+  for (int l = 0; l < c.n_layers; ++l) {
+    auto& b = w.blocks[size_t(l)];
+    b.attn_norm = load_hf_tensor(set, hf_block_tensor(l, "input_layernorm.weight"), 1, d);
+    b.ffn_norm = load_hf_tensor(set, hf_block_tensor(l, "post_attention_layernorm.weight"), 1, d);
+    const std::pair<int64_t, int64_t> shapes[] = {{c.q_dim(), d}, {c.kv_dim(), d}, {c.kv_dim(), d}, {d, c.q_dim()},
+                                                  {hd, d},        {hd, d},         {d, hd}};
+    size_t i = 0;
+    for (const auto& ref : b.linears()) {
+      const auto [rows, cols] = shapes[i++];
+      const std::string prefix = hf_block_tensor(l, linear_leaf(ref.name));
+      ref.linear->packed = load_linear(file, prefix, rows, cols, int(group_size));
+      if (c.qkv_bias && ref.site == InputSite::AttnIn)
+        ref.linear->bias = load_hf_tensor(set, prefix + ".bias", 1, rows);
+    }
+  }
+  w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
+  if (file->find("lm_head.qweight")) {
+    const int64_t hg = parse_int(meta, "slim.head_group_size", path);
+    SLIM_CHECK(hg == -1 || (hg >= 1 && hg <= (1 << 20)), "{}: invalid slim.head_group_size {}", path, hg);
+    w.lm_head_packed = load_linear(file, "lm_head", V, d, int(hg));
+  }
+  if (set.find("lm_head.weight").file)
+    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
+  else if (c.tie_embeddings)
+    w.lm_head = w.tok_embed;
+  else
+    SLIM_CHECK(w.lm_head_packed != nullptr,
+               "{}: missing tensor 'lm_head.weight' or 'lm_head.qweight' (and tie_word_embeddings is false)", path);
+  return m;
+}
+
+PackedSummary summarize_packed_model(const std::string& dir) {
+  Model m = load_packed_model(dir);
+  PackedSummary s;
+  const std::string path = (fs::path(dir) / kPackedFileName).string();
+  s.file_bytes = int64_t(fs::file_size(path));
+  auto f = SafetensorsFile::open(path);
+  s.metadata = f->metadata();
+  for (auto& b : m.weights.blocks)
+    for (const auto& ref : b.linears()) {
+      const PackedLinear& p = *ref.linear->packed;
+      s.quantized_weights += p.rows() * p.cols();
+      s.packed_bytes += p.packed_bytes();
+      const int64_t G = p.n_groups(), gw = group_width(p.cols(), p.parts().group_size);
+      for (int64_t g = 0; g < G; ++g)
+        s.weights_by_bits[p.parts().group_bits[size_t(g)]] += p.rows() * std::min(gw, p.cols() - g * gw);
+    }
+  s.other_bytes = s.file_bytes - s.packed_bytes;
+  return s;
+}
+
+}  // namespace slim
