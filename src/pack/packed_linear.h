@@ -79,6 +79,8 @@ class PackedLinear {
   int64_t cols() const { return parts_.cols; }
   int64_t n_groups() const { return int64_t(parts_.group_bits.size()); }
   int64_t row_bytes() const { return row_bytes_; }
+  int64_t zero_row_bytes() const { return zero_row_bytes_; }
+  int bits(int64_t g) const { return parts_.group_bits[size_t(g)]; }
   // Bytes a product reads: codes + scales + zeros + offsets.
   int64_t packed_bytes() const;
 
@@ -97,14 +99,22 @@ class PackedLinear {
 
   // Derived tables (public for kernels and tests).
   std::span<const int64_t> group_offsets() const { return group_offset_; }  // (n_groups) byte offset in a row
+  std::span<const int64_t> group_columns() const { return group_col_; }     // (n_groups + 1) first column of each group, then cols
   std::span<const uint8_t> zero_points() const { return zero_; }            // (rows, n_groups); 0 for 1-bit groups
   std::span<const int32_t> onebit_column() const { return onebit_col_; }     // (n_groups) offsets column or -1
   int64_t n_onebit() const { return n_onebit_; }
 
  private:
+  // Builders shared by from_parts() and encode(), in this order: the layout
+  // tables from rows/cols/group_bits, the span sizes against them, then the
+  // data (zero points expanded; padding and plane tail bits zero, fp16 finite).
+  void derive_layout();
+  void check_sizes() const;
+  void expand_and_check_data();
+
   PackedParts parts_;
   int64_t row_bytes_ = 0, zero_row_bytes_ = 0, n_onebit_ = 0;
-  std::vector<int64_t> group_offset_;
+  std::vector<int64_t> group_offset_, group_col_;
   std::vector<uint8_t> zero_;
   std::vector<int32_t> onebit_col_;
   // Owned storage when built by encode() (parts_ points into it).

@@ -1,0 +1,291 @@
+// PackedLinear tests: encode -> dequantize reproduces fake_quant bit for bit
+// for every bit width and mixes over odd shapes (partial groups, per-row
+// groups, group sizes that are not multiples of 16); from_parts/encode reject
+// every wrong size and hostile value; the kernels agree with the scalar
+// references.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "pack/packed_linear.h"
+#include "quant/quantizer.h"
+#include "util/error.h"
+
+using namespace slim;
+
+namespace {
+
+// A quantized layer the way the pipeline makes one: weights, per-(row, group)
+// min-max params, integer codes, and fake_quant's dequantized weights.
+struct Quantized {
+  int64_t rows, cols;
+  int group_size;
+  std::vector<int> bits;              // (n_groups)
+  std::vector<uint8_t> codes;         // (rows, cols)
+  std::vector<QuantParams> params;    // (rows, n_groups)
+  std::vector<float> fake;            // (rows, cols) fake_quant(w)
+};
+
+Quantized quantize(int64_t rows, int64_t cols, int group_size, std::vector<int> bits, uint32_t seed) {
+  Quantized q{rows, cols, group_size, std::move(bits), {}, {}, {}};
+  const int64_t G = n_groups(cols, group_size), gw = group_width(cols, group_size);
+  EXPECT_EQ(int64_t(q.bits.size()), G);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  q.codes.resize(size_t(rows * cols));
+  q.fake.resize(size_t(rows * cols));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t c0 = g * gw, c1 = std::min(cols, c0 + gw);
+      std::vector<float> w(size_t(c1 - c0));
+      const float shift = 0.3f * nd(rng);  // so zero points and 1-bit means vary
+      for (auto& v : w) v = nd(rng) + shift;
+      const int b = q.bits[size_t(g)];
+      const QuantParams p = fit_minmax(w, b);
+      q.params.push_back(p);
+      for (int64_t c = c0; c < c1; ++c) {
+        q.codes[size_t(r * cols + c)] = uint8_t(quant_code(w[size_t(c - c0)], p, b));
+        q.fake[size_t(r * cols + c)] = fake_quant(w[size_t(c - c0)], p, b);
+      }
+    }
+  return q;
+}
+
+PackedLinear encode(const Quantized& q) {
+  return PackedLinear::encode(q.rows, q.cols, q.group_size, q.bits, q.codes, q.params);
+}
+
+std::vector<int> uniform_bits(int64_t cols, int group_size, int b) {
+  return std::vector<int>(size_t(n_groups(cols, group_size)), b);
+}
+std::vector<int> random_bits(int64_t cols, int group_size, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int> bits(size_t(n_groups(cols, group_size)));
+  for (auto& b : bits) b = 1 + int(rng() % 8);
+  return bits;
+}
+
+struct Shape {
+  int64_t rows, cols;
+  int group_size;
+};
+// Rows not a multiple of any SIMD width or row block; cols with partial last
+// groups, group sizes 16/24/32/128 and per-row (<= 0).
+const Shape kShapes[] = {{1, 1, 16},   {7, 37, 16},   {33, 100, 24}, {5, 130, -1},  {17, 300, 128},
+                         {13, 64, 32}, {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24}};
+
+void expect_bit_identical(const std::vector<float>& want, const std::vector<float>& got, const std::string& what) {
+  ASSERT_EQ(want.size(), got.size());
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_EQ(std::memcmp(&want[i], &got[i], 4), 0) << what << " at " << i << ": " << want[i] << " vs " << got[i];
+}
+
+void check_dequantize(const Quantized& q, const std::string& what) {
+  const PackedLinear L = encode(q);
+  std::vector<float> ref(size_t(q.rows * q.cols)), fast(ref.size());
+  L.dequantize_rows_reference(0, q.rows, ref.data(), q.cols);
+  expect_bit_identical(q.fake, ref, what + " reference");
+  L.dequantize_rows(0, q.rows, fast.data(), q.cols);
+  expect_bit_identical(q.fake, fast, what + " dequantize_rows");
+  // A sub-range into a strided buffer.
+  if (q.rows >= 3) {
+    const int64_t r0 = 1, r1 = q.rows - 1, ldo = q.cols + 5;
+    std::vector<float> part(size_t((r1 - r0) * ldo), -7.f);
+    L.dequantize_rows(r0, r1, part.data(), ldo);
+    for (int64_t r = r0; r < r1; ++r)
+      for (int64_t c = 0; c < ldo; ++c) {
+        const float got = part[size_t((r - r0) * ldo + c)];
+        ASSERT_EQ(got, c < q.cols ? q.fake[size_t(r * q.cols + c)] : -7.f) << what << " rows sub-range " << r << "," << c;
+      }
+  }
+  // The parts alone (what a file holds) give the same weights.
+  const PackedLinear V = PackedLinear::from_parts(L.parts());
+  V.dequantize_rows(0, q.rows, fast.data(), q.cols);
+  expect_bit_identical(q.fake, fast, what + " from_parts");
+}
+
+std::string name(const Shape& s, const std::string& bits) {
+  return std::to_string(s.rows) + "x" + std::to_string(s.cols) + " gs" + std::to_string(s.group_size) + " " + bits;
+}
+
+TEST(PackedLinear, DequantizeEqualsFakeQuantEveryWidth) {
+  for (const Shape& s : kShapes)
+    for (int b = 1; b <= 8; ++b)
+      check_dequantize(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 100 + b),
+                       name(s, std::to_string(b) + " bits"));
+}
+
+TEST(PackedLinear, DequantizeEqualsFakeQuantMixedWidths) {
+  uint32_t seed = 1;
+  for (const Shape& s : kShapes)
+    for (int rep = 0; rep < 3; ++rep, ++seed)
+      check_dequantize(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
+                       name(s, "mixed"));
+}
+
+TEST(PackedLinear, LayoutSizes) {
+  // 40 cols, groups of 16: widths 16, 16, 8 with 1, 3, 2 bits.
+  const Quantized q = quantize(4, 40, 16, {1, 3, 2}, 7);
+  const PackedLinear L = encode(q);
+  EXPECT_EQ(L.row_bytes(), 1 * 2 + 3 * 2 + 2 * 2);
+  EXPECT_EQ(L.zero_row_bytes(), 1);  // 3 + 2 bits
+  EXPECT_EQ(L.n_onebit(), 1);
+  EXPECT_EQ(L.packed_bytes(), 4 * 12 + 4 * 3 * 2 + 4 * 1 + 4 * 1 * 2);
+  EXPECT_EQ(std::vector<int64_t>(L.group_offsets().begin(), L.group_offsets().end()), (std::vector<int64_t>{0, 2, 8}));
+  EXPECT_EQ(std::vector<int64_t>(L.group_columns().begin(), L.group_columns().end()),
+            (std::vector<int64_t>{0, 16, 32, 40}));
+  EXPECT_EQ(std::vector<int32_t>(L.onebit_column().begin(), L.onebit_column().end()), (std::vector<int32_t>{0, -1, -1}));
+  for (int64_t r = 0; r < 4; ++r) {
+    EXPECT_EQ(L.zero_points()[size_t(r * 3 + 1)], uint8_t(q.params[size_t(r * 3 + 1)].zero));
+    EXPECT_EQ(L.zero_points()[size_t(r * 3)], 0);
+  }
+}
+
+// Runs f, expecting slim::Error whose message contains `needle`.
+template <typename F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+TEST(PackedLinear, FromPartsRejectsWrongSizes) {
+  const Quantized q = quantize(5, 70, 32, {1, 4, 3}, 3);  // widths 32, 32, 6
+  const PackedLinear L = encode(q);
+  const PackedParts good = L.parts();
+  std::vector<uint8_t> big8(100000, 0);
+  std::vector<uint16_t> big16(100000, 0);
+  auto bad = [&](auto mutate, const std::string& needle) {
+    PackedParts p = good;
+    mutate(p);
+    expect_error([&] { PackedLinear::from_parts(p); }, needle);
+  };
+  bad([&](PackedParts& p) { p.group_bits = p.group_bits.first(2); }, "group_bits has 2 entries, expected n_groups = 3");
+  bad([&](PackedParts& p) { p.group_size = 16; }, "group_bits has 3 entries, expected n_groups = 5");
+  bad([&](PackedParts& p) { p.codes = std::span(big8).first(good.codes.size() - 1); }, "codes has");
+  bad([&](PackedParts& p) { p.codes = std::span(big8).first(good.codes.size() + 1); }, "codes has");
+  bad([&](PackedParts& p) { p.scales = std::span(big16).first(good.scales.size() - 1); }, "scales has");
+  bad([&](PackedParts& p) { p.zeros = std::span(big8).first(good.zeros.size() + 5); }, "zeros has");
+  bad([&](PackedParts& p) { p.offsets = std::span(big16).first(0); }, "offsets has 0 elements, expected 5");
+  bad([&](PackedParts& p) { p.rows = 6; }, "codes has");
+  bad([&](PackedParts& p) { p.rows = 0; }, "shape 0x70");
+  const uint8_t bits0[] = {1, 0, 3}, bits9[] = {1, 9, 3};
+  bad([&](PackedParts& p) { p.group_bits = bits0; }, "group_bits[1] = 0");
+  bad([&](PackedParts& p) { p.group_bits = bits9; }, "group_bits[1] = 9");
+}
+
+TEST(PackedLinear, FromPartsRejectsBadData) {
+  const Quantized q = quantize(5, 70, 32, {1, 4, 3}, 3);  // zeros: 7 bits per row in 1 byte
+  const PackedLinear L = encode(q);
+  const PackedParts good = L.parts();
+  {
+    std::vector<uint8_t> zeros(good.zeros.begin(), good.zeros.end());
+    zeros[2] |= 0x80;  // row 2's padding bit
+    PackedParts p = good;
+    p.zeros = zeros;
+    expect_error([&] { PackedLinear::from_parts(p); }, "row 2: zero-point padding");
+  }
+  {
+    std::vector<uint8_t> codes(good.codes.begin(), good.codes.end());
+    // Group 2 (width 6) starts after 1*4 + 4*4 bytes; plane 1 bit 7 is past the width.
+    codes[size_t(3 * L.row_bytes() + 20 + 2 * 1)] |= 0x80;
+    PackedParts p = good;
+    p.codes = codes;
+    expect_error([&] { PackedLinear::from_parts(p); }, "row 3 group 2 plane 1: bits past the group width 6");
+  }
+  {
+    std::vector<uint16_t> scales(good.scales.begin(), good.scales.end());
+    scales[4] = 0x7c00;  // +inf
+    PackedParts p = good;
+    p.scales = scales;
+    expect_error([&] { PackedLinear::from_parts(p); }, "scale 4 (row 1, group 1) is not finite");
+  }
+  {
+    std::vector<uint16_t> offsets(good.offsets.begin(), good.offsets.end());
+    offsets[0] = 0x7e00;  // NaN
+    PackedParts p = good;
+    p.offsets = offsets;
+    expect_error([&] { PackedLinear::from_parts(p); }, "1-bit mean 0 is not finite");
+  }
+}
+
+TEST(PackedLinear, EncodeRejectsHostileInput) {
+  const Quantized q = quantize(3, 40, 16, {1, 3, 2}, 5);
+  auto bad = [&](auto mutate, const std::string& needle) {
+    Quantized m = q;
+    mutate(m);
+    expect_error([&] { encode(m); }, needle);
+  };
+  bad([](Quantized& m) { m.codes[17] = 8; }, "code 8 at (0, 17) does not fit 3 bits");
+  bad([](Quantized& m) { m.codes[41] = 2; }, "code 2 at (1, 1) does not fit 1 bits");
+  bad([](Quantized& m) { m.params[1].zero = 8.f; }, "zero point 8 is not an integer in [0, 7]");
+  bad([](Quantized& m) { m.params[1].zero = -1.f; }, "zero point -1");
+  bad([](Quantized& m) { m.params[2].zero = 1.5f; }, "zero point 1.5");
+  bad([](Quantized& m) { m.params[2].zero = std::numeric_limits<float>::quiet_NaN(); }, "zero point nan");
+  bad([](Quantized& m) { m.params[4].scale = std::numeric_limits<float>::infinity(); }, "scale inf");
+  bad([](Quantized& m) { m.params[4].scale = 1e6f; }, "not a finite fp16");
+  bad([](Quantized& m) { m.params[3].zero = std::numeric_limits<float>::quiet_NaN(); }, "1-bit mean nan");
+  bad([](Quantized& m) { m.codes.pop_back(); }, "codes has 119 elements, expected rows x cols = 120");
+  bad([](Quantized& m) { m.params.pop_back(); }, "params has 8 elements, expected rows x n_groups = 9");
+  bad([](Quantized& m) { m.bits = {1, 3}; }, "group_bits has 2 entries");
+  bad([](Quantized& m) { m.bits = {1, 3, 0}; }, "group_bits[2] = 0");
+}
+
+// y = x·Wᵀ against the reference, for T on both sides of the GEMV/GEMM
+// switch and with strided x/y. Tolerance: fp32 rounding of a sum of |w x|.
+void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
+  const PackedLinear L = encode(q);
+  const int64_t ldx = q.cols + 3, ldy = q.rows + 2;
+  std::mt19937 rng(uint32_t(T * 31 + q.cols));
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));  // (T, ldx) strided, (T, cols) dense
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
+  std::vector<float> ref(size_t(T * q.rows)), y(size_t(T * ldy), -5.f);  // (T, rows), (T, ldy)
+  L.matmul_reference(xd.data(), ref.data(), T);
+  L.matmul(x.data(), y.data(), T, ldx, ldy);
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t r = 0; r < ldy; ++r) {
+      const float got = y[size_t(t * ldy + r)];
+      if (r >= q.rows) {
+        ASSERT_EQ(got, -5.f) << what << ": wrote past the row stride";
+        continue;
+      }
+      double mag = 0;
+      for (int64_t c = 0; c < q.cols; ++c)
+        mag += std::fabs(double(q.fake[size_t(r * q.cols + c)]) * xd[size_t(t * q.cols + c)]);
+      ASSERT_NEAR(got, ref[size_t(t * q.rows + r)], 2e-6 * mag + 1e-6) << what << " T=" << T << " t=" << t << " r=" << r;
+    }
+}
+
+TEST(PackedLinear, MatmulMatchesReference) {
+  uint32_t seed = 50;
+  for (const Shape& s : kShapes)
+    for (int64_t T : {1, 2, 3, 5, 17, 70}) {
+      check_matmul(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
+                   T, name(s, "mixed"));
+      ++seed;
+    }
+  for (int b = 1; b <= 8; ++b)
+    for (int64_t T : {1, 4, 40})
+      check_matmul(quantize(37, 300, 128, uniform_bits(300, 128, b), 70 + b), T, std::to_string(b) + " bits");
+}
+
+TEST(PackedLinear, MovedLinearKeepsItsData) {
+  const Quantized q = quantize(6, 50, 16, {2, 1, 5, 8}, 9);
+  PackedLinear a = encode(q);
+  PackedLinear b = std::move(a);
+  std::vector<float> out(size_t(q.rows * q.cols));
+  b.dequantize_rows(0, q.rows, out.data(), q.cols);
+  expect_bit_identical(q.fake, out, "moved");
+}
+
+}  // namespace
