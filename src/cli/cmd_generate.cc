@@ -95,6 +95,7 @@ void run(const GenerateArgs& a) {
   }
   auto t2 = std::chrono::steady_clock::now();
   fmt::print("\n");
+  std::fflush(stdout);  // the speed line goes to stderr: keep it after the text
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
   const size_t prompt_tokens = ids.size() - size_t(generated);

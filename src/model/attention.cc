@@ -29,7 +29,10 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
   s.scores.resize(size_t(threads) * kRowBlock * S);
 
   // One (head, row-block) per task; BLAS calls inside run single-threaded.
-#pragma omp parallel for schedule(dynamic) if (tasks > 1)
+  // Small work (decoding a tiny model) stays on one thread: a fork/join costs
+  // more than it saves there.
+  const bool parallel = tasks > 1 && int64_t(c.n_heads) * T * S * hd > 65536;
+#pragma omp parallel for schedule(dynamic) if (parallel)
   for (int task = 0; task < tasks; ++task) {
     const int h = task / n_blocks, blk = task % n_blocks;
     const int r0 = blk * kRowBlock, r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;

@@ -20,11 +20,25 @@ void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps
   }
 }
 
+namespace {
+constexpr int64_t kSmallGemv = 1 << 17;  // weights
+}  // namespace
+
 void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
   const int out = int(L.out()), in = int(L.in());
   if (ldy < 0) ldy = out;
   if (L.packed) {
     L.packed->matmul(x, y, T, in, ldy);
+  } else if (T == 1 && int64_t(out) * in <= kSmallGemv) {
+    // Tiny layers (stories260K): OpenBLAS threads sgemv from ~10k weights on,
+    // and a fork/join costs more than the product; one thread, vectorised loop.
+    for (int o = 0; o < out; ++o) {
+      const float* w = L.w.data() + int64_t(o) * in;
+      float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+      for (int i = 0; i < in; ++i) acc += w[i] * x[i];
+      y[o] = acc;
+    }
   } else if (T == 1) {
     cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.f, L.w.data(), in, x, 1, 0.f, y, 1);
   } else {
