@@ -18,6 +18,9 @@ namespace {
 struct GenerateArgs {
   ModelArgs model;
   std::string prompt = "Once upon a time";
+  std::string prompt_file;
+  int prompt_tokens = 0;  // > 0: cut the encoded prompt to this many tokens (speed runs)
+  bool ignore_eos = false;
   int max_tokens = 256;
   float temperature = 0.f;
   float top_p = 0.9f;
@@ -51,8 +54,13 @@ void run(const GenerateArgs& a) {
   apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   const ModelConfig& c = lm.model.config;
-  std::vector<int> ids = lm.tokenizer->encode(a.prompt, true);
+  std::vector<int> ids = lm.tokenizer->encode(a.prompt_file.empty() ? a.prompt : read_text(a.prompt_file), true);
   SLIM_CHECK(!ids.empty(), "the prompt encodes to no tokens");
+  if (a.prompt_tokens > 0) {
+    SLIM_CHECK(int(ids.size()) >= a.prompt_tokens, "--prompt-tokens {}: the prompt has only {} tokens",
+               a.prompt_tokens, ids.size());
+    ids.resize(size_t(a.prompt_tokens));
+  }
   const int ctx = std::min<int>(c.max_seq_len, int(ids.size()) + std::max(a.max_tokens, 0));
   Session s(lm.model, ctx);
   std::mt19937_64 rng(a.seed);
@@ -76,7 +84,7 @@ void run(const GenerateArgs& a) {
   while (generated < a.max_tokens && s.pos() < ctx) {
     int next = sample(logits, a.temperature, a.top_p, rng);
     // llama2.c stories models delimit documents with BOS: stop there, or at EOS.
-    if (next == c.eos_id || next == c.bos_id) break;
+    if (!a.ignore_eos && (next == c.eos_id || next == c.bos_id)) break;
     ids.push_back(next);
     ++generated;
     const std::string shown = window(prefix, read), text = window(prefix, ids.size());
@@ -123,6 +131,9 @@ void add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "continue a prompt (greedy at --temperature 0)");
   add_model_options(cmd, a->model);
   cmd->add_option("-p,--prompt", a->prompt, "prompt text")->capture_default_str();
+  cmd->add_option("--prompt-file", a->prompt_file, "read the prompt from this file");
+  cmd->add_option("--prompt-tokens", a->prompt_tokens, "cut the prompt to this many tokens (speed runs, as pp512)");
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "keep generating past EOS/BOS (speed runs)");
   cmd->add_option("-n,--max-tokens", a->max_tokens, "tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", a->temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-p", a->top_p, "nucleus sampling mass (temperature > 0)")->capture_default_str();
