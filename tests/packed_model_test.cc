@@ -110,6 +110,35 @@ TEST(PackedModel, SlimFileHoldsMixedBitsAndIsSmall) {
   EXPECT_LT(bpw, 3.6);
 }
 
+TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
+  test::TempDir full, head8;
+  test::TinySpec spec;
+  spec.tie = false;
+  spec.hidden = 44;
+  Model m = test::make_tiny_model(spec);
+  QuantizeOptions o;
+  o.method = "rtn";
+  o.bits = 4;
+  o.group_size = 16;
+  o.progress = false;
+  std::vector<LinearQuantParams> params;
+  o.params_out = &params;
+  quantize_model(m, nullptr, o);
+  save_packed_model(m, params, {}, full.path());
+  PackedSaveOptions po;
+  po.head_bits = 8;
+  po.head_group_size = 16;
+  save_packed_model(m, params, po, head8.path());
+  const Model a = load_packed_model(full.path()), b = load_packed_model(head8.path());
+  EXPECT_EQ(a.weights.lm_head_packed, nullptr);
+  ASSERT_NE(b.weights.lm_head_packed, nullptr);
+  EXPECT_TRUE(b.weights.lm_head.empty());  // the dense head is not stored
+  const auto t = test::random_tokens(16, spec.vocab, 4);
+  const double na = sequence_nll(a, t), nb = sequence_nll(b, t);
+  EXPECT_NE(na, nb);                          // the packed head is really used
+  EXPECT_LT(std::fabs(na - nb), 1e-3 * na);  // and 8 bits are close to full precision
+}
+
 TEST(PackedModel, RefusesParametersThatDisagreeWithTheWeights) {
   test::TinySpec spec;
   Model m = test::make_tiny_model(spec);
