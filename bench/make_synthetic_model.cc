@@ -45,10 +45,12 @@ ModelConfig shape_config(const std::string& shape) {
   c.vocab_size = 32000;
   if (shape == "tinyllama") {
     c.dim = 2048, c.hidden_dim = 5632, c.n_layers = 22, c.n_heads = 32, c.n_kv_heads = 4, c.max_seq_len = 2048;
+  } else if (shape == "mid") {
+    c.dim = 1024, c.hidden_dim = 2816, c.n_layers = 2, c.n_heads = 16, c.n_kv_heads = 4, c.max_seq_len = 1024;
   } else if (shape == "small") {
     c.dim = 256, c.hidden_dim = 704, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2, c.max_seq_len = 1024;
   } else {
-    fail("unknown --shape '{}' (tinyllama, small)", shape);
+    fail("unknown --shape '{}' (tinyllama, mid, small)", shape);
   }
   c.head_dim = c.dim / c.n_heads;
   return c;
@@ -70,7 +72,7 @@ int main(int argc, char** argv) {
     else if (a == "--out") out = next();
     else if (a == "--seed") seed = std::stoull(next());
     else {
-      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|small --dtype bf16|f16|f32 --out DIR [--seed S]\n");
+      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|mid|small --dtype bf16|f16|f32 --out DIR [--seed S]\n");
       return 2;
     }
   }

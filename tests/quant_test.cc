@@ -145,12 +145,12 @@ TEST(Quantizer, EightBitHandChecked) {
 
 TEST(Quantizer, OneBitHandChecked) {
   // zero = mean = 4/4 = 1, scale = mean|w| = 6/4 = 1.5.
-  // -1: sign(-2) -> -1.5+1 = -0.5; 1: sign(0) = 0 -> 1; 3: 1.5+1 = 2.5.
+  // -1: -1.5+1 = -0.5; 1 (w == zero: code 1, as the packed format stores it) -> 1.5+1 = 2.5; 3: 2.5.
   const std::vector<float> w{-1.f, 1.f, 3.f, 1.f};
   const QuantParams p = fit_minmax(w, 1);
   EXPECT_FLOAT_EQ(p.zero, 1.f);
   EXPECT_FLOAT_EQ(p.scale, 1.5f);
-  EXPECT_EQ(dequant_all(w, 1), (std::vector<float>{-0.5f, 1.f, 2.5f, 1.f}));
+  EXPECT_EQ(dequant_all(w, 1), (std::vector<float>{-0.5f, 2.5f, 2.5f, 2.5f}));
   EXPECT_EQ(quant_code(-1.f, p, 1), 0);
   EXPECT_EQ(quant_code(3.f, p, 1), 1);
   EXPECT_EQ(quant_code(1.f, p, 1), 1);

@@ -64,11 +64,14 @@ PackedLinear encode_linear(const Linear& L, const LinearQuantParams& p, std::spa
     pl.dequantize_rows_reference(r, r + 1, deq.data(), cols);
     const float* w = L.w.row(src(r));
     if (std::memcmp(deq.data(), w, size_t(cols) * sizeof(float)) != 0)
-      for (int64_t c = 0; c < cols; ++c)
+      for (int64_t c = 0; c < cols; ++c) {
+        const int64_t g = c / gw;
+        const QuantParams& qp = p.params[size_t(src(r) * G + g)];
         SLIM_CHECK(deq[size_t(c)] == w[c],
-                   "layer {} {}: packed weight ({}, {}) dequantizes to {} but the quantized model has {}; "
-                   "the parameters and weights disagree",
-                   layer, p.name, r, c, deq[size_t(c)], w[c]);
+                   "layer {} {}: packed weight ({}, {}) dequantizes to {} but the quantized model has {} "
+                   "(group {}: {} bits, scale {}, zero {}); the parameters and weights disagree",
+                   layer, p.name, r, c, deq[size_t(c)], w[c], g, p.group_bits[size_t(g)], qp.scale, qp.zero);
+      }
   }
   return pl;
 }

@@ -7,7 +7,10 @@
 //              q = clamp(round(w/scale) + zero, 0, 2^b-1), w' = scale*(q - zero).
 //              An all-zero segment gets the range [-1, 1] (as GPTQ's quantizer).
 //   bits 1:    binary with mean: zero = mean(w), scale = mean(|w|),
-//              w' = sign(w - zero)*scale + zero (sign(0) = 0).
+//              w' = ±scale + zero, + when w >= zero. The reference uses
+//              torch.sign, whose sign(0) = 0 gives a third value `zero` that a
+//              1-bit code cannot store; weights exactly at the mean are rare but
+//              real (bf16 weights and an fp16 mean coincide), so they take +.
 #pragma once
 #include <algorithm>
 #include <cmath>
@@ -44,18 +47,12 @@ QuantParams fit_minmax(std::span<const float> w, int bits);
 // (not a reciprocal multiply) so the codes match torch's quantize() exactly;
 // nearbyint rounds half to even under the default rounding mode, as torch.round.
 inline float fake_quant(float w, const QuantParams& p, int bits) {
-  if (bits == 1) {
-    const float d = w - p.zero;
-    const float s = d > 0.f ? 1.f : (d < 0.f ? -1.f : 0.f);
-    return s * p.scale + p.zero;
-  }
+  if (bits == 1) return (w >= p.zero ? p.scale : -p.scale) + p.zero;
   const float maxq = float((1 << bits) - 1);
   const float q = std::clamp(std::nearbyint(w / p.scale) + p.zero, 0.f, maxq);
   return p.scale * (q - p.zero);
 }
-// Integer code in [0, 2^b-1] (bits >= 2), or {0,1} (1-bit: 1 when w >= zero,
-// i.e. the sign bit of the packed kernel; w == zero, which fake_quant maps to
-// `zero` itself, gets code 1).
+// Integer code in [0, 2^b-1] (bits >= 2), or {0,1} (1-bit: 1 when w >= zero).
 int quant_code(float w, const QuantParams& p, int bits);
 
 // Round-to-nearest of a whole (rows, cols) weight with groups of `group_size`
