@@ -116,7 +116,9 @@ void run(QuantizeArgs& a) {
                          {"fp16_activations", a.q.fp16_activations}};
     if (a.q.method == "slim")
       report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
-                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap}});
+                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap},
+                                {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
+                                {"sba_scope", a.q.sba_scope}, {"sba_normalize", a.q.sba_normalize}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
     publish_dir(tmp.string(), final_dir.string());
   } catch (...) {
@@ -147,6 +149,19 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--sqc-lambda", a->q.sqc_lambda, "slim: weight of salient weights in SQC's error")->capture_default_str();
   cmd->add_option("--sba-token-stride", a->q.sba_token_stride, "slim: use every n-th calibration token in SBA's KL "
                   "search (0 = about 8k tokens per layer)")->capture_default_str();
+  cmd->add_option("--sba-criterion", a->q.sba_criterion,
+                  "slim: how SBA scores bit allocations: kl (the published KL search between layer outputs), "
+                  "obs (Σ (w-q)²/U_cc², GPTQ's compensated error), hessian (tr(E H_gg Eᵀ) per group)")
+      ->capture_default_str();
+  cmd->add_option("--sba-max-up", a->q.sba_max_up, "slim, obs/hessian: highest width N + this (1 or 2)")
+      ->capture_default_str();
+  cmd->add_option("--sba-scope", a->q.sba_scope,
+                  "slim, obs/hessian: layer (every linear averages N bits) or model (only the model total is N; "
+                  "one extra calibration pass)")
+      ->capture_default_str();
+  cmd->add_option("--sba-normalize", a->q.sba_normalize,
+                  "slim, --sba-scope model: none (raw output errors) or output (relative to each linear's output "
+                  "energy)")->capture_default_str();
   cmd->add_option("--bitmap", a->bitmap, "slim: reuse the bit allocation saved in this bitmap.json");
   cmd->add_option("--bits", a->q.bits, "bits per weight (1-4, 8)")->capture_default_str();
   cmd->add_option("--group-size", a->q.group_size, "input columns per group; -1 = one group per row")

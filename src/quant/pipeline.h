@@ -29,6 +29,14 @@ struct QuantizeOptions {
   bool faithful = false;       // reproduce the reference's choices (k >= 1, absolute salience damp)
   double sqc_lambda = 1.0;     // weight of salient elements in SQC's error
   int sba_token_stride = 0;    // 0: automatic (about 8k tokens per layer)
+  // How SBA scores allocations: "kl" (the published KL search, sba.h) or an
+  // error estimate per group and width, "obs" / "hessian" (alloc.h).
+  std::string sba_criterion = "kl";
+  int sba_max_up = 1;          // error criteria: widths up to N + max_up (1 or 2)
+  std::string sba_scope = "layer";  // error criteria: "layer" (each linear averages N) or "model"
+  // Model scope: how linears' errors are made comparable: "none" (raw output
+  // error) or "output" (divided by the linear's output energy tr(W H Wᵀ)).
+  std::string sba_normalize = "output";
   const Bitmap* bitmap = nullptr;  // reuse a saved allocation instead of searching
 };
 
