@@ -202,7 +202,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   SLIM_CHECK(opt.sba_max_up == 1 || opt.sba_max_up == 2, "--sba-max-up must be 1 or 2, got {}", opt.sba_max_up);
   SLIM_CHECK(opt.sba_criterion != "kl" || (opt.sba_scope == "layer" && opt.sba_max_up == 1),
              "--sba-scope model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
-  SLIM_CHECK(!opt.faithful || opt.sba_criterion == "kl", "--faithful reproduces the KL search: use --sba-criterion kl");
+  SLIM_CHECK(!opt.faithful || (opt.sba_criterion == "kl" && opt.sqc_p_min == 0.9 && opt.sqc_binary_iters == 0),
+             "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
   Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
   Totals tot;
@@ -261,6 +262,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
               SqcOptions sq;
               sq.lambda = opt.sqc_lambda;
               sq.faithful = opt.faithful;
+              sq.p_min = opt.sqc_p_min;
+              sq.binary_iters = opt.sqc_binary_iters;
               go.fitter = make_sqc_fitter(sq);
             }
             bitmap.layers.push_back(std::move(bl));
