@@ -1,5 +1,7 @@
 #include "quant/alloc.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -39,30 +41,35 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, s
   if (group_size > 0 && cols % gw != 0) ge.movable[size_t(G - 1)] = false;
   std::vector<char> dead(static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c) dead[size_t(c)] = h[size_t(c * cols + c)] == 0.0;
-#pragma omp parallel for schedule(dynamic) collapse(2) if (rows * cols > (1 << 16))
+  const bool par = rows * gw > (1 << 14);
+  std::vector<double> E(static_cast<size_t>(rows * gw)), F;  // (rows, wd) errors, (rows, wd) E·H_gg
+  if (crit == AllocCriterion::hessian) F.resize(E.size());
   for (int64_t g = 0; g < G; ++g)
     for (int b = bits_lo; b <= bits_hi; ++b) {
       const int64_t c0 = g * gw, wd = std::min(gw, cols - c0);
-      std::vector<float> seg(static_cast<size_t>(wd));
-      std::vector<double> e(static_cast<size_t>(wd));
       double total = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        for (int64_t c = 0; c < wd; ++c) seg[size_t(c)] = dead[size_t(c0 + c)] ? 0.f : w[size_t(r * cols + c0 + c)];
-        const QuantParams p = fit_minmax(seg, b);
-        for (int64_t c = 0; c < wd; ++c) e[size_t(c)] = double(seg[size_t(c)]) - fake_quant(seg[size_t(c)], p, b);
-        if (crit == AllocCriterion::obs) {
-          for (int64_t c = 0; c < wd; ++c) {
-            const double u = u_diag[size_t(c0 + c)];
-            total += e[size_t(c)] * e[size_t(c)] / (u * u);
-          }
-        } else {
-          for (int64_t i = 0; i < wd; ++i) {
-            const double* hr = h.data() + (c0 + i) * cols + c0;
-            double s = 0;
-            for (int64_t j = 0; j < wd; ++j) s += hr[j] * e[size_t(j)];
-            total += e[size_t(i)] * s;
-          }
+#pragma omp parallel if (par)
+      {
+        std::vector<float> seg(static_cast<size_t>(wd));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < rows; ++r) {
+          for (int64_t c = 0; c < wd; ++c) seg[size_t(c)] = dead[size_t(c0 + c)] ? 0.f : w[size_t(r * cols + c0 + c)];
+          const QuantParams p = fit_minmax(seg, b);
+          for (int64_t c = 0; c < wd; ++c)
+            E[size_t(r * wd + c)] = double(seg[size_t(c)]) - fake_quant(seg[size_t(c)], p, b);
         }
+      }
+      if (crit == AllocCriterion::obs) {
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < wd; ++c) {
+            const double e = E[size_t(r * wd + c)], u = u_diag[size_t(c0 + c)];
+            total += e * e / (u * u);
+          }
+      } else {
+        // tr(E H_gg Eᵀ): one GEMM (rows, wd) x (wd, wd), then Σ E∘F. 2·rows·wd² flops.
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(wd), int(wd), 1.0, E.data(), int(wd),
+                    h.data() + c0 * cols + c0, int(cols), 0.0, F.data(), int(wd));
+        for (int64_t i = 0; i < rows * wd; ++i) total += E[size_t(i)] * F[size_t(i)];
       }
       ge.err[size_t(g * ge.n_bits + (b - bits_lo))] = total;
     }
