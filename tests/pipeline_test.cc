@@ -192,6 +192,39 @@ TEST_F(PipelineTest, SlimKeepsAverageBitsAndReusesItsBitmap) {
   EXPECT_THROW(quantized(o), Error);  // N-1 would be 0 bits
 }
 
+TEST_F(PipelineTest, SlimModelScopeKeepsTheModelTotalExact) {
+  QuantizeOptions o;
+  o.method = "slim";
+  o.bits = 2;
+  o.group_size = 8;
+  o.progress = false;
+  o.sba_max_up = 2;
+  for (const char* scope : {"depth", "model"}) {
+    o.sba_scope = scope;
+    Model a = base;
+    Bitmap map;
+    quantize_model(a, &calib, o, &map);
+    int64_t dev = 0;
+    for (const auto& l : map.layers) {
+      EXPECT_EQ(l.scope, scope);
+      for (size_t g = 0; g < l.bits.size(); ++g)
+        dev += l.rows * std::min<int64_t>(8, l.cols - int64_t(g) * 8) * (l.bits[g] - 2);
+    }
+    EXPECT_EQ(dev, 0) << scope;
+    test::TempDir dir;
+    save_bitmap(dir.file("bitmap.json"), map);  // validates the v2 invariants
+    EXPECT_EQ(load_bitmap(dir.file("bitmap.json")).layers.size(), map.layers.size());
+  }
+  o.sba_scope = "layer";
+  o.faithful = true;  // the faithful mode is the KL search: hessian is refused
+  EXPECT_THROW(quantized(o), Error);
+  o.sba_criterion = "kl";
+  o.sba_max_up = 1;
+  o.sqc_p_min = 0.9;
+  o.sqc_binary_iters = 0;
+  EXPECT_NO_THROW(quantized(o));
+}
+
 TEST_F(PipelineTest, RejectsBadOptions) {
   QuantizeOptions o;
   o.progress = false;

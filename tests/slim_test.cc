@@ -576,7 +576,7 @@ TEST(Bitmap, MalformedFilesAreRefused) {
   const std::pair<std::string, std::string> cases[] = {
       {"{\"format\": \"slim-bitmap\", ", "not valid JSON"},
       {replace("slim-bitmap", "other"), "not a slim bit map"},
-      {replace("\"version\": 1", "\"version\": 2"), "version 2 is not supported"},
+      {replace("\"version\": 1", "\"version\": 3"), "version 3 is not supported"},
       {replace("\"bits\":[1,2,3,3,2,1]", "\"bits\":[1,2,3,3,2]"), "5 group bit widths"},
       {replace("\"bits\":[1,2,3,3,2,1]", "\"bits\":[1,2,3,3,2,4]"), "allowed 1..3"},
       {replace("\"bits\":[1,2,3,3,2,1]", "\"bits\":[1,2,3,3,2,2]"), "average"},

@@ -137,7 +137,10 @@ void run(QuantizeArgs& a) {
                          {"fp16_activations", a.q.fp16_activations}, {"pack", a.pack}};
     if (a.q.method == "slim")
       report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
-                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap}});
+                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap},
+                                {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
+                                {"sba_scope", a.q.sba_scope}, {"sba_normalize", a.q.sba_normalize},
+                                {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
     publish_dir(tmp.string(), final_dir.string());
   } catch (...) {
@@ -164,10 +167,31 @@ void add_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--no-sba", a->no_sba, "slim: uniform bits (SQC only)");
   cmd->add_flag("--no-sqc", a->no_sqc, "slim: plain min-max group fit (SBA only)");
-  cmd->add_flag("--faithful", a->q.faithful, "slim: reproduce the reference's choices (k >= 1, absolute salience damp)");
+  auto* faithful = cmd->add_flag("--faithful", a->q.faithful,
+                                 "slim: reproduce the reference's choices (KL search with k >= 1, absolute salience "
+                                 "damp, SQC grid 0.9-1.1, binary-with-mean 1-bit groups)");
   cmd->add_option("--sqc-lambda", a->q.sqc_lambda, "slim: weight of salient weights in SQC's error")->capture_default_str();
   cmd->add_option("--sba-token-stride", a->q.sba_token_stride, "slim: use every n-th calibration token in SBA's KL "
                   "search (0 = about 8k tokens per layer)")->capture_default_str();
+  auto* p_min = cmd->add_option("--sqc-p-min", a->q.sqc_p_min,
+                                "slim: SQC tries range factors from 1.1 down to this (reference 0.9)")
+                    ->capture_default_str();
+  auto* bin_iters = cmd->add_option("--sqc-binary-iters", a->q.sqc_binary_iters,
+                                    "slim: Lloyd rounds of the 1-bit group fit (0 = reference binary-with-mean)")
+                        ->capture_default_str();
+  auto* criterion = cmd->add_option("--sba-criterion", a->q.sba_criterion,
+                  "slim: how SBA scores bit allocations: kl (the published KL search between layer outputs), "
+                  "obs (Σ (w-q)²/U_cc², GPTQ's compensated error), hessian (tr(E H_gg Eᵀ) per group)")
+      ->capture_default_str();
+  cmd->add_option("--sba-max-up", a->q.sba_max_up, "slim, obs/hessian: highest width N + this (1 or 2)")
+      ->capture_default_str();
+  cmd->add_option("--sba-scope", a->q.sba_scope,
+                  "slim, obs/hessian: layer (every linear averages N bits) or model (only the model total is N; "
+                  "one extra calibration pass)")
+      ->capture_default_str();
+  cmd->add_option("--sba-normalize", a->q.sba_normalize,
+                  "slim, --sba-scope model: none (raw output errors) or output (relative to each linear's output "
+                  "energy)")->capture_default_str();
   cmd->add_option("--bitmap", a->bitmap, "slim: reuse the bit allocation saved in this bitmap.json");
   cmd->add_option("--bits", a->q.bits, "bits per weight (1-4, 8)")->capture_default_str();
   cmd->add_option("--group-size", a->q.group_size, "input columns per group; -1 = one group per row")
@@ -187,7 +211,19 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--pack", a->pack, "write the packed low-bit model (model.slim.safetensors, docs/FORMAT.md) "
                 "instead of fake-quantized fp32 weights");
   add_threads_option(cmd, a->threads);
-  cmd->callback([a] { run(*a); });
+  // --faithful sets the reference's values of the options it covers; giving
+  // one of them explicitly as well is a contradiction, refused.
+  cmd->callback([a, faithful, p_min, bin_iters, criterion] {
+    if (faithful->count()) {
+      for (auto* o : {p_min, bin_iters, criterion})
+        SLIM_CHECK(o->count() == 0, "--faithful fixes {} to the reference's value: drop one of the two",
+                   o->get_name());
+      a->q.sba_criterion = "kl";
+      a->q.sqc_p_min = 0.9;
+      a->q.sqc_binary_iters = 0;
+    }
+    run(*a);
+  });
 }
 
 }  // namespace slim::cli

@@ -17,7 +17,18 @@ namespace {
 using json = nlohmann::json;
 
 constexpr const char* kFormat = "slim-bitmap";
-constexpr int kVersion = 1;
+constexpr int kVersion = 2;  // written only when a layer needs a v2 feature (below); v1 otherwise
+
+// A layer needs version 2 when it uses what v1 readers would refuse: a model-
+// scope budget, k_up != k, or a width above N+1.
+bool needs_v2(const BitmapLayer& l) {
+  if (l.scope != "layer" || l.up_count() != l.k) return true;
+  for (int b : l.bits)
+    if (b > l.target_bits + 1) return true;
+  return false;
+}
+
+bool error_method(const std::string& m) { return m == "sba-obs" || m == "sba-hessian"; }
 
 std::string layer_label(const BitmapLayer& l, size_t index) {
   return fmt::format("layer #{} (block {}, {})", index, l.block, l.name.empty() ? "<unnamed>" : l.name);
@@ -36,19 +47,23 @@ void validate_layer(const BitmapLayer& l, const std::string& where) {
   SLIM_CHECK(int64_t(l.bits.size()) == G, "{}: {} group bit widths, but {} columns in groups of {} make {} groups",
              where, l.bits.size(), l.cols, l.group_size, G);
   const int N = l.target_bits;
+  SLIM_CHECK(l.scope == "layer" || l.scope == "depth" || l.scope == "model",
+             "{}: unknown scope '{}' (layer, depth, model)", where, l.scope);
+  const int max_b = error_method(l.method) ? N + 2 : N + 1;
   int64_t low = 0, high = 0, total = 0;
   for (int64_t g = 0; g < G; ++g) {
     const int b = l.bits[size_t(g)];
-    SLIM_CHECK(b >= N - 1 && b <= N + 1, "{}: group {} has {} bits, allowed {}..{} for target {}", where, g, b,
-               N - 1, N + 1, N);
-    low += b == N - 1;
-    high += b == N + 1;
+    SLIM_CHECK(b >= N - 1 && b <= max_b && b <= 8, "{}: group {} has {} bits, allowed {}..{} for target {}", where,
+               g, b, N - 1, std::min(max_b, 8), N);
+    low += b < N;
+    high += b > N;
     total += std::min(gw, l.cols - g * gw) * b;
   }
-  SLIM_CHECK(total == int64_t(N) * l.cols, "{}: average is {:.6f} bits per weight, not the target {}", where,
-             double(total) / double(l.cols), N);
-  SLIM_CHECK(l.k >= 0 && low == l.k && high == l.k, "{}: k = {} but {} groups at {} bits and {} at {} bits", where,
-             l.k, low, N - 1, high, N + 1);
+  if (l.scope == "layer")
+    SLIM_CHECK(total == int64_t(N) * l.cols, "{}: average is {:.6f} bits per weight, not the target {}", where,
+               double(total) / double(l.cols), N);
+  SLIM_CHECK(l.k >= 0 && low == l.k && high == l.up_count(),
+             "{}: k = {}, k_up = {} but {} groups below {} bits and {} above", where, l.k, l.up_count(), low, N, high);
   SLIM_CHECK(l.kl_k_first == 0 || l.kl_k_first == 1, "{}: kl_k_first must be 0 or 1, got {}", where, l.kl_k_first);
   for (size_t i = 0; i < l.kl.size(); ++i)
     SLIM_CHECK(std::isfinite(l.kl[i]), "{}: kl[{}] is not finite", where, i);
@@ -56,8 +71,8 @@ void validate_layer(const BitmapLayer& l, const std::string& where) {
     SLIM_CHECK(l.k >= l.kl_k_first && l.k < l.kl_k_first + int64_t(l.kl.size()),
                "{}: k = {} is outside the searched candidates {}..{}", where, l.k, l.kl_k_first,
                l.kl_k_first + int64_t(l.kl.size()) - 1);
-  SLIM_CHECK(l.method == "sba-kl" || l.method == "fixed" || l.method == "uniform",
-             "{}: unknown method '{}' (sba-kl, fixed, uniform)", where, l.method);
+  SLIM_CHECK(l.method == "sba-kl" || l.method == "fixed" || l.method == "uniform" || error_method(l.method),
+             "{}: unknown method '{}' (sba-kl, sba-obs, sba-hessian, fixed, uniform)", where, l.method);
   SLIM_CHECK(l.variant == "default" || l.variant == "faithful", "{}: unknown variant '{}' (default, faithful)",
              where, l.variant);
   SLIM_CHECK(l.token_stride >= 1, "{}: token_stride must be >= 1, got {}", where, l.token_stride);
@@ -65,6 +80,9 @@ void validate_layer(const BitmapLayer& l, const std::string& where) {
 
 void validate_map(const Bitmap& map, const std::string& source, const BitmapShapeFn& shapes) {
   std::set<std::pair<int, std::string>> seen;
+  // Model-scope layers share one budget: their code bits must total N per weight (exactly).
+  int64_t model_dev = 0, model_weights = 0;
+  int model_n = 0;
   for (size_t i = 0; i < map.layers.size(); ++i) {
     const BitmapLayer& l = map.layers[i];
     const std::string where = fmt::format("{}: {}", source, layer_label(l, i));
@@ -76,7 +94,18 @@ void validate_map(const Bitmap& map, const std::string& source, const BitmapShap
       SLIM_CHECK(s->first == l.rows && s->second == l.cols, "{}: shape {}x{} in the map, {}x{} in the model", where,
                  l.rows, l.cols, s->first, s->second);
     }
+    if (l.scope == "model" || l.scope == "depth") {
+      SLIM_CHECK(model_n == 0 || model_n == l.target_bits, "{}: model-scope layers with different targets ({} and {})",
+                 where, model_n, l.target_bits);
+      model_n = l.target_bits;
+      const int64_t G = n_groups(l.cols, l.group_size), gw = group_width(l.cols, l.group_size);
+      for (int64_t g = 0; g < G; ++g)
+        model_dev += l.rows * std::min(gw, l.cols - g * gw) * (l.bits[size_t(g)] - l.target_bits);
+      model_weights += l.rows * l.cols;
+    }
   }
+  SLIM_CHECK(model_dev == 0, "{}: the model-scope layers average {:.6f} code bits per weight, not the target {}",
+             source, model_n + double(model_dev) / double(std::max<int64_t>(model_weights, 1)), model_n);
 }
 
 // Typed field access with messages naming the key.
@@ -104,7 +133,7 @@ std::string get_string(const json& o, const char* key, const std::string& where)
   return v.get<std::string>();
 }
 
-BitmapLayer parse_layer(const json& o, const std::string& where) {
+BitmapLayer parse_layer(const json& o, const std::string& where, int64_t version) {
   SLIM_CHECK(o.is_object(), "{}: must be a JSON object", where);
   BitmapLayer l;
   l.block = get_small_int(o, "block", where);
@@ -122,6 +151,9 @@ BitmapLayer parse_layer(const json& o, const std::string& where) {
     l.bits.push_back(int(b));
   }
   l.k = get_small_int(o, "k", where);
+  l.k_up = version >= 2 && o.contains("k_up") ? get_small_int(o, "k_up", where) : -1;
+  SLIM_CHECK(l.k_up >= -1, "{}: k_up must be >= 0, got {}", where, l.k_up);
+  if (version >= 2 && o.contains("scope")) l.scope = get_string(o, "scope", where);
   l.kl_k_first = get_small_int(o, "kl_k_first", where);
   const json& kl = field(o, "kl", where);
   SLIM_CHECK(kl.is_array(), "{}: 'kl' must be an array", where);
@@ -146,7 +178,8 @@ const BitmapLayer* Bitmap::find(int block, std::string_view name) const {
 std::string bitmap_to_json(const Bitmap& map) {
   validate_map(map, "bit map", {});
   // One layer per line: large maps stay diffable without one line per bit.
-  std::string out = fmt::format("{{\n  \"format\": {},\n  \"version\": {},\n", json(kFormat).dump(), kVersion);
+  const bool v2 = std::any_of(map.layers.begin(), map.layers.end(), needs_v2);
+  std::string out = fmt::format("{{\n  \"format\": {},\n  \"version\": {},\n", json(kFormat).dump(), v2 ? 2 : 1);
   if (!map.model.empty()) out += fmt::format("  \"model\": {},\n", json(map.model).dump());
   out += "  \"layers\": [";
   for (size_t i = 0; i < map.layers.size(); ++i) {
@@ -160,6 +193,10 @@ std::string bitmap_to_json(const Bitmap& map) {
     o["target_bits"] = l.target_bits;
     o["bits"] = l.bits;
     o["k"] = l.k;
+    if (v2) {
+      o["k_up"] = l.up_count();
+      o["scope"] = l.scope;
+    }
     o["kl_k_first"] = l.kl_k_first;
     o["kl"] = l.kl;  // shortest round-trip decimal: loads back bit-identical
     o["method"] = l.method;
@@ -194,8 +231,8 @@ Bitmap bitmap_from_json(std::string_view text, const std::string& source, const 
              "{}: not a slim bit map (\"format\" must be \"{}\")", source, kFormat);
   const auto ver = root.find("version");
   SLIM_CHECK(ver != root.end() && ver->is_number_integer(), "{}: missing integer \"version\"", source);
-  SLIM_CHECK(ver->get<int64_t>() == kVersion, "{}: bit map version {} is not supported (this build reads {})",
-             source, ver->get<int64_t>(), kVersion);
+  SLIM_CHECK(ver->get<int64_t>() >= 1 && ver->get<int64_t>() <= kVersion,
+             "{}: bit map version {} is not supported (this build reads 1..{})", source, ver->get<int64_t>(), kVersion);
   Bitmap map;
   if (root.contains("model")) {
     SLIM_CHECK(root["model"].is_string(), "{}: \"model\" must be a string", source);
@@ -204,7 +241,7 @@ Bitmap bitmap_from_json(std::string_view text, const std::string& source, const 
   const auto layers = root.find("layers");
   SLIM_CHECK(layers != root.end() && layers->is_array(), "{}: missing \"layers\" array", source);
   for (size_t i = 0; i < layers->size(); ++i)
-    map.layers.push_back(parse_layer((*layers)[i], fmt::format("{}: layer #{}", source, i)));
+    map.layers.push_back(parse_layer((*layers)[i], fmt::format("{}: layer #{}", source, i), ver->get<int64_t>()));
   validate_map(map, source, shapes);
   return map;
 }

@@ -32,12 +32,25 @@
 //   ]
 // }
 //
+// Version 2 (issue 4, error-driven allocation, quant/alloc.h) — the same
+// object with, per layer:
+//       "k": 2, "k_up": 1,            groups below N, groups above N (v1: both k)
+//       "scope": "layer" | "model",   "model": the layer need not average N; instead all
+//                                     model-scope layers together total exactly N code bits
+//                                     per weight: Σ rows·width_g·(bits_g − N) == 0
+//       "method": "sba-obs" | "sba-hessian" (as well as the v1 methods): these allow
+//                                     widths up to N+2
+// A writer emits version 1 whenever every layer fits it (layer scope, k_up ==
+// k, widths within N±1), so v1 readers keep reading KL maps; this build reads
+// both (in a version-1 file the v2 keys are ignored).
+//
 // Invariants checked on load (a violation is a slim::Error naming the file,
 // the layer and the problem): the format/version; required keys with the
 // right JSON types; unique (block, name); len(bits) == number of groups; bits
-// within N-1..N+1 (and 1..8); the bits-per-weight average exactly N, i.e.
-// Σ_g width_g·bits_g == N·cols (SBA keeps it by never moving a short last
-// group); #(N-1) == #(N+1) == k; kl finite and, when present, k inside its
+// within N-1..N+1 (N+2 for sba-obs/sba-hessian, and 1..8); for layer scope
+// the bits-per-weight average exactly N, i.e. Σ_g width_g·bits_g == N·cols
+// (SBA keeps it by never moving a short last group), for model scope the
+// model-level sum above; #(< N) == k, #(> N) == k_up; kl finite and, when present, k inside its
 // candidate range. Optionally the shapes are checked against a model.
 // Unknown keys are ignored (forward-compatible additions within version 1).
 // ---------------------------------------------------------------------------
@@ -59,9 +72,12 @@ struct BitmapLayer {
   int group_size = 128;
   int target_bits = 2;
   std::vector<int> bits;  // (n_groups)
-  int k = 0;
-  int kl_k_first = 0;
+  int k = 0;              // groups below N
+  int k_up = -1;          // groups above N; -1: the same as k (version 1 semantics)
+  int up_count() const { return k_up < 0 ? k : k_up; }
+  std::string scope = "layer";  // "layer": this linear averages N; "model": only the model total does
   std::vector<double> kl;  // (candidates), may be empty
+  int kl_k_first = 0;
   std::string method = "sba-kl";
   std::string variant = "default";
   int token_stride = 1;

@@ -2,9 +2,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <mutex>
 
 #include "calib/sequential.h"
+#include "quant/alloc.h"
 #include "quant/bits.h"
 #include "quant/gptq.h"
 #include "quant/quantizer.h"
@@ -47,6 +49,24 @@ void check_finite(const Linear& L, int layer, const char* name) {
     SLIM_CHECK(std::isfinite(L.w.data()[i]), "layer {} {}: the weights contain NaN or Inf", layer, name);
 }
 
+// Error table of one linear for the error-driven criteria (alloc.h), widths N-1..N+max_up.
+GroupErrors layer_errors(const Linear& L, const std::vector<double>& h, const QuantizeOptions& opt) {
+  SalienceOptions so;
+  so.damp = opt.damp;
+  so.group_size = opt.group_size;
+  const SalienceResult sal = compute_salience(L.w.span(), L.out(), L.in(), h, so);
+  return group_errors(L.w.span(), L.out(), L.in(), h, sal.u_diag, opt.group_size, opt.bits - 1,
+                      opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
+}
+
+// Bookkeeping of a layer allocated by an error criterion (bl.bits set).
+void finish_error_layer(BitmapLayer& bl, const QuantizeOptions& opt) {
+  bl.k = int(std::count_if(bl.bits.begin(), bl.bits.end(), [&](int b) { return b < opt.bits; }));
+  bl.k_up = int(std::count_if(bl.bits.begin(), bl.bits.end(), [&](int b) { return b > opt.bits; }));
+  bl.method = "sba-" + opt.sba_criterion;
+  bl.scope = opt.sba_scope;
+}
+
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
 // SBA's KL search on the captured inputs, or from a saved bit map.
 BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, const QuantizeOptions& opt) {
@@ -74,6 +94,15 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
     bl.method = "uniform";
     return bl;
   }
+  if (opt.sba_criterion != "kl") {
+    const GroupErrors ge = layer_errors(L, h, opt);
+    AllocOptions ao;
+    ao.bits = opt.bits;
+    ao.max_up = opt.sba_max_up;
+    bl.bits = allocate_group_bits({&ge, 1}, ao)[0];
+    finish_error_layer(bl, opt);
+    return bl;
+  }
   SalienceOptions so;
   so.damp = opt.damp;
   so.group_size = opt.group_size;
@@ -93,6 +122,7 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
                          opt.group_size);
   }
   bl.k = r.k;
+  bl.k_up = r.k;
   bl.kl_k_first = r.k_first;
   bl.kl = r.kl;
   bl.method = "sba-kl";
@@ -100,9 +130,64 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
   return bl;
 }
 
+// Model-scope allocation (alloc.h): a pre-pass over the calibration data with
+// the ORIGINAL weights collects every linear's error table, one allocation is
+// solved for the whole model, and the quantization pass then follows it like
+// a saved bit map. The pre-pass Hessians see the un-quantized prefix (the
+// quantization pass sees the quantized one); the difference only shifts the
+// error estimates, never the exact budget.
+Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const QuantizeOptions& opt) {
+  std::vector<GroupErrors> tables;
+  Bitmap map;
+  SequentialOptions so;
+  so.fp16_activations = opt.fp16_activations;
+  so.progress = opt.progress;
+  run_sequential(
+      m, calib,
+      [&](LinearJob& job) {
+        const Linear& L = *job.linear;
+        check_finite(L, job.layer, job.name);
+        const std::vector<double> h = job.hessian->hessian();
+        tables.push_back(layer_errors(L, h, opt));
+        if (opt.sba_normalize == "output") {
+          const double e = output_energy(L.w.span(), L.out(), L.in(), h);
+          for (double& v : tables.back().err) v /= e > 0 ? e : 1.0;
+        }
+        BitmapLayer bl;
+        bl.block = job.layer;
+        bl.name = job.name;
+        bl.rows = L.out();
+        bl.cols = L.in();
+        bl.group_size = opt.group_size;
+        bl.target_bits = opt.bits;
+        map.layers.push_back(std::move(bl));
+      },
+      so);
+  AllocOptions ao;
+  ao.bits = opt.bits;
+  ao.max_up = opt.sba_max_up;
+  ao.model_scope = true;
+  if (opt.sba_scope == "model") {
+    auto bits = allocate_group_bits(tables, ao);
+    for (size_t i = 0; i < map.layers.size(); ++i) map.layers[i].bits = std::move(bits[i]);
+  } else {  // "depth": one budget per linear kind (all q_proj, all down_proj, ...), shared across blocks
+    std::map<std::string, std::vector<size_t>> kinds;
+    for (size_t i = 0; i < map.layers.size(); ++i) kinds[map.layers[i].name].push_back(i);
+    for (const auto& [name, idx] : kinds) {
+      std::vector<GroupErrors> sub;
+      for (size_t i : idx) sub.push_back(tables[i]);
+      auto bits = allocate_group_bits(sub, ao);
+      for (size_t j = 0; j < idx.size(); ++j) map.layers[idx[j]].bits = std::move(bits[j]);
+    }
+  }
+  for (auto& l : map.layers) finish_error_layer(l, opt);
+  return map;
+}
+
 }  // namespace
 
-nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt, Bitmap* bitmap_out) {
+nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
+  QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
   SLIM_CHECK(opt.bits >= 1 && opt.bits <= 8, "--bits must be in 1..8, got {}", opt.bits);
   SLIM_CHECK(opt.group_size == -1 || opt.group_size >= 1, "--group-size must be -1 or positive, got {}",
              opt.group_size);
@@ -112,6 +197,16 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
              "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");
   SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
+  SLIM_CHECK(opt.sba_criterion == "kl" || opt.sba_criterion == "obs" || opt.sba_criterion == "hessian",
+             "unknown --sba-criterion '{}' (kl, obs, hessian)", opt.sba_criterion);
+  SLIM_CHECK(opt.sba_scope == "layer" || opt.sba_scope == "depth" || opt.sba_scope == "model",
+             "unknown --sba-scope '{}' (layer, depth, model)",
+             opt.sba_scope);
+  SLIM_CHECK(opt.sba_max_up == 1 || opt.sba_max_up == 2, "--sba-max-up must be 1 or 2, got {}", opt.sba_max_up);
+  SLIM_CHECK(opt.sba_criterion != "kl" || (opt.sba_scope == "layer" && opt.sba_max_up == 1),
+             "--sba-scope model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
+  SLIM_CHECK(!opt.faithful || (opt.sba_criterion == "kl" && opt.sqc_p_min == 0.9 && opt.sqc_binary_iters == 0),
+             "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
   Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
   Totals tot;
@@ -141,7 +236,12 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     SequentialOptions so;
     so.fp16_activations = opt.fp16_activations;
     so.progress = opt.progress;
-    if (slim && opt.sba && !opt.bitmap) {
+    Bitmap model_alloc;
+    if (slim && opt.sba && !opt.bitmap && opt.sba_scope != "layer") {
+      model_alloc = model_scope_allocation(m, *calib, opt);
+      opt.bitmap = &model_alloc;
+    }
+    if (slim && opt.sba && !opt.bitmap && opt.sba_criterion == "kl") {
       // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
       // the same k* as all tokens on 7B-shaped layers (docs/RESULTS.md).
       const int64_t total = int64_t(calib->tokens.size()) * calib->seqlen;
@@ -167,6 +267,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
               SqcOptions sq;
               sq.lambda = opt.sqc_lambda;
               sq.faithful = opt.faithful;
+              sq.p_min = opt.sqc_p_min;
+              sq.binary_iters = opt.sqc_binary_iters;
               go.fitter = make_sqc_fitter(sq);
             }
             bitmap.layers.push_back(std::move(bl));

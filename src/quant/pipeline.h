@@ -37,9 +37,22 @@ struct QuantizeOptions {
   // + salience-weighted quantizer calibration (SQC).
   bool sba = true;
   bool sqc = true;
-  bool faithful = false;       // reproduce the reference's choices (k >= 1, absolute salience damp)
+  bool faithful = false;       // reproduce the reference's choices (k >= 1, absolute salience damp);
+                               // needs sba_criterion "kl", sqc_p_min 0.9, sqc_binary_iters 0
   double sqc_lambda = 1.0;     // weight of salient elements in SQC's error
+  double sqc_p_min = 0.5;      // SQC range factors go down to this (reference: 0.9), sqc.h
+  int sqc_binary_iters = 4;    // 1-bit groups: Lloyd rounds (0: the reference's binary-with-mean), sqc.h
   int sba_token_stride = 0;    // 0: automatic (about 8k tokens per layer)
+  // How SBA scores allocations: "kl" (the published KL search, sba.h) or an
+  // error estimate per group and width, "obs" / "hessian" (alloc.h).
+  // "hessian" is the default: as accurate as "kl" on stories260K and needs no
+  // activations (docs/RESULTS.md, issue 4).
+  std::string sba_criterion = "hessian";
+  int sba_max_up = 1;          // error criteria: widths up to N + max_up (1 or 2)
+  std::string sba_scope = "layer";  // error criteria: "layer" (each linear averages N) or "model"
+  // Model scope: how linears' errors are made comparable: "none" (raw output
+  // error) or "output" (divided by the linear's output energy tr(W H Wᵀ)).
+  std::string sba_normalize = "output";
   const Bitmap* bitmap = nullptr;  // reuse a saved allocation instead of searching
   // When set, receives every linear's parameters in execution order (for
   // packing). Needs contiguous groups: not --act-order without --static-groups.

@@ -74,22 +74,55 @@ inline float row_error(const float* __restrict w, const float* __restrict weight
   return s;
 }
 
-std::array<float, 101> make_grid() {
-  // Reference: cat([1], linspace(1, 1.1, 51)[1:], linspace(1, 0.9, 51)[1:]).
+// Reference: cat([1], linspace(1, 1.1, 51)[1:], linspace(1, 0.9, 51)[1:]);
+// p_min generalises the last piece to linspace(1, p_min, 51)[1:].
+std::array<float, 101> make_grid(double p_min) {
   std::array<float, 101> g{};
   g[0] = 1.f;
   for (int i = 1; i <= 50; ++i) {
     g[size_t(i)] = float(1.0 + 0.1 * i / 50.0);
-    g[size_t(50 + i)] = float(1.0 - 0.1 * i / 50.0);
+    g[size_t(50 + i)] = float(1.0 - (1.0 - p_min) * i / 50.0);
   }
   return g;
 }
 
-const std::array<float, 101> kGrid = make_grid();
+const std::array<float, 101> kGrid = make_grid(0.9);
 
 }  // namespace
 
 std::span<const float> sqc_grid() { return kGrid; }
+
+std::array<float, 101> sqc_grid(double p_min) {
+  SLIM_CHECK(std::isfinite(p_min) && p_min > 0 && p_min < 1, "sqc: the grid's lower end must be in (0, 1), got {}",
+             p_min);
+  return make_grid(p_min);
+}
+
+QuantParams fit_binary_lloyd(std::span<const float> w, int iters) {
+  SLIM_CHECK(!w.empty(), "sqc: cannot fit an empty segment");
+  QuantParams p = fit_minmax(w, 1);
+  double zero = p.zero, lo = 0, hi = 0;
+  for (int it = 0; it < std::max(iters, 1); ++it) {
+    double sl = 0, sh = 0;
+    int64_t nl = 0, nh = 0;
+    for (float x : w) {
+      if (x > zero) {
+        sh += x;
+        ++nh;
+      } else if (x < zero) {
+        sl += x;
+        ++nl;
+      }
+    }
+    if (nl == 0 || nh == 0) return p;  // constant segment: the mean fit is exact
+    lo = sl / double(nl);
+    hi = sh / double(nh);
+    zero = 0.5 * (lo + hi);
+  }
+  p.zero = f16_value(float(zero));
+  p.scale = f16_scale(float(0.5 * (hi - lo)));
+  return p;
+}
 
 float sqc_pow24(float x) { return pow24(x); }
 
@@ -141,7 +174,8 @@ double sqc_row_objective(std::span<const float> w, std::span<const float> weight
                    float((1 << bits) - 1));
 }
 
-QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits) {
+QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits,
+                        std::span<const float> grid) {
   SLIM_CHECK(bits >= 1 && bits <= 8, "sqc: bits must be in 1..8, got {}", bits);
   SLIM_CHECK(!w.empty(), "sqc: cannot fit an empty segment");
   SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
@@ -153,7 +187,8 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   const int64_t n = int64_t(w.size());
   QuantParams best;
   float best_err = std::numeric_limits<float>::infinity();
-  for (float p : kGrid) {
+  SLIM_CHECK(!grid.empty() && grid[0] == 1.f, "sqc: the grid must start at 1.0");
+  for (float p : grid) {
     // fp32 in the reference's order: p·xmin, p·xmax, then the scale.
     const float lo = p * xmin, hi = p * xmax;
     const float scale = f16_scale((hi - lo) / maxq);
@@ -173,10 +208,14 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
 GroupFitter make_sqc_fitter(const SqcOptions& opt) {
   SLIM_CHECK(std::isfinite(opt.lambda) && opt.lambda > 0, "sqc: lambda must be finite and > 0, got {}", opt.lambda);
   SLIM_CHECK(std::isfinite(opt.z), "sqc: z threshold must be finite, got {}", opt.z);
-  return [opt](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
+  SLIM_CHECK(opt.binary_iters >= 0, "sqc: binary_iters must be >= 0, got {}", opt.binary_iters);
+  const std::array<float, 101> grid = sqc_grid(opt.p_min);
+  return [opt, grid](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
                QuantParams* out) {
     if (bits == 1) {
-      for (int64_t r = 0; r < rows; ++r) out[r] = fit_minmax({w + r * ld, size_t(width)}, 1);
+      for (int64_t r = 0; r < rows; ++r)
+        out[r] = opt.binary_iters > 0 ? fit_binary_lloyd({w + r * ld, size_t(width)}, opt.binary_iters)
+                                      : fit_minmax({w + r * ld, size_t(width)}, 1);
       return;
     }
     // λ = 1 weights everything alike: the split (and its statistics) is moot.
@@ -197,7 +236,8 @@ GroupFitter make_sqc_fitter(const SqcOptions& opt) {
           wt[c] = sal ? float(opt.lambda) : 1.f;
           any |= sal;
         }
-        out[r] = sqc_fit_row({wr, size_t(width)}, any ? std::span<const float>(wt) : std::span<const float>(), bits);
+        out[r] = sqc_fit_row({wr, size_t(width)}, any ? std::span<const float>(wt) : std::span<const float>(), bits,
+                             grid);
       }
     }
   };

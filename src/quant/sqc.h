@@ -4,7 +4,8 @@
 // Per row of a group (bits >= 2): start from the min-max range [xmin, xmax]
 // (0 forced inside, an all-zero row gets [-1, 1], as fit_minmax), then try the
 // range factors p of sqc_grid() in the reference order
-//   1.0, 1.002, …, 1.1, 0.998, …, 0.9          (101 values)
+//   1.0, 1.002, …, 1.1, 0.998, …, 0.9          (101 values; SqcOptions::p_min
+//                                              moves the 0.9 end, same count)
 // with lo = p·xmin, hi = p·xmax, scale = (hi − lo)/(2^b − 1),
 // zero = round(−lo/scale) (integer, as fit_minmax), and keep the first p with
 // the smallest (strict <) error
@@ -24,6 +25,7 @@
 // (relative error ~1e-6, see sqc_pow24); the codes and dequantized values are
 // bit-identical to fake_quant.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <span>
 
@@ -33,13 +35,29 @@
 namespace slim {
 
 struct SqcOptions {
-  double lambda = 1.0;   // weight of the salient elements' error (the default will be set from measurements)
+  double lambda = 1.0;   // weight of the salient elements' error (1: measured best, docs/RESULTS.md)
   double z = 2.0;        // z-score threshold of salient elements
   bool faithful = false; // two-sided |z| > threshold, as the reference
+  // Lower end of the range factors. The reference stops at 0.9; at 2 bits the
+  // best clipping is often much tighter (0.5 cuts stories260K's 2-bit
+  // perplexity by a third, docs/RESULTS.md). Same 101 points, same cost.
+  double p_min = 0.9;
+  // 1-bit groups: 0 = the reference's binary-with-mean fit; n > 0 = n Lloyd
+  // rounds (fit_binary_lloyd), a lower squared error with the same storage.
+  int binary_iters = 0;
 };
 
 // The 101 range factors in the reference order (fp32).
 std::span<const float> sqc_grid();
+// The same order with the shrinking half ending at p_min (0 < p_min < 1)
+// instead of 0.9: 1.0, 1.002, …, 1.1, then 50 steps down to p_min.
+std::array<float, 101> sqc_grid(double p_min);
+
+// 1-bit fit minimising the squared error: the two levels zero ± scale are the
+// means of the weights on each side of the threshold `zero`, and the threshold
+// moves to their midpoint (Lloyd / 2-means), `iters` rounds from the
+// binary-with-mean start. Stored as fp16 like every fit.
+QuantParams fit_binary_lloyd(std::span<const float> w, int iters);
 
 // |x|^2.4 as the fitter computes it (exposed for tests).
 float sqc_pow24(float x);
@@ -52,7 +70,9 @@ double sqc_salience_threshold(const float* w, int64_t rows, int64_t width, int64
 
 // One row: the search above. weight: (width) per-element weights, or empty
 // for all 1. bits 1..8 (1: binary fit).
-QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits);
+// grid: the range factors to try, starting with 1.0 (sqc_grid()).
+QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits,
+                        std::span<const float> grid = sqc_grid());
 
 // The search objective of one row under p, in the fitter's own arithmetic.
 double sqc_row_objective(std::span<const float> w, std::span<const float> weight, const QuantParams& p, int bits);
