@@ -4,6 +4,7 @@
 // so codes match torch bit for bit on the same inputs.
 #include "quant/quantizer.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "util/error.h"
@@ -47,6 +48,12 @@ QuantParams fit_minmax(std::span<const float> w, int bits) {
       sa += std::fabs(x);
     }
     p.zero = f16_value(float(s / double(w.size())));
+    // A constant segment is exact at w' = mean: scale 0 (the reference's
+    // mean|w| would move it to mean ± scale, since a 1-bit code has no third value).
+    if (std::all_of(w.begin(), w.end(), [&](float x) { return x == w[0]; })) {
+      p.scale = 0.f;
+      return p;
+    }
     p.scale = f16_value(float(sa / double(w.size())));  // 0 is valid here: w' = mean
     return p;
   }
