@@ -183,6 +183,28 @@ TEST(Salience, DeadColumnsAndFaithfulDamp) {
   EXPECT_GT(f.group[0], group_salience(w0, L.rows, L.cols, f.u_diag, 8)[0]);
 }
 
+// The pipeline ranks with the diagonal of GPTQ's shared factor instead of a
+// second Cholesky: it must be the same numbers, not merely close. 300 columns
+// so LAPACK runs its blocked potrf/trtri.
+TEST(Salience, FromGptqFactorIsBitIdentical) {
+  SLayer L = plain_layer(7, 300, 400, 6);
+  for (int64_t c = 0; c < L.cols; ++c) L.h[size_t(11 * L.cols + c)] = L.h[size_t(c * L.cols + 11)] = 0.0;  // dead
+  for (double damp : {0.01, 0.1}) {
+    GptqOptions go;
+    go.damp = damp;
+    const GptqFactor f = gptq_factor(L.h, L.cols, go);
+    const SalienceResult a = compute_salience(L.w, L.rows, L.cols, L.h, {damp, 32});
+    const SalienceResult b = salience_from_factor(L.w, L.rows, L.cols, f, 32);
+    EXPECT_EQ(a.u_diag, b.u_diag);
+    EXPECT_EQ(a.group, b.group);
+    EXPECT_EQ(a.dead_columns, b.dead_columns);
+    EXPECT_EQ(a.damp_used, b.damp_used);
+  }
+  GptqOptions ao;
+  ao.act_order = true;
+  EXPECT_THROW(salience_from_factor(L.w, L.rows, L.cols, gptq_factor(L.h, L.cols, ao), 32), Error);
+}
+
 TEST(Salience, RejectsBadInput) {
   const SLayer L = plain_layer(2, 8, 20, 5);
   EXPECT_THROW(compute_salience(std::span(L.w).first(15), 2, 8, L.h), Error);

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <optional>
 
 #include "calib/sequential.h"
 #include "quant/bits.h"
@@ -46,9 +47,33 @@ void check_finite(const Linear& L, int layer, const char* name) {
     SLIM_CHECK(std::isfinite(L.w.data()[i]), "layer {} {}: the weights contain NaN or Inf", layer, name);
 }
 
+// The Hessian-derived state of the input site being quantized. q/k/v (and
+// gate/up) read one input and come one after another, and GPTQ's factor
+// (dead columns, damp retries, U) and SliM's default salience denominators
+// depend only on H and the damp: built once per site and block, the result
+// is bit-identical to building them per linear. One entry: the next site
+// replaces it (the accumulators are reused from block to block, so the key
+// includes the block).
+struct SiteCache {
+  int layer = -1;
+  const HessianAccumulator* site = nullptr;
+  std::vector<double> h;  // (in, in) H; kept only when faithful salience needs it
+  std::optional<GptqFactor> factor;
+
+  void select(const LinearJob& job, const GptqOptions& go, bool keep_h) {
+    if (job.layer == layer && job.hessian == site) return;
+    layer = job.layer;
+    site = job.hessian;
+    factor.reset();  // free the old U before building the next
+    h = job.hessian->hessian();
+    factor = gptq_factor(h, job.linear->in(), go);
+    if (!keep_h) std::vector<double>().swap(h);
+  }
+};
+
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
 // SBA's KL search on the captured inputs, or from a saved bit map.
-BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, const QuantizeOptions& opt) {
+BitmapLayer allocate_bits(const LinearJob& job, const SiteCache& site, const QuantizeOptions& opt) {
   const Linear& L = *job.linear;
   BitmapLayer bl;
   bl.block = job.layer;
@@ -77,7 +102,14 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
   so.damp = opt.damp;
   so.group_size = opt.group_size;
   so.faithful = opt.faithful;
-  SalienceResult sal = compute_salience(L.w.span(), L.out(), L.in(), h, so);
+  // The default ranking is GPTQ's own denominators (relative damp, dead
+  // columns zeroed), which the site's factor holds unless act-order permuted it.
+  auto default_salience = [&] {
+    if (site.factor->act_order) return compute_salience(L.w.span(), L.out(), L.in(), site.h, {opt.damp, opt.group_size});
+    return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
+  };
+  const SalienceResult sal =
+      opt.faithful ? compute_salience(L.w.span(), L.out(), L.in(), site.h, so) : default_salience();
   SbaOptions sb;
   sb.bits = opt.bits;
   sb.group_size = opt.group_size;
@@ -87,9 +119,7 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
   SbaResult r = sba_search(L.w.span(), L.out(), L.in(), sal.group, acts, sb);
   bl.bits = r.group_bits;
   if (opt.faithful) {  // the reference re-ranks with GPTQ's relatively damped H before assigning
-    so.faithful = false;
-    bl.bits = sba_assign(compute_salience(L.w.span(), L.out(), L.in(), h, so).group, opt.bits, r.k, L.in(),
-                         opt.group_size);
+    bl.bits = sba_assign(default_salience().group, opt.bits, r.k, L.in(), opt.group_size);
   }
   bl.k = r.k;
   bl.kl_k_first = r.k_first;
@@ -142,6 +172,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       const int64_t total = int64_t(calib->tokens.size()) * calib->seqlen;
       so.capture_stride = opt.sba_token_stride > 0 ? opt.sba_token_stride : int(std::max<int64_t>(1, total / 8192));
     }
+    SiteCache site;
     run_sequential(
         m, *calib,
         [&](LinearJob& job) {
@@ -154,9 +185,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.damp = opt.damp;
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
-          std::vector<double> h = job.hessian->hessian();
+          // H itself is needed only when SBA's ranking cannot come from the
+          // factor: faithful (absolute damp) or act-order (permuted U).
+          site.select(job, go, slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order));
           if (slim) {
-            BitmapLayer bl = allocate_bits(job, h, opt);
+            BitmapLayer bl = allocate_bits(job, site, opt);
             go.group_bits = bl.bits;
             if (opt.sqc) {
               SqcOptions sq;
@@ -166,7 +199,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             }
             bitmap.layers.push_back(std::move(bl));
           }
-          GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), h, go);
+          GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), *site.factor, go);
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
           auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);
