@@ -1,18 +1,24 @@
 // SliM-LLM quantization time against plain GPTQ on LLaMA-7B-shaped linears
-// (generated weights and activations), with the machine's sgemm GFLOP/s
-// measured in the same run so absolute numbers can be judged.
+// (generated weights and activations), part by part, with the machine's
+// sgemm GFLOP/s measured in the same run so absolute numbers can be judged.
 //
 //   build/bench/bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down]
+//                          [--bits B]... [--check-k] [--isa avx2|avx512]
 //
-// Per layer and per target (2 and 3 bits, group 128), exactly what the
-// pipeline's slim branch does per linear, each step timed separately:
-//   (a) gptq_quantize, uniform bits, min-max fitter   (the GPTQ baseline)
-//   (b) compute_salience                               (SBA's ranking)
-//   (c) sba_search on X at token strides 1 and 8       (KL search; k* of both)
-//   (d) gptq_quantize with SBA's group bits and the SQC fitter
-// SliM total = b + c(stride 8) + d. The Hessian H = 2/n XᵀX (fp64) is built
-// beforehand and not timed: the calibration forward passes that accumulate it
-// are common to both methods.
+// Per layer and target bits (group 128), what the pipeline does per linear:
+//   factor  gptq_factor: dead columns, damp, U = chol(H⁻¹)   (both methods;
+//           built once per input site: q/k/v share one, gate/up share one)
+//   GPTQ    gptq_quantize with the factor, min-max fits      (the baseline)
+//   SliM    salience_from_factor (SBA's ranking from U's diagonal)
+//           + sba_search at token stride 8 (the pipeline's default ~8k
+//             captured tokens; here --tokens/8)
+//           + gptq_quantize with SBA's bits and the SQC fitter
+// Every GPTQ run is split into its column loop (incl. the lazy GEMMs) and its
+// group fits (min-max for GPTQ, SQC for SliM). --check-k also runs SBA on all
+// tokens (stride 1) and reports whether it picks the same k* and, if not, how
+// much larger the full-token KL of the stride-8 choice is. The Hessian is
+// built beforehand and not timed (the calibration forward passes are common
+// to both methods).
 #include <cblas.h>
 #include <fmt/format.h>
 #include <omp.h>
@@ -27,25 +33,21 @@
 #include "quant/salience.h"
 #include "quant/sba.h"
 #include "quant/sqc.h"
+#include "quant/sqc_kernel.h"
 
 using namespace slim;
 using bench::best_time;
+using bench::Shape;
 
 namespace {
 
-// Calibration inputs of one input width: X (tokens, cols) fp32 for SBA and
-// H = 2/n XᵀX fp64 for GPTQ/salience, from the same draw so the ranking and
-// the KL search see one distribution. X = Z + Z2·M (rank-32 correlation) with
-// 8 outlier channels x20, as bench_gptq: outliers make salience uneven across
-// groups, which is what gives SBA something to choose.
-using Calib = bench::GeneratedCalib;
-using bench::Shape;
-
-Calib make_calib(int64_t cols, int64_t tokens, uint32_t seed) { return bench::make_calibration(cols, tokens, seed); }
-
-struct Row {  // times of one shape at one bit width
-  double gptq = 0, sal = 0, sba1 = 0, sba8 = 0, sqc = 0;
-  double slim() const { return sal + sba8 + sqc; }
+struct Times {  // seconds of one shape at one bit width
+  double factor = 0;                     // gptq_factor (shared by a site's linears)
+  double g_loop = 0, g_fit = 0;          // GPTQ: column loop, min-max fits
+  double sal = 0, sba = 0, sba_full = 0; // SliM: salience from U, SBA stride 8, SBA stride 1 (--check-k)
+  double s_loop = 0, s_fit = 0;          // SliM: column loop, SQC fits
+  double gptq() const { return g_loop + g_fit; }
+  double slim() const { return sal + sba + s_loop + s_fit; }
 };
 
 }  // namespace
@@ -53,18 +55,31 @@ struct Row {  // times of one shape at one bit width
 int main(int argc, char** argv) {
   int threads = omp_get_max_threads(), reps = 1;
   int64_t tokens = 8192;
-  bool quick = false, down = true;
+  bool quick = false, down = true, check_k = false;
+  std::vector<int> bit_list;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    else if (!std::strcmp(argv[i], "--bits") && i + 1 < argc) bit_list.push_back(std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-down")) down = false;
-    else {
-      fmt::print(stderr, "usage: bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down]\n");
+    else if (!std::strcmp(argv[i], "--check-k")) check_k = true;
+    else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc) {
+      const std::string isa = argv[++i];
+      if (isa != "avx2" && isa != "avx512") {
+        fmt::print(stderr, "--isa wants avx2 or avx512, got {}\n", isa);
+        return 2;
+      }
+      sqc_kernel::force_isa(isa == "avx2" ? sqc_kernel::Isa::kAvx2 : sqc_kernel::Isa::kAvx512);
+    } else {
+      fmt::print(stderr,
+                 "usage: bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down] [--bits B]... "
+                 "[--check-k] [--isa avx2|avx512]\n");
       return 2;
     }
   }
+  if (bit_list.empty()) bit_list = {2, 3};
   bench::set_threads(threads);
 
   std::vector<Shape> shapes;
@@ -75,98 +90,115 @@ int main(int argc, char** argv) {
     if (down) shapes.push_back({"4096x11008", 4096, 11008});
   }
 
-  fmt::print("bench_slim: {} threads, {} tokens, best of {}, {}\n", threads, tokens, reps, openblas_get_config());
+  fmt::print("bench_slim: {} threads, {} tokens, best of {}, SQC kernel {}, {}\n", threads, tokens, reps,
+             sqc_kernel::active_isa() == sqc_kernel::Isa::kAvx512 ? "avx512" : "avx2", openblas_get_config());
   const int gemm_n = quick ? 1024 : 4096;
   fmt::print("sgemm {}^3: {:.1f} GFLOP/s\n\n", gemm_n, bench::sgemm_gflops(gemm_n, gemm_n, gemm_n, 3));
-  fmt::print("group 128, damp 0.01; H and X built beforehand (not timed)\n");
-  fmt::print("{:<11} {:>4} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7}\n", "shape", "bits", "GPTQ s", "sal s",
-             "SBA/1 s", "SBA/8 s", "k*1/8", "GPTQ+SQC", "SliM s", "SliM/G");
+  fmt::print("group 128, damp 0.01; seconds per linear (factor: once per input site)\n");
+  fmt::print("{:<11} {:>4} {:>7} | {:>7} {:>6} {:>7} | {:>6} {:>6} {:>7} {:>6} {:>7} | {:>7} {:>7}{}\n", "shape",
+             "bits", "factor", "G.loop", "G.fit", "GPTQ", "sal", "SBA/8", "S.loop", "SQC", "SliM", "S/G", "S/G+F",
+             check_k ? "   SBA/1  k*1/8  KL regret" : "");
 
   {  // warm the BLAS/OpenMP thread pools so the first timed call is not penalised
     GptqOptions go;
-    Calib c = make_calib(256, 512, 1);
+    bench::GeneratedCalib c = bench::make_calibration(256, 512, 1);
     std::vector<float> w(256 * 256, 0.01f);
     (void)gptq_quantize(w, 256, 256, c.h, go);
   }
-  std::map<std::string, std::map<int, Row>> rows;  // shape -> bits -> times
-  std::map<int64_t, Calib> calibs;                  // by cols
+  std::map<std::string, std::map<int, Times>> rows;  // shape -> bits -> times
+  std::map<int64_t, bench::GeneratedCalib> calibs;   // by cols
   for (const Shape& s : shapes) {
-    Calib& cal = calibs[s.cols];
-    if (cal.x.empty()) cal = make_calib(s.cols, tokens, uint32_t(s.cols));
+    bench::GeneratedCalib& cal = calibs[s.cols];
+    if (cal.x.empty()) cal = bench::make_calibration(s.cols, tokens, uint32_t(s.cols));
     std::mt19937 rng(uint32_t(s.rows * 7 + s.cols));
     std::normal_distribution<float> nd(0.f, 0.02f);
-    std::vector<float> w(size_t(s.rows * s.cols));
+    std::vector<float> w(size_t(s.rows * s.cols));  // (rows, cols)
     for (auto& v : w) v = nd(rng);
     const ActivationBlock block{cal.x.data(), tokens};
+    GptqOptions go;
+    go.group_size = 128;
+    GptqFactor factor;
+    const double t_factor = best_time(reps, [&] { factor = gptq_factor(cal.h, s.cols, go); });
 
-    for (int bits : {2, 3}) {
-      Row& r = rows[s.name][bits];
-      GptqOptions go;
+    for (int bits : bit_list) {
+      Times& t = rows[s.name][bits];
+      t.factor = t_factor;
       go.bits = bits;
-      go.group_size = 128;
-      r.gptq = best_time(reps, [&] { (void)gptq_quantize(w, s.rows, s.cols, cal.h, go); });
+      GptqResult r;
+      t.g_loop = best_time(reps, [&] { r = gptq_quantize(w, s.rows, s.cols, factor, go); });
+      t.g_fit = r.seconds_fit;
+      t.g_loop -= t.g_fit;
 
-      SalienceOptions so;  // defaults match the pipeline: relative damp 0.01, group 128
       SalienceResult sal;
-      r.sal = best_time(reps, [&] { sal = compute_salience(w, s.rows, s.cols, cal.h, so); });
-
+      t.sal = best_time(reps, [&] { sal = salience_from_factor(w, s.rows, s.cols, factor, 128); });
       SbaOptions sb;
       sb.bits = bits;
       sb.group_size = 128;
-      SbaResult sba1, sba8;
-      sb.token_stride = 1;
-      r.sba1 = best_time(reps, [&] { sba1 = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
       sb.token_stride = 8;
-      r.sba8 = best_time(reps, [&] { sba8 = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
-
-      // Stride-8 bits drive (d), as the pipeline's default capture does
-      // (about 8k tokens total, here 1k after the stride).
+      SbaResult sba, sba_full;
+      t.sba = best_time(reps, [&] { sba = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
+      if (check_k) {
+        sb.token_stride = 1;
+        t.sba_full = best_time(reps, [&] { sba_full = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
+      }
       GptqOptions gs = go;
-      gs.group_bits = sba8.group_bits;
+      gs.group_bits = sba.group_bits;
       gs.fitter = make_sqc_fitter();
-      r.sqc = best_time(reps, [&] { (void)gptq_quantize(w, s.rows, s.cols, cal.h, gs); });
+      t.s_loop = best_time(reps, [&] { r = gptq_quantize(w, s.rows, s.cols, factor, gs); });
+      t.s_fit = r.seconds_fit;
+      t.s_loop -= t.s_fit;
 
-      fmt::print("{:<11} {:>4} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>6} {:>9.2f} {:>9.2f} {:>6.2f}x{}\n", s.name,
-                 bits, r.gptq, r.sal, r.sba1, r.sba8, fmt::format("{}/{}", sba1.k, sba8.k), r.sqc, r.slim(),
-                 r.slim() / r.gptq, sba1.k == sba8.k ? "" : "  (k* differs)");
+      std::string kcol;
+      if (check_k) {
+        // Full-token KL of the subsampled choice over the full-token optimum.
+        const double regret = sba_full.kl.empty() ? 0.0
+                                                  : sba_full.kl[size_t(sba.k - sba_full.k_first)] /
+                                                            sba_full.kl[size_t(sba_full.k - sba_full.k_first)] -
+                                                        1.0;
+        kcol = fmt::format(" {:>7.2f} {:>6} {:>9.2e}{}", t.sba_full, fmt::format("{}/{}", sba_full.k, sba.k), regret,
+                           sba.k == sba_full.k ? "" : " (k* differs)");
+      }
+      fmt::print("{:<11} {:>4} {:>7.2f} | {:>7.2f} {:>6.2f} {:>7.2f} | {:>6.2f} {:>6.2f} {:>7.2f} {:>6.2f} {:>7.2f} | "
+                 "{:>6.2f}x {:>6.2f}x{}\n",
+                 s.name, bits, t.factor, t.g_loop, t.g_fit, t.gptq(), t.sal, t.sba, t.s_loop, t.s_fit, t.slim(),
+                 t.slim() / t.gptq(), (t.factor + t.slim()) / (t.factor + t.gptq()), kcol);
       std::fflush(stdout);
     }
   }
+  fmt::print("S/G: SliM/GPTQ without the factor; S/G+F: with one factor per linear (no sharing).\n");
 
   if (quick) return 0;
-  // LLaMA-7B: 32 x (4 x 4096x4096 + 2 x 11008x4096 + 4096x11008). Without a
-  // measured down projection it is estimated from gate/up, part by part:
-  // GPTQ by its flops (rows·cols² + cols³: x7.2), salience by its Cholesky
-  // (cols³/3: x(11008/4096)³), SBA unchanged (same rows·cols, and 43
-  // candidates x 4096 rows of softmax = 16 x 11008: the same work), SQC's
-  // extra over GPTQ unchanged (101 range factors per rows·cols weight).
-  auto estimate_down = [](const Row& g) {
-    const double kf = (4096.0 * 11008 * 11008 + 11008.0 * 11008 * 11008) /
-                      (11008.0 * 4096 * 4096 + 4096.0 * 4096 * 4096);
-    const double kc = (11008.0 / 4096) * (11008.0 / 4096) * (11008.0 / 4096);
-    Row d = g;
-    d.gptq = g.gptq * kf;
-    d.sal = g.sal * kc;
-    d.sqc = d.gptq + (g.sqc - g.gptq);
+  // LLaMA-7B: 32 x (q,k,v,o 4096x4096 + gate,up 11008x4096 + down 4096x11008);
+  // factors per block: attention input (q/k/v), o input, MLP input (gate/up)
+  // of width 4096 and the down input of width 11008: 4 instead of 7. Without
+  // a measured down projection it is estimated from gate/up: the factor as
+  // cols³ (x (11008/4096)³), the loops as rows·cols² (x 11008/4096), SQC's
+  // fits and SBA as rows·cols (unchanged: same number of weights).
+  auto estimate_down = [](const Times& g) {
+    const double k = 11008.0 / 4096;
+    Times d = g;
+    d.factor = g.factor * k * k * k;
+    d.g_loop = g.g_loop * k;
+    d.s_loop = g.s_loop * k;
     return d;
   };
-  fmt::print("\nLLaMA-7B projection (32 layers; down {}):\n",
-             down ? "measured" : "estimated from gate/up: GPTQ x flops, salience x cols^3, SBA and SQC extra as is");
-  for (int bits : {2, 3}) {
-    const Row &a = rows["4096x4096"][bits], &g = rows["11008x4096"][bits];
-    const Row d = down ? rows["4096x11008"][bits] : estimate_down(g);
-    const double t_gptq = 32 * (4 * a.gptq + 2 * g.gptq + d.gptq);
-    const double t_slim = 32 * (4 * a.slim() + 2 * g.slim() + d.slim());
-    fmt::print("  {}-bit: GPTQ {:.0f} s ({:.1f} min), SliM {:.0f} s ({:.1f} min), SliM/GPTQ {:.2f}x (target < 1.5x)\n",
-               bits, t_gptq, t_gptq / 60, t_slim, t_slim / 60, t_slim / t_gptq);
+  fmt::print("\nLLaMA-7B projection (32 blocks; down {}), minutes; factors shared per input site for both methods:\n",
+             down ? "measured" : "estimated from gate/up");
+  fmt::print("{:>5} {:>7} {:>7} {:>7} | {:>7} {:>7} {:>7} {:>7} {:>7} | {:>7} {:>11}\n", "bits", "factor", "G.loop",
+             "GPTQ", "sal", "SBA", "S.loop", "SQC", "SliM", "S/G", "S/G unshared");
+  for (int bits : bit_list) {
+    const Times &a = rows["4096x4096"][bits], &g = rows["11008x4096"][bits];
+    const Times d = down ? rows["4096x11008"][bits] : estimate_down(g);
+    auto sum = [&](auto part) { return 32 * (4 * part(a) + 2 * part(g) + part(d)) / 60; };
+    const double f_shared = 32 * (3 * a.factor + d.factor) / 60, f_unshared = sum([](const Times& t) { return t.factor; });
+    const double gptq = sum([](const Times& t) { return t.gptq(); }), slim = sum([](const Times& t) { return t.slim(); });
+    fmt::print("{:>5} {:>7.1f} {:>7.1f} {:>7.1f} | {:>7.2f} {:>7.1f} {:>7.1f} {:>7.1f} {:>7.1f} | {:>6.2f}x {:>10.2f}x\n",
+               bits, f_shared, sum([](const Times& t) { return t.g_loop + t.g_fit; }), f_shared + gptq,
+               sum([](const Times& t) { return t.sal; }), sum([](const Times& t) { return t.sba; }),
+               sum([](const Times& t) { return t.s_loop; }), sum([](const Times& t) { return t.s_fit; }),
+               f_shared + slim, (f_shared + slim) / (f_shared + gptq), (f_unshared + slim) / (f_unshared + gptq));
   }
-  // SBA needs each input site's activations: the pipeline keeps tokens/stride
-  // rows of every distinct input (q/k/v share one, gate/up share one).
-  const double mb = 4.0 / 1e6 * double(tokens) / 8;
-  fmt::print(
-      "  Excluded: the calibration forward passes that accumulate H (common to both methods).\n"
-      "  SBA capture memory at stride 8: {} tokens x dims x 4 B per input site = {:.0f} MB (4096-wide),"
-      " {:.0f} MB (11008-wide);\n  per block 3 sites of 4096 (attn in, o in, mlp in) + 1 of 11008 = {:.0f} MB.\n",
-      tokens / 8, mb * 4096, mb * 11008, mb * (3 * 4096 + 11008));
+  fmt::print("  GPTQ = factor + G.loop (incl. min-max fits); SliM = factor + sal + SBA + S.loop + SQC.\n"
+             "  Excluded: the calibration forward passes that accumulate H (common to both methods).\n");
   return 0;
 }

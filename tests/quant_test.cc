@@ -473,6 +473,54 @@ TEST(Gptq, Deterministic) {
   EXPECT_EQ(a.loss, b.loss);
 }
 
+// q/k/v (and gate/up) share one Hessian: one factor for all of them must give
+// exactly what building it per linear gives, including the dead-column fix,
+// act-order and damp retries (all of which depend on H only).
+TEST(Gptq, SharedFactorIsExact) {
+  Layer L = make_layer(12, 80, 40, 1, 21);  // 40 tokens < 80 columns: H singular, damp 0 must retry
+  for (int64_t i = 0; i < L.cols; ++i) L.h[7 * L.cols + i] = L.h[i * L.cols + 7] = 0.0;  // dead input 7
+  const Layer other = make_layer(20, 80, 40, 1, 22);  // a second linear on the same input
+  for (bool act : {false, true})
+    for (double damp : {0.01, 0.0}) {
+      GptqOptions o;
+      o.bits = 3;
+      o.group_size = 16;
+      o.act_order = act;
+      o.damp = damp;
+      const GptqFactor f = gptq_factor(L.h, L.cols, o);
+      EXPECT_EQ(f.dead_columns, 1);
+      if (damp == 0.0) {
+        EXPECT_GT(f.damp_retries, 0);
+      }
+      for (const Layer* w : {static_cast<const Layer*>(&L), &other}) {
+        const GptqResult a = gptq_quantize(w->w, w->rows, w->cols, L.h, o);
+        const GptqResult b = gptq_quantize(w->w, w->rows, w->cols, f, o);
+        EXPECT_EQ(a.q, b.q);
+        EXPECT_EQ(a.loss, b.loss);
+        EXPECT_EQ(a.perm, b.perm);
+        EXPECT_EQ(a.damp_used, b.damp_used);
+        EXPECT_EQ(a.damp_retries, b.damp_retries);
+        EXPECT_EQ(a.dead_columns, b.dead_columns);
+        ASSERT_EQ(a.params.size(), b.params.size());
+        for (size_t i = 0; i < a.params.size(); ++i) {
+          EXPECT_EQ(a.params[i].scale, b.params[i].scale);
+          EXPECT_EQ(a.params[i].zero, b.params[i].zero);
+        }
+      }
+    }
+  // A factor made with other options, or for another width, is refused.
+  GptqOptions o;
+  const GptqFactor f = gptq_factor(L.h, L.cols, o);
+  GptqOptions o2 = o;
+  o2.damp = 0.1;
+  EXPECT_THROW(gptq_quantize(L.w, L.rows, L.cols, f, o2), Error);
+  o2 = o;
+  o2.act_order = true;
+  EXPECT_THROW(gptq_quantize(L.w, L.rows, L.cols, f, o2), Error);
+  const Layer narrow = make_layer(4, 64, 80, 1, 23);
+  EXPECT_THROW(gptq_quantize(narrow.w, narrow.rows, narrow.cols, f, o), Error);
+}
+
 TEST(Gptq, DeadColumnsAreZero) {
   Layer L = make_layer(16, 64, 128, 1, 16);
   for (int64_t c : {5, 17})

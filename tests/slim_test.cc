@@ -17,6 +17,7 @@
 #include "quant/salience.h"
 #include "quant/sba.h"
 #include "quant/sqc.h"
+#include "quant/sqc_kernel.h"
 #include "test_util.h"
 #include "util/error.h"
 #include "util/files.h"
@@ -181,6 +182,28 @@ TEST(Salience, DeadColumnsAndFaithfulDamp) {
   EXPECT_EQ(f.damp_used, 0.01);
   EXPECT_NEAR(f.group[0], group_salience(L.w, L.rows, L.cols, f.u_diag, 8)[0], 1e-12 * f.group[0]);
   EXPECT_GT(f.group[0], group_salience(w0, L.rows, L.cols, f.u_diag, 8)[0]);
+}
+
+// The pipeline ranks with the diagonal of GPTQ's shared factor instead of a
+// second Cholesky: it must be the same numbers, not merely close. 300 columns
+// so LAPACK runs its blocked potrf/trtri.
+TEST(Salience, FromGptqFactorIsBitIdentical) {
+  SLayer L = plain_layer(7, 300, 400, 6);
+  for (int64_t c = 0; c < L.cols; ++c) L.h[size_t(11 * L.cols + c)] = L.h[size_t(c * L.cols + 11)] = 0.0;  // dead
+  for (double damp : {0.01, 0.1}) {
+    GptqOptions go;
+    go.damp = damp;
+    const GptqFactor f = gptq_factor(L.h, L.cols, go);
+    const SalienceResult a = compute_salience(L.w, L.rows, L.cols, L.h, {damp, 32});
+    const SalienceResult b = salience_from_factor(L.w, L.rows, L.cols, f, 32);
+    EXPECT_EQ(a.u_diag, b.u_diag);
+    EXPECT_EQ(a.group, b.group);
+    EXPECT_EQ(a.dead_columns, b.dead_columns);
+    EXPECT_EQ(a.damp_used, b.damp_used);
+  }
+  GptqOptions ao;
+  ao.act_order = true;
+  EXPECT_THROW(salience_from_factor(L.w, L.rows, L.cols, gptq_factor(L.h, L.cols, ao), 32), Error);
 }
 
 TEST(Salience, RejectsBadInput) {
@@ -426,6 +449,64 @@ TEST(Sqc, NeverWorseThanMinMaxOnItsObjective) {
   }
   EXPECT_GT(better, total / 4) << "SQC should improve many rows";
   std::printf("SQC strictly better on %d of %d random rows\n", better, total);
+}
+
+// The pruned search must pick exactly the plain grid's parameters (pruning
+// only drops candidates that cannot win), on both instruction sets, and the
+// two instruction sets must agree bit for bit. The objective itself is the
+// fp64 Σ weight·|e|^2.4 to within 1e-5 (pow24 ~1e-6 plus fp32 summation).
+TEST(Sqc, PrunedSearchEqualsPlainGridOnEveryIsa) {
+  namespace k = sqc_kernel;
+  const k::Isa saved = k::active_isa();
+  std::vector<k::Isa> isas{k::Isa::kAvx2};
+  if (k::avx512_supported()) isas.push_back(k::Isa::kAvx512);
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd;
+  std::uniform_int_distribution<int> len(1, 200);
+  std::vector<std::vector<QuantParams>> per_isa(isas.size());  // chosen params, all rows and bits
+  std::vector<std::vector<double>> obj_isa(isas.size());       // their objective values
+  int64_t pruned_blocks = 0, full_blocks = 0;
+  for (int seed = 0; seed < 300; ++seed) {
+    std::vector<float> w(static_cast<size_t>(seed < 8 ? 16 * (seed + 1) : len(rng))), wt(w.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      w[i] = 0.02f * nd(rng);
+      if (seed % 4 == 1 && i % 13 == 5) w[i] *= 6.f;  // outliers
+      wt[i] = i % 7 == 0 ? 4.f : 1.f;
+    }
+    for (int bits : {2, 3, 4, 8})
+      for (bool weighted : {false, true}) {
+        const std::span<const float> ws = weighted ? std::span<const float>(wt) : std::span<const float>();
+        for (size_t a = 0; a < isas.size(); ++a) {
+          k::force_isa(isas[a]);
+          const k::Stats before = k::thread_stats();
+          const QuantParams fast = sqc_fit_row(w, ws, bits, sqc_grid(), /*prune=*/true);
+          pruned_blocks += k::thread_stats().blocks - before.blocks;
+          full_blocks += k::thread_stats().blocks_full - before.blocks_full;
+          const QuantParams plain = sqc_fit_row(w, ws, bits, sqc_grid(), /*prune=*/false);
+          EXPECT_EQ(fast.scale, plain.scale) << seed << " " << bits;
+          EXPECT_EQ(fast.zero, plain.zero) << seed << " " << bits;
+          per_isa[a].push_back(fast);
+          const double obj = sqc_row_objective(w, ws, fast, bits);
+          obj_isa[a].push_back(obj);
+          double ref = 0;  // fp64 objective
+          for (size_t c = 0; c < w.size(); ++c)
+            ref += (weighted ? wt[c] : 1.0) *
+                   std::pow(std::fabs(double(fake_quant(w[c], fast, bits)) - double(w[c])), 2.4);
+          EXPECT_NEAR(obj, ref, 1e-5 * ref + 1e-30) << seed << " " << bits;
+        }
+      }
+  }
+  k::force_isa(saved);
+  for (size_t a = 1; a < isas.size(); ++a) {
+    ASSERT_EQ(per_isa[a].size(), per_isa[0].size());
+    for (size_t i = 0; i < per_isa[0].size(); ++i) {
+      EXPECT_EQ(per_isa[a][i].scale, per_isa[0][i].scale) << i;
+      EXPECT_EQ(per_isa[a][i].zero, per_isa[0][i].zero) << i;
+      EXPECT_EQ(obj_isa[a][i], obj_isa[0][i]) << i;
+    }
+  }
+  std::printf("SQC pruning evaluated %.1f%% of the 16-element blocks (%zu ISA(s))\n",
+              100.0 * double(pruned_blocks) / double(full_blocks), isas.size());
 }
 
 TEST(Sqc, OneBitUsesBinaryFit) {

@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <numeric>
 
@@ -26,14 +27,10 @@ namespace slim {
 
 namespace {
 
-void validate(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
-              const GptqOptions& opt, int64_t G) {
+void validate_weights(std::span<const float> w, int64_t rows, int64_t cols, const GptqOptions& opt, int64_t G) {
   SLIM_CHECK(rows > 0 && cols > 0, "gptq: empty weight ({}x{})", rows, cols);
   SLIM_CHECK(int64_t(w.size()) == rows * cols, "gptq: weight has {} values, expected {}x{}", w.size(), rows, cols);
-  SLIM_CHECK(int64_t(h.size()) == cols * cols, "gptq: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
   SLIM_CHECK(opt.block_size > 0, "gptq: block_size must be positive, got {}", opt.block_size);
-  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "gptq: damp must be finite and >= 0, got {}", opt.damp);
-  SLIM_CHECK(opt.max_damp_retries >= 0, "gptq: max_damp_retries must be >= 0, got {}", opt.max_damp_retries);
   SLIM_CHECK(opt.group_bits.empty() || int64_t(opt.group_bits.size()) == G,
              "gptq: group_bits has {} entries but the layer has {} groups ({} cols, group size {})",
              opt.group_bits.size(), G, cols, opt.group_size);
@@ -43,9 +40,19 @@ void validate(std::span<const float> w, int64_t rows, int64_t cols, std::span<co
   // NaN passes min/max and Cholesky pivots unnoticed; refuse it with a position.
   for (int64_t i = 0; i < rows * cols; ++i)
     SLIM_CHECK(std::isfinite(w[i]), "gptq: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
+}
+
+void validate_hessian(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+  SLIM_CHECK(cols > 0, "gptq: empty Hessian (0 columns)");
+  SLIM_CHECK(int64_t(h.size()) == cols * cols, "gptq: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
+  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "gptq: damp must be finite and >= 0, got {}", opt.damp);
+  SLIM_CHECK(opt.max_damp_retries >= 0, "gptq: max_damp_retries must be >= 0, got {}", opt.max_damp_retries);
   for (int64_t i = 0; i < cols * cols; ++i)
     SLIM_CHECK(std::isfinite(h[i]), "gptq: non-finite Hessian entry {} at ({}, {})", h[i], i / cols, i % cols);
 }
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Default group fitter: plain min-max per row (GPTQ's find_params).
 void fit_group_minmax(const float* w, int64_t rows, int64_t width, int64_t ld, int bits, QuantParams* out) {
@@ -62,43 +69,47 @@ void fit_group(const GptqOptions& opt, const float* w, int64_t rows, int64_t wid
 
 }  // namespace
 
-GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
-                         const GptqOptions& opt) {
-  const int64_t G = n_groups(cols, opt.group_size), gw = group_width(cols, opt.group_size);
-  validate(w, rows, cols, h, opt, G);
-  const bool grouped = opt.group_size > 0;
-  // Per-row quantization is fit once on the whole row before any update, as
-  // in GPTQ, i.e. the same as a static group.
-  const bool static_fit = opt.static_groups || !grouped;
+std::vector<double> GptqFactor::u_diag_by_column() const {
+  std::vector<double> d(static_cast<size_t>(cols));  // (cols) by original column
+  for (int64_t i = 0; i < cols; ++i) d[perm[i]] = u_diag[i];
+  return d;
+}
 
-  GptqResult res;
-  res.group_bits = opt.group_bits.empty() ? std::vector<int>(size_t(G), opt.bits) : opt.group_bits;
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+  validate_hessian(h, cols, opt);
+  const auto t0 = Clock::now();
+  GptqFactor f;
+  f.cols = cols;
+  f.damp = opt.damp;
+  f.act_order = opt.act_order;
+  f.reference_inverse = opt.reference_inverse;
+  f.max_damp_retries = opt.max_damp_retries;
 
   // Dead columns (an input channel that is always 0): H[i,i] = 1 keeps the
-  // factorisation defined; W[:, i] = 0 since the weight has no effect.
+  // factorisation defined (gptq_quantize zeroes W[:, i]: it has no effect).
   std::vector<double> diag(static_cast<size_t>(cols));  // (cols) diag(H) after the dead-column fix
-  std::vector<float> W(w.begin(), w.end());  // (rows, cols) working weights, quantized in place
+  f.dead.assign(size_t(cols), 0);
   for (int64_t c = 0; c < cols; ++c) {
     diag[c] = h[c * cols + c];
     if (diag[c] == 0.0) {
       diag[c] = 1.0;
-      ++res.dead_columns;
-      for (int64_t r = 0; r < rows; ++r) W[r * cols + c] = 0.f;
+      f.dead[c] = 1;
+      ++f.dead_columns;
     }
   }
 
   // perm: position -> original column; identity without act_order.
-  std::vector<int64_t> perm(static_cast<size_t>(cols)), invperm(static_cast<size_t>(cols));
+  f.perm.resize(size_t(cols));
+  std::vector<int64_t>& perm = f.perm;
   std::iota(perm.begin(), perm.end(), int64_t(0));
   if (opt.act_order)  // stable, so ties keep column order and runs are reproducible
     std::stable_sort(perm.begin(), perm.end(), [&](int64_t a, int64_t b) { return diag[a] > diag[b]; });
-  for (int64_t i = 0; i < cols; ++i) invperm[perm[i]] = i;
 
   // U = chol((H + λI)⁻¹, upper) of the permuted H, with λ = damp·mean(diag H)
   // relative damping; a failed factorisation retries with 10x the damp.
   // Threads only pay off past ~64k elements; small layers (tests) stay serial
   // rather than paying fork/join on a loaded machine.
-  const bool big_h = cols * cols > (1 << 16), big_w = rows * cols > (1 << 16);
+  const bool big_h = cols * cols > (1 << 16);
   const double mean_diag = std::accumulate(diag.begin(), diag.end(), 0.0) / double(cols);
   std::vector<double> U(static_cast<size_t>(cols * cols));  // (cols, cols) permuted H, then U in place
   double damp = opt.damp;
@@ -123,18 +134,66 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
            cols, cols, damp, attempt);
     damp = damp > 0 ? damp * 10 : 0.01;
   }
-  res.damp_used = damp;
-  res.damp_retries = attempt;
+  f.damp_used = damp;
+  f.damp_retries = attempt;
 
   // fp32 copy of U for the updates (upper triangle only is ever read).
-  std::vector<double> ud(static_cast<size_t>(cols));  // (cols) U diagonal, the GPTQ denominators
-  std::vector<float> Uf(static_cast<size_t>(cols * cols));  // (cols, cols)
+  f.u_diag.resize(size_t(cols));
+  f.u.assign(size_t(cols * cols), 0.f);
 #pragma omp parallel for schedule(static) if (big_h)
   for (int64_t i = 0; i < cols; ++i) {
-    ud[i] = U[i * cols + i];
-    for (int64_t j = i; j < cols; ++j) Uf[i * cols + j] = float(U[i * cols + j]);
+    f.u_diag[i] = U[i * cols + i];
+    for (int64_t j = i; j < cols; ++j) f.u[i * cols + j] = float(U[i * cols + j]);
   }
-  std::vector<double>().swap(U);  // free: at cols = 11008 it is ~1 GB
+  f.seconds = seconds_since(t0);
+  return f;
+}
+
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+                         const GptqOptions& opt) {
+  // Refuse bad weights/options before the O(cols³) factorisation.
+  validate_weights(w, rows, cols, opt, n_groups(cols, opt.group_size));
+  const GptqFactor f = gptq_factor(h, cols, opt);
+  GptqResult res = gptq_quantize(w, rows, cols, f, opt);
+  res.seconds_factor = f.seconds;
+  return res;
+}
+
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
+                         const GptqOptions& opt) {
+  const int64_t G = n_groups(cols, opt.group_size), gw = group_width(cols, opt.group_size);
+  validate_weights(w, rows, cols, opt, G);
+  SLIM_CHECK(factor.cols == cols && int64_t(factor.u.size()) == cols * cols,
+             "gptq: the inverse-Hessian factor is {} wide, the weight has {} columns", factor.cols, cols);
+  SLIM_CHECK(factor.damp == opt.damp && factor.act_order == opt.act_order &&
+                 factor.reference_inverse == opt.reference_inverse && factor.max_damp_retries == opt.max_damp_retries,
+             "gptq: the inverse-Hessian factor was built with other options (damp {:g}, act_order {}, "
+             "reference_inverse {}, retries {}) than this call (damp {:g}, act_order {}, reference_inverse {}, "
+             "retries {})",
+             factor.damp, factor.act_order, factor.reference_inverse, factor.max_damp_retries, opt.damp,
+             opt.act_order, opt.reference_inverse, opt.max_damp_retries);
+  const auto t_start = Clock::now();
+  double t_fit = 0;  // seconds inside the group fitter
+  const bool grouped = opt.group_size > 0;
+  // Per-row quantization is fit once on the whole row before any update, as
+  // in GPTQ, i.e. the same as a static group.
+  const bool static_fit = opt.static_groups || !grouped;
+
+  GptqResult res;
+  res.group_bits = opt.group_bits.empty() ? std::vector<int>(size_t(G), opt.bits) : opt.group_bits;
+  res.damp_used = factor.damp_used;
+  res.damp_retries = factor.damp_retries;
+  res.dead_columns = factor.dead_columns;
+
+  std::vector<float> W(w.begin(), w.end());  // (rows, cols) working weights, quantized in place
+  for (int64_t c = 0; c < cols; ++c)
+    if (factor.dead[c])
+      for (int64_t r = 0; r < rows; ++r) W[r * cols + c] = 0.f;
+  const std::vector<int64_t>& perm = factor.perm;
+  std::vector<int64_t> invperm(static_cast<size_t>(cols));  // (cols) original column -> position
+  for (int64_t i = 0; i < cols; ++i) invperm[perm[i]] = i;
+  const bool big_w = rows * cols > (1 << 16);
+  const std::vector<double>& ud = factor.u_diag;  // (cols) the GPTQ denominators, by position
 
   // Group of each position, and the parameters stored (G, rows) so a fit
   // writes one contiguous run.
@@ -150,8 +209,9 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
       const int64_t c0 = g * gw, width = std::min(gw, cols - c0);
       gdiag.resize(size_t(width));
       for (int64_t k = 0; k < width; ++k) gdiag[k] = ud[invperm[c0 + k]];
-      fit_group(opt, W.data() + c0, rows, width, cols, gdiag,
-                res.group_bits[g], gp.data() + g * rows);
+      const auto tf = Clock::now();
+      fit_group(opt, W.data() + c0, rows, width, cols, gdiag, res.group_bits[g], gp.data() + g * rows);
+      t_fit += seconds_since(tf);
     }
     if (opt.act_order) {
       // W was fit unpermuted; now move it to processing order.
@@ -178,7 +238,7 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
   const int64_t bs = opt.block_size;
   std::vector<float> Err(static_cast<size_t>(rows * bs));  // (rows, bs) scaled errors of the current block
   std::vector<double> row_loss(size_t(rows), 0.0);  // (rows) summed serially: reproducible
-  const float* Ufp = Uf.data();
+  const float* Ufp = factor.u.data();
   float* Wp = W.data();
 
   for (int64_t i1 = 0, i2 = 0; i1 < cols; i1 = i2) {
@@ -197,8 +257,10 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
     for (int64_t s = i1, e = i1; s < i2; s = e) {
       if (!static_fit && s % gw == 0) {
         const int64_t g = s / gw, width = std::min(gw, cols - s);
+        const auto tf = Clock::now();
         fit_group(opt, Wp + s, rows, width, cols, std::span<const double>(ud.data() + s, size_t(width)),
                   res.group_bits[g], gp.data() + g * rows);
+        t_fit += seconds_since(tf);
       }
       e = static_fit ? i2 : std::min(i2, (s / gw + 1) * gw);
 #pragma omp parallel for schedule(static) if (rows * (e - s) * (i2 - s) > (1 << 18))
@@ -246,6 +308,8 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, s
   res.params.resize(size_t(rows * G));
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t g = 0; g < G; ++g) res.params[r * G + g] = gp[g * rows + r];
+  res.seconds_fit = t_fit;
+  res.seconds_loop = seconds_since(t_start) - t_fit;
   return res;
 }
 

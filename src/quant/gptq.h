@@ -34,6 +34,37 @@ struct GptqOptions {
   bool reference_inverse = false;
 };
 
+// The inverse-Hessian factor GPTQ runs on: U = chol((H + λI)⁻¹, upper) of
+// the (act-order permuted) Hessian, after the dead-column fix and the damp
+// retries. All of it depends only on H and the options it records, so
+// linears that share an input (q/k/v, gate/up) share it exactly: build it
+// once, pass it to every gptq_quantize of that input. fp32 U (what the
+// updates read) plus the fp64 diagonal (the GPTQ denominators).
+struct GptqFactor {
+  int64_t cols = 0;
+  std::vector<float> u;         // (cols, cols) U in processing order, upper triangle (lower is 0)
+  std::vector<double> u_diag;   // (cols) U diagonal in processing order
+  std::vector<int64_t> perm;    // (cols) position -> original column (identity without act_order)
+  std::vector<char> dead;       // (cols) by original column: diag(H) == 0 (weights get zeroed)
+  double damp_used = 0;         // relative damp that finally worked
+  int damp_retries = 0;
+  int dead_columns = 0;
+  // The options it was made with; gptq_quantize refuses a factor whose
+  // options differ from its own.
+  double damp = 0;
+  bool act_order = false, reference_inverse = false;
+  int max_damp_retries = 0;
+  double seconds = 0;           // wall time of building it (for benchmarks)
+
+  // U_cc by ORIGINAL column (the salience denominators).
+  std::vector<double> u_diag_by_column() const;
+};
+
+// h: (cols, cols) Hessian 2/n ΣXᵀX (symmetric, fp64); uses opt.damp,
+// act_order, max_damp_retries and reference_inverse. Throws slim::Error on a
+// bad shape, non-finite h, or a Hessian that stays non-positive-definite.
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt);
+
 struct GptqResult {
   std::vector<float> q;              // (rows, cols) dequantized weights, original column order
   std::vector<QuantParams> params;   // (rows, n_groups) in group order
@@ -45,12 +76,19 @@ struct GptqResult {
   double damp_used = 0;              // relative damp that finally worked
   int damp_retries = 0;
   int dead_columns = 0;              // columns with diag(H) == 0
+  // Wall time by part (for benchmarks): building the factor (0 when one was
+  // passed in), the group fits, everything else (column loop, lazy GEMMs).
+  double seconds_factor = 0, seconds_fit = 0, seconds_loop = 0;
 };
 
 // w: (rows, cols) original weights; h: (cols, cols) Hessian 2/n ΣXᵀX (symmetric, fp64).
 // Throws slim::Error on bad shapes/options, non-finite w or h, or a Hessian
 // that stays non-positive-definite after max_damp_retries.
 GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+                         const GptqOptions& opt);
+// The same with a prebuilt factor (bit-identical result). Throws when the
+// factor's width or options differ from w's and opt's.
+GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                          const GptqOptions& opt);
 
 }  // namespace slim

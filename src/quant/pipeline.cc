@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "calib/sequential.h"
 #include "quant/alloc.h"
@@ -67,9 +68,33 @@ void finish_error_layer(BitmapLayer& bl, const QuantizeOptions& opt) {
   bl.scope = opt.sba_scope;
 }
 
+// The Hessian-derived state of the input site being quantized. q/k/v (and
+// gate/up) read one input and come one after another, and GPTQ's factor
+// (dead columns, damp retries, U) and SliM's default salience denominators
+// depend only on H and the damp: built once per site and block, the result
+// is bit-identical to building them per linear. One entry: the next site
+// replaces it (the accumulators are reused from block to block, so the key
+// includes the block).
+struct SiteCache {
+  int layer = -1;
+  const HessianAccumulator* site = nullptr;
+  std::vector<double> h;  // (in, in) H; kept only when faithful salience needs it
+  std::optional<GptqFactor> factor;
+
+  void select(const LinearJob& job, const GptqOptions& go, bool keep_h) {
+    if (job.layer == layer && job.hessian == site) return;
+    layer = job.layer;
+    site = job.hessian;
+    factor.reset();  // free the old U before building the next
+    h = job.hessian->hessian();
+    factor = gptq_factor(h, job.linear->in(), go);
+    if (!keep_h) std::vector<double>().swap(h);
+  }
+};
+
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
 // SBA's KL search on the captured inputs, or from a saved bit map.
-BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, const QuantizeOptions& opt) {
+BitmapLayer allocate_bits(const LinearJob& job, const SiteCache& site, const QuantizeOptions& opt) {
   const Linear& L = *job.linear;
   BitmapLayer bl;
   bl.block = job.layer;
@@ -94,8 +119,16 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
     bl.method = "uniform";
     return bl;
   }
+  // The default ranking is GPTQ's own denominators (relative damp, dead
+  // columns zeroed), which the site's factor holds unless act-order permuted it.
+  auto default_salience = [&] {
+    if (site.factor->act_order) return compute_salience(L.w.span(), L.out(), L.in(), site.h, {opt.damp, opt.group_size});
+    return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
+  };
   if (opt.sba_criterion != "kl") {
-    const GroupErrors ge = layer_errors(L, h, opt);
+    const SalienceResult sal = default_salience();
+    const GroupErrors ge = group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
+                                        opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
     AllocOptions ao;
     ao.bits = opt.bits;
     ao.max_up = opt.sba_max_up;
@@ -107,7 +140,8 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
   so.damp = opt.damp;
   so.group_size = opt.group_size;
   so.faithful = opt.faithful;
-  SalienceResult sal = compute_salience(L.w.span(), L.out(), L.in(), h, so);
+  const SalienceResult sal =
+      opt.faithful ? compute_salience(L.w.span(), L.out(), L.in(), site.h, so) : default_salience();
   SbaOptions sb;
   sb.bits = opt.bits;
   sb.group_size = opt.group_size;
@@ -117,9 +151,7 @@ BitmapLayer allocate_bits(const LinearJob& job, const std::vector<double>& h, co
   SbaResult r = sba_search(L.w.span(), L.out(), L.in(), sal.group, acts, sb);
   bl.bits = r.group_bits;
   if (opt.faithful) {  // the reference re-ranks with GPTQ's relatively damped H before assigning
-    so.faithful = false;
-    bl.bits = sba_assign(compute_salience(L.w.span(), L.out(), L.in(), h, so).group, opt.bits, r.k, L.in(),
-                         opt.group_size);
+    bl.bits = sba_assign(default_salience().group, opt.bits, r.k, L.in(), opt.group_size);
   }
   bl.k = r.k;
   bl.k_up = r.k;
@@ -243,10 +275,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     }
     if (slim && opt.sba && !opt.bitmap && opt.sba_criterion == "kl") {
       // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
-      // the same k* as all tokens on 7B-shaped layers (docs/RESULTS.md).
+      // the full-token k* in 5 of 6 7B-shaped cases, 0.5% KL off in the sixth (docs/RESULTS.md).
       const int64_t total = int64_t(calib->tokens.size()) * calib->seqlen;
       so.capture_stride = opt.sba_token_stride > 0 ? opt.sba_token_stride : int(std::max<int64_t>(1, total / 8192));
     }
+    SiteCache site;
     run_sequential(
         m, *calib,
         [&](LinearJob& job) {
@@ -259,9 +292,12 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.damp = opt.damp;
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
-          std::vector<double> h = job.hessian->hessian();
+          // H itself is needed only by the error criteria and when SBA's ranking
+          // cannot come from the factor: faithful (absolute damp) or act-order (permuted U).
+          site.select(job, go,
+                      slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl"));
           if (slim) {
-            BitmapLayer bl = allocate_bits(job, h, opt);
+            BitmapLayer bl = allocate_bits(job, site, opt);
             go.group_bits = bl.bits;
             if (opt.sqc) {
               SqcOptions sq;
@@ -273,7 +309,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             }
             bitmap.layers.push_back(std::move(bl));
           }
-          GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), h, go);
+          GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), *site.factor, go);
           if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r.group_bits, r.params});
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
           auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,

@@ -52,6 +52,25 @@ std::vector<double> group_salience(std::span<const float> w, int64_t rows, int64
   return sums(w, rows, cols, u_diag, group_size, nullptr);
 }
 
+SalienceResult salience_from_factor(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
+                                    int group_size) {
+  SLIM_CHECK(rows > 0 && cols > 0, "salience: empty weight ({}x{})", rows, cols);
+  SLIM_CHECK(int64_t(w.size()) == rows * cols, "salience: weight has {} values, expected {}x{}", w.size(), rows,
+             cols);
+  SLIM_CHECK(factor.cols == cols, "salience: the inverse-Hessian factor is {} wide, the weight has {} columns",
+             factor.cols, cols);
+  SLIM_CHECK(!factor.act_order, "salience: needs U in column order, the factor was built with act_order");
+  for (int64_t i = 0; i < rows * cols; ++i)
+    SLIM_CHECK(std::isfinite(w[i]), "salience: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
+  SalienceResult res;
+  res.u_diag = factor.u_diag_by_column();
+  res.damp_used = factor.damp_used;
+  res.damp_retries = factor.damp_retries;
+  res.dead_columns = factor.dead_columns;
+  res.group = sums(w, rows, cols, res.u_diag, group_size, &factor.dead);
+  return res;
+}
+
 SalienceResult compute_salience(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
                                 const SalienceOptions& opt) {
   SLIM_CHECK(rows > 0 && cols > 0, "salience: empty weight ({}x{})", rows, cols);

@@ -15,6 +15,8 @@
 #include <span>
 #include <vector>
 
+#include "quant/gptq.h"
+
 namespace slim {
 
 struct SalienceOptions {
@@ -42,6 +44,14 @@ struct SalienceResult {
 // Hessian that stays non-positive-definite after the retries.
 SalienceResult compute_salience(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
                                 const SalienceOptions& opt = {});
+
+// The default (non-faithful) salience from GPTQ's inverse-Hessian factor of
+// the same H and relative damp: U_cc is its diagonal, bit-identical to the
+// Cholesky above (potrf of the same P (H + λI) P, and trtri's diagonal is
+// 1/L_kk), so this equals compute_salience(w, …, h, {factor.damp, group_size})
+// at no O(cols³) cost. Throws for an act-order factor (its columns are permuted).
+SalienceResult salience_from_factor(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
+                                    int group_size);
 
 // Group sums of w²/u² for a given U diagonal (cols); exposed for callers that
 // already have U (e.g. from a GPTQ run) and for tests.

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/quantizer.h"
+#include "quant/sqc_kernel.h"
 #include "util/error.h"
 #include "util/fast_exp.h"
 
@@ -42,36 +43,27 @@ inline float pow24(float x) {
   return a * a * exp_small(0.4f * ln);
 }
 
-// round-half-even of |v| < 2^22, bit-identical to nearbyint under the
-// default rounding mode, but vectorisable.
-inline float round_even(float v) {
-  const float magic = 12582912.f;
-  return (v + magic) - magic;
-}
-
-// Σ weight_c |deq(w_c) − w_c|^2.4 under (scale, zero), fp32 lanes. deq is
-// exactly fake_quant's, q = clamp(round(w/scale) + zero, 0, maxq) and
-// deq = scale (q − zero), with the clamp done on int32 (the values are small
-// integers, so this is exact) to keep the loop branch-free. weight ==
-// nullptr: all 1.
-inline float row_error(const float* __restrict w, const float* __restrict weight, int64_t n, float scale, float zero,
-                       float maxq) {
-  const int32_t z = int32_t(zero), mq = int32_t(maxq);
-  float s = 0.f;
-  if (weight) {
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < n; ++c) {
-      const int32_t q = std::clamp(int32_t(round_even(w[c] / scale)) + z, 0, mq);
-      s += weight[c] * pow24(scale * float(q - z) - w[c]);
+// A row copied into 16-padded buffers for the kernel (sqc_kernel.h): the
+// padding is w = 0, weight = 0, which adds exactly 0 under any candidate.
+struct PaddedRow {
+  std::vector<float> w, weight;  // (n rounded up to 16) each; weight empty: all 1
+  sqc_kernel::Row set(std::span<const float> src, std::span<const float> wt) {
+    const size_t n = (src.size() + sqc_kernel::kLanes - 1) / sqc_kernel::kLanes * sqc_kernel::kLanes;
+    w.assign(n, 0.f);
+    std::copy(src.begin(), src.end(), w.begin());
+    if (wt.empty()) {
+      weight.clear();
+    } else {
+      weight.assign(n, 0.f);
+      std::copy(wt.begin(), wt.end(), weight.begin());
     }
-  } else {
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < n; ++c) {
-      const int32_t q = std::clamp(int32_t(round_even(w[c] / scale)) + z, 0, mq);
-      s += pow24(scale * float(q - z) - w[c]);
-    }
+    return {w.data(), wt.empty() ? nullptr : weight.data(), int64_t(n)};
   }
-  return s;
+};
+
+PaddedRow& scratch_row() {
+  thread_local PaddedRow r;
+  return r;
 }
 
 // Reference: cat([1], linspace(1, 1.1, 51)[1:], linspace(1, 0.9, 51)[1:]);
@@ -170,12 +162,11 @@ double sqc_row_objective(std::span<const float> w, std::span<const float> weight
       s += (weight.empty() ? 1.f : weight[c]) * pow24(fake_quant(w[c], p, 1) - w[c]);
     return s;
   }
-  return row_error(w.data(), weight.empty() ? nullptr : weight.data(), int64_t(w.size()), p.scale, p.zero,
-                   float((1 << bits) - 1));
+  return sqc_kernel::row_error(scratch_row().set(w, weight), p.scale, p.zero, float((1 << bits) - 1));
 }
 
 QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits,
-                        std::span<const float> grid) {
+                        std::span<const float> grid, bool prune) {
   SLIM_CHECK(bits >= 1 && bits <= 8, "sqc: bits must be in 1..8, got {}", bits);
   SLIM_CHECK(!w.empty(), "sqc: cannot fit an empty segment");
   SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
@@ -183,26 +174,21 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   // Per-row range, hoisted out of the grid loop (fit_minmax's rules).
   const auto [xmin, xmax] = zero_containing_range(w);
   const float maxq = float((1 << bits) - 1);
-  const float* wt = weight.empty() ? nullptr : weight.data();
-  const int64_t n = int64_t(w.size());
-  QuantParams best;
-  float best_err = std::numeric_limits<float>::infinity();
-  SLIM_CHECK(!grid.empty() && grid[0] == 1.f, "sqc: the grid must start at 1.0");
-  for (float p : grid) {
+  SLIM_CHECK(!grid.empty() && grid.size() <= 101 && grid[0] == 1.f,
+             "sqc: the grid must hold 1..101 factors starting with 1.0");
+  std::array<float, 101> scale, zero;  // the candidates, grid order
+  for (size_t i = 0; i < grid.size(); ++i) {
     // fp32 in the reference's order: p·xmin, p·xmax, then the scale.
-    const float lo = p * xmin, hi = p * xmax;
-    const float scale = f16_scale((hi - lo) / maxq);
-    const float zero = std::clamp(std::nearbyint(-lo / scale), 0.f, maxq);
-    const float err = row_error(w.data(), wt, n, scale, zero, maxq);
-    if (err < best_err) {  // strict: the first best wins, p = 1.0 first
-      best_err = err;
-      best.scale = scale;
-      best.zero = zero;
-    }
+    const float p = grid[i], lo = p * xmin, hi = p * xmax;
+    scale[i] = f16_scale((hi - lo) / maxq);
+    zero[i] = std::clamp(std::nearbyint(-lo / scale[i]), 0.f, maxq);
   }
+  float err = 0;
+  const int best = sqc_kernel::best_candidate(scratch_row().set(w, weight), scale.data(), zero.data(),
+                                              int(grid.size()), maxq, prune, &err);
   // All errors non-finite cannot happen for finite w; keep min-max then.
-  if (!std::isfinite(best_err)) return fit_minmax(w, bits);
-  return best;
+  if (best < 0 || !std::isfinite(err)) return fit_minmax(w, bits);
+  return {scale[size_t(best)], zero[size_t(best)]};
 }
 
 GroupFitter make_sqc_fitter(const SqcOptions& opt) {

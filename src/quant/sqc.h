@@ -23,7 +23,9 @@
 //
 // |e|^2.4 is e² · |e|^0.4 with |e|^0.4 from a vectorisable log/exp pair
 // (relative error ~1e-6, see sqc_pow24); the codes and dequantized values are
-// bit-identical to fake_quant.
+// bit-identical to fake_quant. The sum runs in a fixed 16-lane order and a
+// candidate is abandoned once its partial sum cannot win (exact pruning, see
+// sqc_kernel.h); AVX-512 is used when the CPU has it, with the same result.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -70,9 +72,11 @@ double sqc_salience_threshold(const float* w, int64_t rows, int64_t width, int64
 
 // One row: the search above. weight: (width) per-element weights, or empty
 // for all 1. bits 1..8 (1: binary fit).
-// grid: the range factors to try, starting with 1.0 (sqc_grid()).
+// grid: the range factors to try (at most 101), starting with 1.0 (sqc_grid()).
+// prune = false evaluates every candidate in full (the plain grid; same
+// result, for tests).
 QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits,
-                        std::span<const float> grid = sqc_grid());
+                        std::span<const float> grid = sqc_grid(), bool prune = true);
 
 // The search objective of one row under p, in the fitter's own arithmetic.
 double sqc_row_objective(std::span<const float> w, std::span<const float> weight, const QuantParams& p, int bits);

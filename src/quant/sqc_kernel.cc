@@ -1,0 +1,124 @@
+// Two instances of sqc_kernel_body.inc: AVX2 (the build baseline) and
+// AVX-512 (compiled for it with a target pragma, run only when the CPU has
+// it). The traits map the body's operations 1:1 onto intrinsics.
+#include "quant/sqc_kernel.h"
+
+#include <immintrin.h>
+
+#include "util/error.h"
+
+namespace slim::sqc_kernel {
+
+namespace avx2 {
+struct V {
+  static constexpr int64_t kWidth = 8;
+  using F = __m256;
+  using I = __m256i;
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_store_ps(p, v); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fmsub(F a, F b, F c) { return _mm256_fmsub_ps(a, b, c); }
+  static F cvt(I a) { return _mm256_cvtepi32_ps(a); }
+  static I cvtt(F a) { return _mm256_cvttps_epi32(a); }
+  static I cast_i(F a) { return _mm256_castps_si256(a); }
+  static F cast_f(I a) { return _mm256_castsi256_ps(a); }
+  static I add_i(I a, I b) { return _mm256_add_epi32(a, b); }
+  static I sub_i(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static I and_i(I a, I b) { return _mm256_and_si256(a, b); }
+  static I or_i(I a, I b) { return _mm256_or_si256(a, b); }
+  static I maxi(I a, I b) { return _mm256_max_epi32(a, b); }
+  static I mini(I a, I b) { return _mm256_min_epi32(a, b); }
+  static I slli23(I a) { return _mm256_slli_epi32(a, 23); }
+  static I srli23(I a) { return _mm256_srli_epi32(a, 23); }
+  static I gt01(I a, I b) { return _mm256_srli_epi32(_mm256_cmpgt_epi32(a, b), 31); }  // 1 where a > b
+};
+#define SQC_TARGET
+#include "quant/sqc_kernel_body.inc"
+#undef SQC_TARGET
+}  // namespace avx2
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512vl")
+// GCC 12's AVX-512 headers build set1/casts from _mm512_undefined_*(), which
+// -Wmaybe-uninitialized flags falsely once inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace avx512 {
+struct V {
+  static constexpr int64_t kWidth = 16;
+  using F = __m512;
+  using I = __m512i;
+  static F set1(float v) { return _mm512_set1_ps(v); }
+  static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
+  static F load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, F v) { _mm512_store_ps(p, v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }
+  static F cvt(I a) { return _mm512_cvtepi32_ps(a); }
+  static I cvtt(F a) { return _mm512_cvttps_epi32(a); }
+  static I cast_i(F a) { return _mm512_castps_si512(a); }
+  static F cast_f(I a) { return _mm512_castsi512_ps(a); }
+  static I add_i(I a, I b) { return _mm512_add_epi32(a, b); }
+  static I sub_i(I a, I b) { return _mm512_sub_epi32(a, b); }
+  static I and_i(I a, I b) { return _mm512_and_si512(a, b); }
+  static I or_i(I a, I b) { return _mm512_or_si512(a, b); }
+  static I maxi(I a, I b) { return _mm512_max_epi32(a, b); }
+  static I mini(I a, I b) { return _mm512_min_epi32(a, b); }
+  static I slli23(I a) { return _mm512_slli_epi32(a, 23); }
+  static I srli23(I a) { return _mm512_srli_epi32(a, 23); }
+  static I gt01(I a, I b) { return _mm512_maskz_set1_epi32(_mm512_cmpgt_epi32_mask(a, b), 1); }
+};
+#define SQC_TARGET
+#include "quant/sqc_kernel_body.inc"
+#undef SQC_TARGET
+}  // namespace avx512
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
+
+namespace {
+Isa detect() { return avx512_supported() ? Isa::kAvx512 : Isa::kAvx2; }
+Isa g_isa = detect();
+}  // namespace
+
+bool avx512_supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+}
+
+Isa active_isa() { return g_isa; }
+
+void force_isa(Isa isa) {
+  SLIM_CHECK(isa != Isa::kAvx512 || avx512_supported(), "sqc: this CPU has no AVX-512 (avx512f/dq/vl)");
+  g_isa = isa;
+}
+
+Stats& thread_stats() {
+  thread_local Stats st;
+  return st;
+}
+
+int best_candidate(const Row& row, const float* scale, const float* zero, int count, float maxq, bool prune,
+                   float* best_err) {
+  SLIM_CHECK(row.n % kLanes == 0, "sqc: row length {} is not padded to {}", row.n, kLanes);
+  Stats& st = thread_stats();
+  return g_isa == Isa::kAvx512 ? avx512::best_candidate(row, scale, zero, count, maxq, prune, best_err, st)
+                               : avx2::best_candidate(row, scale, zero, count, maxq, prune, best_err, st);
+}
+
+float row_error(const Row& row, float scale, float zero, float maxq) {
+  SLIM_CHECK(row.n % kLanes == 0, "sqc: row length {} is not padded to {}", row.n, kLanes);
+  return g_isa == Isa::kAvx512 ? avx512::row_error(row, scale, zero, maxq) : avx2::row_error(row, scale, zero, maxq);
+}
+
+}  // namespace slim::sqc_kernel
