@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include <hwy/targets.h>
+
+#include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
 #include "util/error.h"
@@ -70,6 +73,20 @@ std::vector<int> random_bits(int64_t cols, int group_size, uint32_t seed) {
   return bits;
 }
 
+// Runs f(target name) once per compiled SIMD target this CPU supports (so the
+// AVX2 kernels are tested on an AVX-512 machine too), then restores dispatch.
+template <typename F>
+void for_each_target(F&& f) {
+  const auto targets = pack_detail::compiled_targets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t t : targets) {
+    hwy::SetSupportedTargetsForTest(t);
+    ASSERT_STREQ(packed_kernel_target(), hwy::TargetName(t));
+    f(std::string(hwy::TargetName(t)));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 struct Shape {
   int64_t rows, cols;
   int group_size;
@@ -114,18 +131,22 @@ std::string name(const Shape& s, const std::string& bits) {
 }
 
 TEST(PackedLinear, DequantizeEqualsFakeQuantEveryWidth) {
-  for (const Shape& s : kShapes)
-    for (int b = 1; b <= 8; ++b)
-      check_dequantize(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 100 + b),
-                       name(s, std::to_string(b) + " bits"));
+  for_each_target([](const std::string& target) {
+    for (const Shape& s : kShapes)
+      for (int b = 1; b <= 8; ++b)
+        check_dequantize(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 100 + b),
+                         target + " " + name(s, std::to_string(b) + " bits"));
+  });
 }
 
 TEST(PackedLinear, DequantizeEqualsFakeQuantMixedWidths) {
-  uint32_t seed = 1;
-  for (const Shape& s : kShapes)
-    for (int rep = 0; rep < 3; ++rep, ++seed)
-      check_dequantize(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
-                       name(s, "mixed"));
+  for_each_target([](const std::string& target) {
+    uint32_t seed = 1;
+    for (const Shape& s : kShapes)
+      for (int rep = 0; rep < 3; ++rep, ++seed)
+        check_dequantize(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
+                         target + " " + name(s, "mixed"));
+  });
 }
 
 TEST(PackedLinear, LayoutSizes) {
@@ -267,16 +288,28 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
 }
 
 TEST(PackedLinear, MatmulMatchesReference) {
-  uint32_t seed = 50;
-  for (const Shape& s : kShapes)
-    for (int64_t T : {1, 2, 3, 5, 17, 70}) {
-      check_matmul(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
-                   T, name(s, "mixed"));
-      ++seed;
-    }
-  for (int b = 1; b <= 8; ++b)
-    for (int64_t T : {1, 4, 40})
-      check_matmul(quantize(37, 300, 128, uniform_bits(300, 128, b), 70 + b), T, std::to_string(b) + " bits");
+  for_each_target([](const std::string& target) {
+    uint32_t seed = 50;
+    for (const Shape& s : kShapes)
+      for (int64_t T : {1, 2, 3, 4, 5, 7, 8, 17, 70}) {
+        check_matmul(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed), T,
+                     target + " " + name(s, "mixed"));
+        ++seed;
+      }
+    for (int b = 1; b <= 8; ++b)
+      for (int64_t T : {1, 2, 4, 6, 40})
+        check_matmul(quantize(37, 300, 128, uniform_bits(300, 128, b), 70 + b), T,
+                     target + " " + std::to_string(b) + " bits");
+  });
+}
+
+// Big enough that the GEMV splits rows between threads and the GEMM path
+// uses several panels.
+TEST(PackedLinear, MatmulMatchesReferenceLargeLayer) {
+  for_each_target([](const std::string& target) {
+    const Quantized q = quantize(1030, 520, 128, random_bits(520, 128, 3), 3);
+    for (int64_t T : {1, 3, 9}) check_matmul(q, T, target + " 1030x520");
+  });
 }
 
 TEST(PackedLinear, MovedLinearKeepsItsData) {
