@@ -9,6 +9,25 @@
 
 namespace slim::pack_detail {
 
+// matmul()'s tuning knobs. The defaults are measured with bench_kernels
+// (which also changes them to measure); nothing else should.
+struct Tuning {
+  // T from which matmul() dequantizes panels and calls sgemm instead of the
+  // GEMV (whose cost grows ~linearly with T).
+  int64_t gemm_min_tokens = 8;
+  // rows x cols x T below which the GEMV stays on the calling thread: a
+  // fork/join costs a few microseconds, as much as a small layer's whole
+  // GEMV (the 64x64 layers of a tiny model must not pay it).
+  int64_t parallel_min_work = int64_t(1) << 18;
+  // Dequantized panel per thread on the GEMM path: about an L2 (1 MB on
+  // Zen 5), so sgemm reads the panel from cache right after it is written.
+  int64_t panel_bytes = int64_t(1) << 20;
+};
+inline Tuning& tuning() {
+  static Tuning t;
+  return t;
+}
+
 // Input of the bit-plane GEMV: x prepared once per call.
 struct GemvInput {
   const float* xp = nullptr;  // (T, xstride) x with every group zero-padded to 16 columns (padded_columns())
@@ -26,6 +45,11 @@ void gemv_rows(const PackedLinear& L, const GemvInput& in, int64_t r0, int64_t r
 // Dequantized rows r0..r1-1 into out (r1 - r0, cols), row stride ldo; bit
 // identical to dequantize_rows_reference().
 void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo);
+// matmul()'s two paths (dense checks done by the caller), callable on their
+// own so bench_kernels can measure the GEMV/GEMM crossover.
+void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+
 // hwy::TargetName of the target the two functions above dispatch to.
 const char* target_name();
 // The targets this CPU supports among those compiled here (for the tests:

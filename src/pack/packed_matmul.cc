@@ -18,17 +18,6 @@ namespace slim {
 
 namespace {
 
-// T from which matmul() dequantizes panels and calls sgemm instead of the
-// GEMV (which costs ~T times its T = 1 time). Measured with bench_kernels.
-constexpr int64_t kGemmMinTokens = 8;
-// Weights x tokens below which the GEMV stays on the calling thread: a
-// fork/join costs a few microseconds, as much as a small layer's whole GEMV
-// (the 64x64 layers of a tiny model must not pay it). Measured with bench_kernels.
-constexpr int64_t kParallelMinWork = int64_t(1) << 18;
-// Dequantized panel per thread for the GEMM path: about an L2 (1 MB on Zen 5)
-// so sgemm reads the panel from cache right after it is written.
-constexpr int64_t kPanelBytes = int64_t(1) << 20;
-
 // Per-thread scratch buffers, kept between calls so a product does not page
 // fault on fresh allocations. Slots: 0, 1 = GEMV x preparation (calling
 // thread), 2 = GEMM panel (each worker).
@@ -47,41 +36,38 @@ void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t l
   pack_detail::dequantize(*this, r0, r1, out, ldo);
 }
 
-void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) const {
-  if (ldx <= 0) ldx = cols();
-  if (ldy <= 0) ldy = rows();
-  SLIM_CHECK(T >= 0 && ldx >= cols() && ldy >= rows(), "matmul: T {} ldx {} ldy {} for a {}x{} linear", T, ldx, ldy,
-             rows(), cols());
-  if (T == 0) return;
-  const int64_t R = rows(), C = cols(), G = n_groups();
+namespace pack_detail {
 
-  if (T >= kGemmMinTokens) {
-    const int64_t panel = std::clamp<int64_t>(kPanelBytes / (4 * C) / 16 * 16, 16, R);
-    const int64_t n_panels = (R + panel - 1) / panel;
-    // Each thread dequantizes its own panels and runs a single-threaded sgemm
-    // on them (OpenBLAS-OpenMP runs single-threaded inside a parallel region).
+void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  const int64_t R = L.rows(), C = L.cols();
+  const int64_t panel = std::clamp<int64_t>(tuning().panel_bytes / (4 * C) / 16 * 16, 16, R);
+  const int64_t n_panels = (R + panel - 1) / panel;
+  // Each thread dequantizes its own panels and runs a single-threaded sgemm
+  // on them (OpenBLAS-OpenMP runs single-threaded inside a parallel region).
 #pragma omp parallel for schedule(dynamic, 1) if (n_panels > 1)
-    for (int64_t p = 0; p < n_panels; ++p) {
-      const int64_t r0 = p * panel, r1 = std::min(R, r0 + panel);
-      float* w = thread_scratch(2, panel * C);  // (r1 - r0, cols)
-      pack_detail::dequantize(*this, r0, r1, w, C);
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(r1 - r0), int(C), 1.f, x, int(ldx), w, int(C),
-                  0.f, y + r0, int(ldy));
-    }
-    return;
+  for (int64_t p = 0; p < n_panels; ++p) {
+    const int64_t r0 = p * panel, r1 = std::min(R, r0 + panel);
+    float* w = thread_scratch(2, panel * C);  // (r1 - r0, cols)
+    dequantize(L, r0, r1, w, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(r1 - r0), int(C), 1.f, x, int(ldx), w, int(C),
+                0.f, y + r0, int(ldy));
   }
+}
 
-  pack_detail::GemvInput in;
+void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  const int64_t R = L.rows(), C = L.cols(), G = L.n_groups();
+  const auto gcol = L.group_columns();
+  const auto pcol = L.padded_columns();
+  GemvInput in;
   in.T = T;
-  in.xstride = padded_col_[size_t(G)];
+  in.xstride = pcol[size_t(G)];
   float* xp = thread_scratch(0, T * in.xstride);  // (T, xstride) zero-padded groups
   float* xs = thread_scratch(1, T * G);           // (T, G) group sums
   for (int64_t t = 0; t < T; ++t)
     for (int64_t g = 0; g < G; ++g) {
-      const float* src = x + t * ldx + group_col_[size_t(g)];
-      float* dst = xp + t * in.xstride + padded_col_[size_t(g)];
-      const int64_t w = group_col_[size_t(g + 1)] - group_col_[size_t(g)];
-      const int64_t pw = padded_col_[size_t(g + 1)] - padded_col_[size_t(g)];
+      const float* src = x + t * ldx + gcol[size_t(g)];
+      float* dst = xp + t * in.xstride + pcol[size_t(g)];
+      const int64_t w = gcol[size_t(g + 1)] - gcol[size_t(g)], pw = pcol[size_t(g + 1)] - pcol[size_t(g)];
       float s = 0.f;
       for (int64_t i = 0; i < w; ++i) s += dst[i] = src[i];
       std::fill(dst + w, dst + pw, 0.f);
@@ -89,15 +75,29 @@ void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int6
     }
   in.xp = xp;
   in.xsum = xs;
-  const int64_t n_blocks = (R + pack_detail::kGemvRowBlock - 1) / pack_detail::kGemvRowBlock;
-#pragma omp parallel if (R * C * T >= kParallelMinWork)
+  const int64_t n_blocks = (R + kGemvRowBlock - 1) / kGemvRowBlock;
+#pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
   {
     // Contiguous row ranges in whole row blocks, one per thread.
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t r0 = std::min(R, n_blocks * id / nt * pack_detail::kGemvRowBlock);
-    const int64_t r1 = std::min(R, n_blocks * (id + 1) / nt * pack_detail::kGemvRowBlock);
-    if (r0 < r1) pack_detail::gemv_rows(*this, in, r0, r1, y, ldy);
+    const int64_t r0 = std::min(R, n_blocks * id / nt * kGemvRowBlock);
+    const int64_t r1 = std::min(R, n_blocks * (id + 1) / nt * kGemvRowBlock);
+    if (r0 < r1) gemv_rows(L, in, r0, r1, y, ldy);
   }
+}
+
+}  // namespace pack_detail
+
+void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) const {
+  if (ldx <= 0) ldx = cols();
+  if (ldy <= 0) ldy = rows();
+  SLIM_CHECK(T >= 0 && ldx >= cols() && ldy >= rows(), "matmul: T {} ldx {} ldy {} for a {}x{} linear", T, ldx, ldy,
+             rows(), cols());
+  if (T == 0) return;
+  if (T >= pack_detail::tuning().gemm_min_tokens)
+    pack_detail::gemm_matmul(*this, x, y, T, ldx, ldy);
+  else
+    pack_detail::gemv_matmul(*this, x, y, T, ldx, ldy);
 }
 
 }  // namespace slim
