@@ -93,8 +93,11 @@ struct Shape {
 };
 // Rows not a multiple of any SIMD width or row block; cols with partial last
 // groups, group sizes 16/24/32/128 and per-row (<= 0).
-const Shape kShapes[] = {{1, 1, 16},   {7, 37, 16},   {33, 100, 24}, {5, 130, -1},  {17, 300, 128},
-                         {13, 64, 32}, {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24}};
+// Rows >= 17 also exercise the AVX-512 16-row LUT kernel (whole 128-column
+// plane pieces, narrower groups and partial last groups) and its row tail.
+const Shape kShapes[] = {{1, 1, 16},    {7, 37, 16},   {33, 100, 24}, {5, 130, -1}, {17, 300, 128},
+                         {13, 64, 32},  {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24},
+                         {40, 200, -1}, {50, 80, 16},  {35, 600, 256}};
 
 void expect_bit_identical(const std::vector<float>& want, const std::vector<float>& got, const std::string& what) {
   ASSERT_EQ(want.size(), got.size());

@@ -33,20 +33,25 @@ struct GemvInput {
   const float* xp = nullptr;  // (T, xstride) x with every group zero-padded to 16 columns (padded_columns())
   int64_t xstride = 0;
   const float* xsum = nullptr;  // (T, n_groups) Σ x over each group
+  const float* tables = nullptr;  // (T, tstride) AVX-512: subset sums of each 4-column block of xp, 16 each
+  int64_t tstride = 0;
   int64_t T = 0;
 };
 
-// Rows a GEMV kernel call handles together (x loads shared, independent
-// accumulators); callers split rows between threads in multiples of it.
+// Rows the masked GEMV kernel handles together (x loads shared, independent
+// accumulators).
 inline constexpr int64_t kGemvRowBlock = 4;
 
-// y[t, r] (row stride ldy) for rows r0..r1-1: the bit-plane GEMV.
-void gemv_rows(const PackedLinear& L, const GemvInput& in, int64_t r0, int64_t r1, float* y, int64_t ldy);
+// A float buffer of at least n per (thread, slot), kept between calls so the
+// products do not page-fault on fresh allocations. Slots: 0, 1, 3 = GEMV
+// input preparation (calling thread), 2 = GEMM panel (each worker).
+float* thread_scratch(int slot, int64_t n);
 // Dequantized rows r0..r1-1 into out (r1 - r0, cols), row stride ldo; bit
 // identical to dequantize_rows_reference().
 void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo);
-// matmul()'s two paths (dense checks done by the caller), callable on their
-// own so bench_kernels can measure the GEMV/GEMM crossover.
+// matmul()'s two paths (argument checks done by the caller), callable on
+// their own so bench_kernels can measure the GEMV/GEMM crossover. The GEMV
+// (x prepared once, OpenMP over rows) is runtime-dispatched as a whole.
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 

@@ -77,7 +77,7 @@ void PackedLinear::check_sizes() const {
 void PackedLinear::expand_and_check_data() {
   const PackedParts& p = parts_;
   const int64_t R = p.rows, G = n_groups();
-  zero_.assign(size_t(R * G), 0);
+  zero_.assign(size_t(R * G + 4), 0);  // + 4 spare bytes (see zero_points())
   for (int64_t r = 0; r < R; ++r) {
     const uint8_t* z = p.zeros.data() + r * zero_row_bytes_;  // (zero_row_bytes)
     int64_t pos = 0;

@@ -104,7 +104,9 @@ class PackedLinear {
   // group is zero-padded to a multiple of 16 columns (the plane chunks), then
   // the padded width: the GEMV kernel reads whole 16-column chunks of x.
   std::span<const int64_t> padded_columns() const { return padded_col_; }
-  std::span<const uint8_t> zero_points() const { return zero_; }            // (rows, n_groups); 0 for 1-bit groups
+  // (rows, n_groups); 0 for 1-bit groups. Followed in memory by 4 spare bytes
+  // (kernels gather 4-byte words at any element).
+  std::span<const uint8_t> zero_points() const { return {zero_.data(), size_t(parts_.rows * n_groups())}; }
   std::span<const int32_t> onebit_column() const { return onebit_col_; }     // (n_groups) offsets column or -1
   int64_t n_onebit() const { return n_onebit_; }
 

@@ -1,8 +1,6 @@
 // PackedLinear's products. matmul() picks the kernel by T: small T runs the
-// bit-plane GEMV (x padded per group and group sums of x prepared once per
-// call, rows split between OpenMP threads when the layer is big enough);
-// larger T dequantizes row panels into a bounded per-thread scratch and calls
-// sgemm on each panel. The SIMD kernels are runtime-dispatched (packed_kernels.cc).
+// runtime-dispatched bit-plane GEMV (packed_kernels.cc); larger T dequantizes
+// row panels into a bounded per-thread scratch and calls sgemm on each panel.
 #include <cblas.h>
 #include <omp.h>
 
@@ -16,20 +14,6 @@
 
 namespace slim {
 
-namespace {
-
-// Per-thread scratch buffers, kept between calls so a product does not page
-// fault on fresh allocations. Slots: 0, 1 = GEMV x preparation (calling
-// thread), 2 = GEMM panel (each worker).
-float* thread_scratch(int slot, int64_t n) {
-  thread_local std::array<std::vector<float>, 3> buf;
-  auto& v = buf[size_t(slot)];
-  if (int64_t(v.size()) < n) v.resize(size_t(n));
-  return v.data();
-}
-
-}  // namespace
-
 void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t ldo) const {
   SLIM_CHECK(0 <= r0 && r0 <= r1 && r1 <= rows(), "dequantize_rows: rows [{}, {}) outside [0, {})", r0, r1, rows());
   SLIM_CHECK(ldo >= cols(), "dequantize_rows: ldo {} < cols {}", ldo, cols());
@@ -37,6 +21,13 @@ void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t l
 }
 
 namespace pack_detail {
+
+float* thread_scratch(int slot, int64_t n) {
+  thread_local std::array<std::vector<float>, 4> buf;
+  auto& v = buf[size_t(slot)];
+  if (int64_t(v.size()) < n) v.resize(size_t(n));
+  return v.data();
+}
 
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
   const int64_t R = L.rows(), C = L.cols();
@@ -51,38 +42,6 @@ void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int
     dequantize(L, r0, r1, w, C);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(r1 - r0), int(C), 1.f, x, int(ldx), w, int(C),
                 0.f, y + r0, int(ldy));
-  }
-}
-
-void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
-  const int64_t R = L.rows(), C = L.cols(), G = L.n_groups();
-  const auto gcol = L.group_columns();
-  const auto pcol = L.padded_columns();
-  GemvInput in;
-  in.T = T;
-  in.xstride = pcol[size_t(G)];
-  float* xp = thread_scratch(0, T * in.xstride);  // (T, xstride) zero-padded groups
-  float* xs = thread_scratch(1, T * G);           // (T, G) group sums
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t g = 0; g < G; ++g) {
-      const float* src = x + t * ldx + gcol[size_t(g)];
-      float* dst = xp + t * in.xstride + pcol[size_t(g)];
-      const int64_t w = gcol[size_t(g + 1)] - gcol[size_t(g)], pw = pcol[size_t(g + 1)] - pcol[size_t(g)];
-      float s = 0.f;
-      for (int64_t i = 0; i < w; ++i) s += dst[i] = src[i];
-      std::fill(dst + w, dst + pw, 0.f);
-      xs[t * G + g] = s;
-    }
-  in.xp = xp;
-  in.xsum = xs;
-  const int64_t n_blocks = (R + kGemvRowBlock - 1) / kGemvRowBlock;
-#pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
-  {
-    // Contiguous row ranges in whole row blocks, one per thread.
-    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t r0 = std::min(R, n_blocks * id / nt * kGemvRowBlock);
-    const int64_t r1 = std::min(R, n_blocks * (id + 1) / nt * kGemvRowBlock);
-    if (r0 < r1) gemv_rows(L, in, r0, r1, y, ldy);
   }
 }
 
