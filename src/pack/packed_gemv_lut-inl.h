@@ -109,7 +109,16 @@ HWY_NOINLINE void lut_block(const PackedLinear& L, const GemvInput& in, int64_t 
   __m512 total[TT];
   for (int t = 0; t < TT; ++t) total[t] = _mm512_setzero_ps();
   const float* tab0 = in.tables + t0 * in.tstride;
+  // The next block's codes are one contiguous run of 16 rows; prefetch a
+  // share of it per group. Measured: without it a cold GEMV reads DRAM at
+  // about half the speed of a hot one (16 short row streams per block are
+  // too short for the hardware prefetcher to ramp up).
+  const uint8_t* next = P.codes.data() + (r + kLutRows) * rb;
+  const int64_t next_bytes = std::max<int64_t>(0, std::min(kLutRows, L.rows() - r - kLutRows)) * rb;
+  const int64_t share = (next_bytes / G + 63) / 64 * 64;
   for (int64_t g = 0; g < G; ++g) {
+    for (int64_t o = g * share; o < std::min(next_bytes, (g + 1) * share); o += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
     const int b = L.bits(g);
     const int64_t pb = plane_bytes(gcol[g + 1] - gcol[g]);
     const uint8_t* base = P.codes.data() + r * rb + goff[g];

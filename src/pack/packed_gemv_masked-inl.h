@@ -170,7 +170,14 @@ HWY_NOINLINE void gemv_block(const PackedLinear& L, const GemvInput& in, int64_t
     for (int t = 0; t < TT; ++t) total[rr][t] = hn::Zero(d);
   const float* x0 = in.xp + t0 * in.xstride;
   const float* xs0 = in.xsum + t0 * G;  // (TT, G) rows of the group sums
+  // Prefetch a share of the next R rows (contiguous) per group, as the LUT
+  // kernel does: the hardware prefetcher does not ramp up on short row streams.
+  const uint8_t* next = P.codes.data() + (r + R) * L.row_bytes();
+  const int64_t next_bytes = std::max<int64_t>(0, std::min<int64_t>(R, L.rows() - r - R)) * L.row_bytes();
+  const int64_t share = (next_bytes / G + 63) / 64 * 64;
   for (int64_t g = 0; g < G; ++g) {
+    for (int64_t o = g * share; o < std::min(next_bytes, (g + 1) * share); o += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
     const int b = L.bits(g);
     const int64_t pb = plane_bytes(gcol[g + 1] - gcol[g]);
     const uint8_t* planes[R];
