@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   nlohmann::json js;
   js["target"] = packed_kernel_target();
   js["threads"] = threads;
-  const double bw = read_bandwidth(5);
+  const double bw = read_bandwidth(20);
   js["read_bandwidth_gbs"] = bw;
   fmt::print("kernel target {}, {} threads; memory read bandwidth {:.1f} GB/s (sum over {:.0f} MB)\n",
              packed_kernel_target(), threads, bw, 8 * kL3 / 1e6);
@@ -146,8 +146,8 @@ int main(int argc, char** argv) {
   // ---- GEMV (T = 1)
   fmt::print("\nGEMV T=1, group size {}: microseconds (best of {}), GB/s of packed bytes, % of read bandwidth\n", gs,
              reps);
-  fmt::print("{:<11} {:<5} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>10} {:>8} {:>9}\n", "shape", "mix", "MB", "cold_us",
-             "GB/s", "%bw", "hot_us", "GB/s", "sgemv_us", "speedup", "max_err");
+  fmt::print("{:<11} {:<5} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>10} {:>7} {:>8} {:>9}\n", "shape", "mix", "MB",
+             "cold_us", "GB/s", "%bw", "hot_us", "GB/s", "sgemv_us", "GB/s", "speedup", "max_err");
   for (const auto& s : shapes) {
     std::vector<float> w(size_t(s.rows * s.cols));  // (rows, cols) fp32 weights for sgemv: the dequantized layer
     const std::vector<float> x = random_x(s.cols, 7);
@@ -174,11 +174,12 @@ int main(int argc, char** argv) {
         mag = std::max(mag, double(std::fabs(yref[size_t(r)])));
       }
       const double gbs = mb / 1e3 / cold, gbs_hot = mb / 1e3 / hot;
-      fmt::print("{:<11} {:<5} {:>8.2f} {:>9.1f} {:>7.1f} {:>5.0f}% {:>9.1f} {:>7.1f} {:>10.1f} {:>7.2f}x {:>9.1e}\n",
-                 s.name, m.name, mb, cold * 1e6, gbs, 100 * gbs / bw, hot * 1e6, gbs_hot, sgemv * 1e6, sgemv / cold,
-                 err / mag);
+      const double sgemv_gbs = 4e-9 * double(s.rows * s.cols) / sgemv;  // fp32 weights read
+      fmt::print("{:<11} {:<5} {:>8.2f} {:>9.1f} {:>7.1f} {:>5.0f}% {:>9.1f} {:>7.1f} {:>10.1f} {:>7.1f} {:>7.2f}x {:>9.1e}\n",
+                 s.name, m.name, mb, cold * 1e6, gbs, 100 * gbs / bw, hot * 1e6, gbs_hot, sgemv * 1e6, sgemv_gbs,
+                 sgemv / cold, err / mag);
       js["gemv"].push_back({{"shape", s.name}, {"mix", m.name}, {"packed_mb", mb}, {"cold_us", cold * 1e6},
-                            {"cold_gbs", gbs}, {"hot_us", hot * 1e6}, {"sgemv_us", sgemv * 1e6},
+                            {"cold_gbs", gbs}, {"hot_us", hot * 1e6}, {"sgemv_us", sgemv * 1e6}, {"sgemv_gbs", sgemv_gbs},
                             {"speedup_vs_sgemv", sgemv / cold}, {"frac_of_bw", gbs / bw}});
     }
   }
