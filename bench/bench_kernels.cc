@@ -188,9 +188,9 @@ int main(int argc, char** argv) {
   {
     const PackedLinear L = make_layer(4096, 4096, mix_bits(32, kMixes[1], rng), gs, 12);
     fmt::print("\nGEMV vs dequantize+sgemm paths, 4096x4096 avg3 (microseconds; matmul switches at T >= {})\n",
-               pack_detail::tuning().gemm_min_tokens);
+               pack_detail::gemm_min_tokens());
     fmt::print("{:>4} {:>10} {:>10}\n", "T", "gemv_us", "gemm_us");
-    for (int64_t T : {1, 2, 4, 6, 8, 12, 16, 24, 32}) {
+    for (int64_t T : {1, 2, 4, 8, 12, 16, 24, 32, 48, 64}) {
       const std::vector<float> x = random_x(T * 4096, 3);
       std::vector<float> y(size_t(T * 4096));
       const double tv = bench::best_time(std::max(3, reps / 2),

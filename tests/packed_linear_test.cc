@@ -263,6 +263,9 @@ TEST(PackedLinear, EncodeRejectsHostileInput) {
   bad([](Quantized& m) { m.bits = {1, 3, 0}; }, "group_bits[2] = 0");
 }
 
+void check_against(const Quantized& q, const std::vector<float>& xd, const std::vector<float>& ref,
+                   const std::vector<float>& y, int64_t T, int64_t ldy, const std::string& what);
+
 // y = x·Wᵀ against the reference, for T on both sides of the GEMV/GEMM
 // switch and with strided x/y. Tolerance: fp32 rounding of a sum of |w x|.
 void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
@@ -273,9 +276,20 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
   std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));  // (T, ldx) strided, (T, cols) dense
   for (int64_t t = 0; t < T; ++t)
     for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
-  std::vector<float> ref(size_t(T * q.rows)), y(size_t(T * ldy), -5.f);  // (T, rows), (T, ldy)
+  std::vector<float> ref(size_t(T * q.rows));  // (T, rows)
   L.matmul_reference(xd.data(), ref.data(), T);
-  L.matmul(x.data(), y.data(), T, ldx, ldy);
+  // matmul() and both of its paths whatever T (the switch point is tuned).
+  for (int path = 0; path < 3; ++path) {
+    std::vector<float> y(size_t(T * ldy), -5.f);  // (T, ldy)
+    if (path == 0) L.matmul(x.data(), y.data(), T, ldx, ldy);
+    if (path == 1) pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
+    if (path == 2) pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
+    check_against(q, xd, ref, y, T, ldy, what + " path " + std::to_string(path));
+  }
+}
+
+void check_against(const Quantized& q, const std::vector<float>& xd, const std::vector<float>& ref,
+                   const std::vector<float>& y, int64_t T, int64_t ldy, const std::string& what) {
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < ldy; ++r) {
       const float got = y[size_t(t * ldy + r)];

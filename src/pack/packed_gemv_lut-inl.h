@@ -157,15 +157,16 @@ HWY_NOINLINE void lut_block(const PackedLinear& L, const GemvInput& in, int64_t 
   for (int t = 0; t < TT; ++t) _mm512_storeu_ps(y + (t0 + t) * ldy + r, _mm512_permutexvar_ps(lr, total[t]));
 }
 
-// 16-row blocks [b0, b1) (block i = rows 16 i ..), every token in passes of
-// 4, 2, 1 tokens (the block's codes stay in L1 between passes).
-inline void lut_blocks(const PackedLinear& L, const GemvInput& in, int64_t b0, int64_t b1, float* y, int64_t ldy) {
+// 16-row blocks [b0, b1) (block i = rows 16 i ..), tokens [t0, t1) in passes
+// of 4, 2, 1 tokens (the block's codes stay in L1 between passes).
+inline void lut_blocks(const PackedLinear& L, const GemvInput& in, int64_t b0, int64_t b1, int64_t t0, int64_t t1,
+                       float* y, int64_t ldy) {
   for (int64_t blk = b0; blk < b1; ++blk) {
     const int64_t r = blk * kLutRows;
-    int64_t t = 0;
-    for (; t + 4 <= in.T; t += 4) lut_block<4>(L, in, r, t, y, ldy);
-    for (; t + 2 <= in.T; t += 2) lut_block<2>(L, in, r, t, y, ldy);
-    for (; t < in.T; ++t) lut_block<1>(L, in, r, t, y, ldy);
+    int64_t t = t0;
+    for (; t + 4 <= t1; t += 4) lut_block<4>(L, in, r, t, y, ldy);
+    for (; t + 2 <= t1; t += 2) lut_block<2>(L, in, r, t, y, ldy);
+    for (; t < t1; ++t) lut_block<1>(L, in, r, t, y, ldy);
   }
 }
 

@@ -213,15 +213,15 @@ HWY_NOINLINE void gemv_block(const PackedLinear& L, const GemvInput& in, int64_t
     for (int t = 0; t < TT; ++t) y[(t0 + t) * ldy + r + rr] = hn::GetLane(hn::SumOfLanes(d, total[rr][t])) + term[rr][t];
 }
 
-// Rows [r, r + R): all tokens, in passes of 4, 2, 1 (the block's codes stay
-// in L1 between passes; a pass of TT tokens shares each mask load TT times).
+// Rows [r, r + R), tokens [t0, t1) in passes of 4, 2, 1 (the block's codes
+// stay in L1 between passes; a pass of TT tokens shares each mask TT times).
 template <int R>
-void gemv_rowblock(const PackedLinear& L, const GemvInput& in, int64_t r, float* y, int64_t ldy) {
-  int64_t t = 0;
-  for (; t + 4 <= in.T; t += 4)
+void gemv_rowblock(const PackedLinear& L, const GemvInput& in, int64_t r, int64_t t0, int64_t t1, float* y,
+                   int64_t ldy) {
+  int64_t t = t0;
+  for (; t + 4 <= t1; t += 4)
     for (int64_t rr = 0; rr < R; ++rr) gemv_block<1, 4>(L, in, r + rr, t, y, ldy);
-  for (; t + 2 <= in.T; t += 2)
+  for (; t + 2 <= t1; t += 2)
     for (int64_t rr = 0; rr < R; rr += 2) gemv_block<(R >= 2 ? 2 : 1), 2>(L, in, r + rr, t, y, ldy);
-  for (; t < in.T; ++t) gemv_block<R, 1>(L, in, r, t, y, ldy);
+  for (; t < t1; ++t) gemv_block<R, 1>(L, in, r, t, y, ldy);
 }
-

@@ -13,8 +13,9 @@ namespace slim::pack_detail {
 // (which also changes them to measure); nothing else should.
 struct Tuning {
   // T from which matmul() dequantizes panels and calls sgemm instead of the
-  // GEMV (whose cost grows ~linearly with T).
-  int64_t gemm_min_tokens = 8;
+  // GEMV (whose cost grows ~linearly with T); <= 0: the dispatched target's
+  // measured crossover (gemm_min_tokens_for_target()).
+  int64_t gemm_min_tokens = 0;
   // rows x cols x T below which the GEMV stays on the calling thread: a
   // fork/join costs a few microseconds, as much as a small layer's whole
   // GEMV (the 64x64 layers of a tiny model must not pay it).
@@ -54,6 +55,14 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
 // (x prepared once, OpenMP over rows) is runtime-dispatched as a whole.
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+
+// The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
+// target (the AVX-512 LUT GEMV is ~4x the AVX2 one, so it stays ahead longer).
+int64_t gemm_min_tokens_for_target();
+// matmul()'s choice: tuning().gemm_min_tokens if set, else the target's.
+inline int64_t gemm_min_tokens() {
+  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens : gemm_min_tokens_for_target();
+}
 
 // hwy::TargetName of the target the two functions above dispatch to.
 const char* target_name();
