@@ -39,28 +39,29 @@ inline __m512i load_4x16(const uint8_t* p, int64_t rb) {
   return _mm512_inserti32x4(a, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 3 * rb)), 3);
 }
 
-// acc[t][n % K] += 2^J tab[block0 + n][index nibble n of w], for nibbles 0..NIB-1.
-template <int J, int TT, int K, int NIB>
-HWY_INLINE void lookup_nibbles(__m512i w, const float* tab, int64_t tstride, int64_t block0, __m512 (&acc)[TT][K]) {
-  const __m512 p2 = _mm512_set1_ps(float(1 << J));
+// acc[t][n % K] += c * tab[block0 + n][index nibble n of w], for nibbles
+// 0..NIB-1 (c = the rows' group factor times 2^J).
+template <int TT, int K, int NIB>
+HWY_INLINE void lookup_nibbles(__m512i w, __m512 c, const float* tab, int64_t tstride, int64_t block0,
+                               __m512 (&acc)[TT][K]) {
   SLIM_UNROLL
   for (int n = 0; n < NIB; ++n) {
     const __m512i idx = n == 0 ? w : _mm512_srli_epi32(w, unsigned(4 * n));  // vpermps reads bits 0..3 only
     SLIM_UNROLL
     for (int t = 0; t < TT; ++t) {
       const __m512 v = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(tab + t * tstride + 16 * (block0 + n)));
-      __m512& a = acc[t][n % K];
-      a = J == 0 ? _mm512_add_ps(a, v) : _mm512_fmadd_ps(v, p2, a);
+      acc[t][n % K] = _mm512_fmadd_ps(v, c, acc[t][n % K]);
     }
   }
 }
 
 // Plane J of one group for 16 rows (base: row 0's plane 0 of the group).
 template <int J, int B, int TT, int K>
-HWY_INLINE void lut_planes(const uint8_t* base, int64_t rb, int64_t pb, const float* tab, int64_t tstride,
-                           __m512 (&acc)[TT][K]) {
+HWY_INLINE void lut_planes(const uint8_t* base, int64_t rb, int64_t pb, __m512 factor, const float* tab,
+                           int64_t tstride, __m512 (&acc)[TT][K]) {
   if constexpr (J < B) {
     const uint8_t* p = base + J * pb;
+    const __m512 coef = J == 0 ? factor : _mm512_mul_ps(factor, _mm512_set1_ps(float(1 << J)));
     int64_t o = 0;
     for (; o + 16 <= pb; o += 16) {  // 128 columns: a 4x4-dword-block transpose
       const __m512i a = load_4x16(p + o, rb), b = load_4x16(p + o + 4 * rb, rb);
@@ -68,10 +69,10 @@ HWY_INLINE void lut_planes(const uint8_t* base, int64_t rb, int64_t pb, const fl
       const __m512i t0 = _mm512_unpacklo_epi32(a, b), t1 = _mm512_unpackhi_epi32(a, b);
       const __m512i t2 = _mm512_unpacklo_epi32(c, d), t3 = _mm512_unpackhi_epi32(c, d);
       // Dword q of every row: bytes o + 4q.., columns 8 (o + 4q).., blocks 2 o + 8 q + n.
-      lookup_nibbles<J, TT, K, 8>(_mm512_unpacklo_epi64(t0, t2), tab, tstride, 2 * o, acc);
-      lookup_nibbles<J, TT, K, 8>(_mm512_unpackhi_epi64(t0, t2), tab, tstride, 2 * o + 8, acc);
-      lookup_nibbles<J, TT, K, 8>(_mm512_unpacklo_epi64(t1, t3), tab, tstride, 2 * o + 16, acc);
-      lookup_nibbles<J, TT, K, 8>(_mm512_unpackhi_epi64(t1, t3), tab, tstride, 2 * o + 24, acc);
+      lookup_nibbles<TT, K, 8>(_mm512_unpacklo_epi64(t0, t2), coef, tab, tstride, 2 * o, acc);
+      lookup_nibbles<TT, K, 8>(_mm512_unpackhi_epi64(t0, t2), coef, tab, tstride, 2 * o + 8, acc);
+      lookup_nibbles<TT, K, 8>(_mm512_unpacklo_epi64(t1, t3), coef, tab, tstride, 2 * o + 16, acc);
+      lookup_nibbles<TT, K, 8>(_mm512_unpackhi_epi64(t1, t3), coef, tab, tstride, 2 * o + 24, acc);
     }
     if (o < pb) {  // groups narrower than 128 columns, or a partial last group: 16 columns at a time
       alignas(64) int32_t lanes[16];
@@ -83,10 +84,10 @@ HWY_INLINE void lut_planes(const uint8_t* base, int64_t rb, int64_t pb, const fl
           std::memcpy(&h, p + o + rows[l] * rb, 2);
           lanes[l] = h;
         }
-        lookup_nibbles<J, TT, K, 4>(_mm512_load_si512(lanes), tab, tstride, 2 * o, acc);
+        lookup_nibbles<TT, K, 4>(_mm512_load_si512(lanes), coef, tab, tstride, 2 * o, acc);
       }
     }
-    lut_planes<J + 1, B, TT, K>(base, rb, pb, tab, tstride, acc);
+    lut_planes<J + 1, B, TT, K>(base, rb, pb, factor, tab, tstride, acc);
   }
 }
 
@@ -106,8 +107,11 @@ HWY_NOINLINE void lut_block(const PackedLinear& L, const GemvInput& in, int64_t 
   const __m512i idx_g = _mm512_mullo_epi32(lr, _mm512_set1_epi32(int32_t(G)));    // element (lane row, 0) of (rows, G)
   const __m512i idx_1 = _mm512_mullo_epi32(lr, _mm512_set1_epi32(int32_t(n1)));   // of (rows, n1)
   const __m512i lo16 = _mm512_set1_epi32(0xffff), lo8 = _mm512_set1_epi32(0xff);
-  __m512 total[TT];
-  for (int t = 0; t < TT; ++t) total[t] = _mm512_setzero_ps();
+  // Accumulators run across all groups: each lookup is scaled by its rows'
+  // group factor times 2^j (FMA), and the group's shift term is added on.
+  __m512 acc[TT][K];
+  for (int t = 0; t < TT; ++t)
+    for (int k = 0; k < K; ++k) acc[t][k] = _mm512_setzero_ps();
   const float* tab0 = in.tables + t0 * in.tstride;
   // The next block's codes are one contiguous run of 16 rows; prefetch a
   // share of it per group. Measured: without it a cold GEMV reads DRAM at
@@ -123,17 +127,6 @@ HWY_NOINLINE void lut_block(const PackedLinear& L, const GemvInput& in, int64_t 
     const int64_t pb = plane_bytes(gcol[g + 1] - gcol[g]);
     const uint8_t* base = P.codes.data() + r * rb + goff[g];
     const float* tab = tab0 + 4 * pcol[g];  // this group's first block table
-    __m512 acc[TT][K];
-    for (int t = 0; t < TT; ++t)
-      for (int k = 0; k < K; ++k) acc[t][k] = _mm512_setzero_ps();
-    switch (b) {
-#define SLIM_LUT_CASE(B) \
-  case B:                \
-    lut_planes<0, B, TT, K>(base, rb, pb, tab, in.tstride, acc); break;
-      SLIM_LUT_CASE(1) SLIM_LUT_CASE(2) SLIM_LUT_CASE(3) SLIM_LUT_CASE(4)
-      SLIM_LUT_CASE(5) SLIM_LUT_CASE(6) SLIM_LUT_CASE(7) SLIM_LUT_CASE(8)
-#undef SLIM_LUT_CASE
-    }
     // The 16 rows' scales (fp16 in the low half of each gathered dword).
     const __m512i sh = _mm512_i32gather_epi32(idx_g, P.scales.data() + r * G + g, 2);
     const __m512 scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_and_si512(sh, lo16)));
@@ -147,14 +140,22 @@ HWY_NOINLINE void lut_block(const PackedLinear& L, const GemvInput& in, int64_t 
       factor = scale;
       shift = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), scale), _mm512_cvtepi32_ps(_mm512_and_si512(z, lo8)));
     }
-    for (int t = 0; t < TT; ++t) {
-      __m512 s = acc[t][0];
-      for (int k = 1; k < K; ++k) s = _mm512_add_ps(s, acc[t][k]);
-      total[t] = _mm512_fmadd_ps(factor, s, total[t]);
-      total[t] = _mm512_fmadd_ps(shift, _mm512_set1_ps(in.xsum[(t0 + t) * G + g]), total[t]);
+    switch (b) {
+#define SLIM_LUT_CASE(B) \
+  case B:                \
+    lut_planes<0, B, TT, K>(base, rb, pb, factor, tab, in.tstride, acc); break;
+      SLIM_LUT_CASE(1) SLIM_LUT_CASE(2) SLIM_LUT_CASE(3) SLIM_LUT_CASE(4)
+      SLIM_LUT_CASE(5) SLIM_LUT_CASE(6) SLIM_LUT_CASE(7) SLIM_LUT_CASE(8)
+#undef SLIM_LUT_CASE
     }
+    for (int t = 0; t < TT; ++t)
+      acc[t][0] = _mm512_fmadd_ps(shift, _mm512_set1_ps(in.xsum[(t0 + t) * G + g]), acc[t][0]);
   }
-  for (int t = 0; t < TT; ++t) _mm512_storeu_ps(y + (t0 + t) * ldy + r, _mm512_permutexvar_ps(lr, total[t]));
+  for (int t = 0; t < TT; ++t) {
+    __m512 s = acc[t][0];
+    for (int k = 1; k < K; ++k) s = _mm512_add_ps(s, acc[t][k]);
+    _mm512_storeu_ps(y + (t0 + t) * ldy + r, _mm512_permutexvar_ps(lr, s));
+  }
 }
 
 // 16-row blocks [b0, b1) (block i = rows 16 i ..), tokens [t0, t1) in passes

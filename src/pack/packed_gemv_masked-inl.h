@@ -9,17 +9,6 @@
 // mask byte indexes a 256-entry table of 8 floats 0.0/1.0 and an FMA of that
 // row with 2^j x adds x under the mask. Each row's per-group vector sum is
 // scaled into a running vector, reduced once per row at the end.
-// The 16-lane mask of a 16-column plane chunk. On AVX-512 a direct k-register
-// load from memory (kmovw k, m16): Highway's LoadMaskBits goes through a GPR
-// (movzx + kmovw k, r32), and that GPR->k transfer is the GEMV's bottleneck.
-HWY_INLINE auto chunk_mask(DF d, const uint8_t* p) {
-#if HWY_TARGET <= HWY_AVX3
-  (void)d;
-  return hn::Mask512<float>{_load_mask16(reinterpret_cast<__mmask16*>(const_cast<uint8_t*>(p)))};
-#else
-  return hn::LoadMaskBits(d, p);
-#endif
-}
 
 // (256, 8) bit k of the index -> lane k is 1.0f (AVX2 mask expansion).
 struct MaskTable {
@@ -102,7 +91,7 @@ HWY_INLINE void group_dot(const uint8_t* const* planes, int64_t pb, int64_t nchu
         const VF p2 = hn::Set(d, float(1 << j));
         SLIM_UNROLL
         for (int rr = 0; rr < R; ++rr) {
-          const auto m = chunk_mask(d, planes[rr] + j * pb + 2 * k);
+          const auto m = hn::LoadMaskBits(d, planes[rr] + j * pb + 2 * k);
           SLIM_UNROLL
           for (int t = 0; t < TT; ++t) {
             VF& a = acc[rr][t][j % C];
