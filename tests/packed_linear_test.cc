@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include <hwy/targets.h>
+
+#include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
 #include "util/error.h"
@@ -70,14 +73,31 @@ std::vector<int> random_bits(int64_t cols, int group_size, uint32_t seed) {
   return bits;
 }
 
+// Runs f(target name) once per compiled SIMD target this CPU supports (so the
+// AVX2 kernels are tested on an AVX-512 machine too), then restores dispatch.
+template <typename F>
+void for_each_target(F&& f) {
+  const auto targets = pack_detail::compiled_targets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t t : targets) {
+    hwy::SetSupportedTargetsForTest(t);
+    ASSERT_STREQ(packed_kernel_target(), hwy::TargetName(t));
+    f(std::string(hwy::TargetName(t)));
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 struct Shape {
   int64_t rows, cols;
   int group_size;
 };
 // Rows not a multiple of any SIMD width or row block; cols with partial last
 // groups, group sizes 16/24/32/128 and per-row (<= 0).
-const Shape kShapes[] = {{1, 1, 16},   {7, 37, 16},   {33, 100, 24}, {5, 130, -1},  {17, 300, 128},
-                         {13, 64, 32}, {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24}};
+// Rows >= 17 also exercise the AVX-512 16-row LUT kernel (whole 128-column
+// plane pieces, narrower groups and partial last groups) and its row tail.
+const Shape kShapes[] = {{1, 1, 16},    {7, 37, 16},   {33, 100, 24}, {5, 130, -1}, {17, 300, 128},
+                         {13, 64, 32},  {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24},
+                         {40, 200, -1}, {50, 80, 16},  {35, 600, 256}};
 
 void expect_bit_identical(const std::vector<float>& want, const std::vector<float>& got, const std::string& what) {
   ASSERT_EQ(want.size(), got.size());
@@ -114,18 +134,22 @@ std::string name(const Shape& s, const std::string& bits) {
 }
 
 TEST(PackedLinear, DequantizeEqualsFakeQuantEveryWidth) {
-  for (const Shape& s : kShapes)
-    for (int b = 1; b <= 8; ++b)
-      check_dequantize(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 100 + b),
-                       name(s, std::to_string(b) + " bits"));
+  for_each_target([](const std::string& target) {
+    for (const Shape& s : kShapes)
+      for (int b = 1; b <= 8; ++b)
+        check_dequantize(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 100 + b),
+                         target + " " + name(s, std::to_string(b) + " bits"));
+  });
 }
 
 TEST(PackedLinear, DequantizeEqualsFakeQuantMixedWidths) {
-  uint32_t seed = 1;
-  for (const Shape& s : kShapes)
-    for (int rep = 0; rep < 3; ++rep, ++seed)
-      check_dequantize(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
-                       name(s, "mixed"));
+  for_each_target([](const std::string& target) {
+    uint32_t seed = 1;
+    for (const Shape& s : kShapes)
+      for (int rep = 0; rep < 3; ++rep, ++seed)
+        check_dequantize(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
+                         target + " " + name(s, "mixed"));
+  });
 }
 
 TEST(PackedLinear, LayoutSizes) {
@@ -239,6 +263,9 @@ TEST(PackedLinear, EncodeRejectsHostileInput) {
   bad([](Quantized& m) { m.bits = {1, 3, 0}; }, "group_bits[2] = 0");
 }
 
+void check_against(const Quantized& q, const std::vector<float>& xd, const std::vector<float>& ref,
+                   const std::vector<float>& y, int64_t T, int64_t ldy, const std::string& what);
+
 // y = x·Wᵀ against the reference, for T on both sides of the GEMV/GEMM
 // switch and with strided x/y. Tolerance: fp32 rounding of a sum of |w x|.
 void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
@@ -249,9 +276,20 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
   std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));  // (T, ldx) strided, (T, cols) dense
   for (int64_t t = 0; t < T; ++t)
     for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
-  std::vector<float> ref(size_t(T * q.rows)), y(size_t(T * ldy), -5.f);  // (T, rows), (T, ldy)
+  std::vector<float> ref(size_t(T * q.rows));  // (T, rows)
   L.matmul_reference(xd.data(), ref.data(), T);
-  L.matmul(x.data(), y.data(), T, ldx, ldy);
+  // matmul() and both of its paths whatever T (the switch point is tuned).
+  for (int path = 0; path < 3; ++path) {
+    std::vector<float> y(size_t(T * ldy), -5.f);  // (T, ldy)
+    if (path == 0) L.matmul(x.data(), y.data(), T, ldx, ldy);
+    if (path == 1) pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
+    if (path == 2) pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
+    check_against(q, xd, ref, y, T, ldy, what + " path " + std::to_string(path));
+  }
+}
+
+void check_against(const Quantized& q, const std::vector<float>& xd, const std::vector<float>& ref,
+                   const std::vector<float>& y, int64_t T, int64_t ldy, const std::string& what) {
   for (int64_t t = 0; t < T; ++t)
     for (int64_t r = 0; r < ldy; ++r) {
       const float got = y[size_t(t * ldy + r)];
@@ -267,16 +305,28 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
 }
 
 TEST(PackedLinear, MatmulMatchesReference) {
-  uint32_t seed = 50;
-  for (const Shape& s : kShapes)
-    for (int64_t T : {1, 2, 3, 5, 17, 70}) {
-      check_matmul(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed),
-                   T, name(s, "mixed"));
-      ++seed;
-    }
-  for (int b = 1; b <= 8; ++b)
-    for (int64_t T : {1, 4, 40})
-      check_matmul(quantize(37, 300, 128, uniform_bits(300, 128, b), 70 + b), T, std::to_string(b) + " bits");
+  for_each_target([](const std::string& target) {
+    uint32_t seed = 50;
+    for (const Shape& s : kShapes)
+      for (int64_t T : {1, 2, 3, 4, 5, 7, 8, 17, 70}) {
+        check_matmul(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed), T,
+                     target + " " + name(s, "mixed"));
+        ++seed;
+      }
+    for (int b = 1; b <= 8; ++b)
+      for (int64_t T : {1, 2, 4, 6, 40})
+        check_matmul(quantize(37, 300, 128, uniform_bits(300, 128, b), 70 + b), T,
+                     target + " " + std::to_string(b) + " bits");
+  });
+}
+
+// Big enough that the GEMV splits rows between threads and the GEMM path
+// uses several panels.
+TEST(PackedLinear, MatmulMatchesReferenceLargeLayer) {
+  for_each_target([](const std::string& target) {
+    const Quantized q = quantize(1030, 520, 128, random_bits(520, 128, 3), 3);
+    for (int64_t T : {1, 3, 9}) check_matmul(q, T, target + " 1030x520");
+  });
 }
 
 TEST(PackedLinear, MovedLinearKeepsItsData) {

@@ -38,6 +38,7 @@ void PackedLinear::derive_layout() {
              p.group_bits.size(), G, p.cols, p.group_size);
   const int64_t gw = group_width(p.cols, p.group_size);
   group_col_.assign(size_t(G + 1), 0);
+  padded_col_.assign(size_t(G + 1), 0);
   group_offset_.assign(size_t(G), 0);
   onebit_col_.assign(size_t(G), -1);
   row_bytes_ = 0;
@@ -50,6 +51,7 @@ void PackedLinear::derive_layout() {
     group_offset_[size_t(g)] = row_bytes_;
     const int64_t width = std::min(gw, p.cols - g * gw);
     row_bytes_ += b * plane_bytes(width);
+    padded_col_[size_t(g + 1)] = padded_col_[size_t(g)] + 8 * plane_bytes(width);
     if (b == 1)
       onebit_col_[size_t(g)] = int32_t(n_onebit_++);
     else
@@ -75,7 +77,7 @@ void PackedLinear::check_sizes() const {
 void PackedLinear::expand_and_check_data() {
   const PackedParts& p = parts_;
   const int64_t R = p.rows, G = n_groups();
-  zero_.assign(size_t(R * G), 0);
+  zero_.assign(size_t(R * G + 4), 0);  // + 4 spare bytes (see zero_points())
   for (int64_t r = 0; r < R; ++r) {
     const uint8_t* z = p.zeros.data() + r * zero_row_bytes_;  // (zero_row_bytes)
     int64_t pos = 0;

@@ -100,7 +100,13 @@ class PackedLinear {
   // Derived tables (public for kernels and tests).
   std::span<const int64_t> group_offsets() const { return group_offset_; }  // (n_groups) byte offset in a row
   std::span<const int64_t> group_columns() const { return group_col_; }     // (n_groups + 1) first column of each group, then cols
-  std::span<const uint8_t> zero_points() const { return zero_; }            // (rows, n_groups); 0 for 1-bit groups
+  // (n_groups + 1) first column of each group in a copy of x where every
+  // group is zero-padded to a multiple of 16 columns (the plane chunks), then
+  // the padded width: the GEMV kernel reads whole 16-column chunks of x.
+  std::span<const int64_t> padded_columns() const { return padded_col_; }
+  // (rows, n_groups); 0 for 1-bit groups. Followed in memory by 4 spare bytes
+  // (kernels gather 4-byte words at any element).
+  std::span<const uint8_t> zero_points() const { return {zero_.data(), size_t(parts_.rows * n_groups())}; }
   std::span<const int32_t> onebit_column() const { return onebit_col_; }     // (n_groups) offsets column or -1
   int64_t n_onebit() const { return n_onebit_; }
 
@@ -114,12 +120,16 @@ class PackedLinear {
 
   PackedParts parts_;
   int64_t row_bytes_ = 0, zero_row_bytes_ = 0, n_onebit_ = 0;
-  std::vector<int64_t> group_offset_, group_col_;
+  std::vector<int64_t> group_offset_, group_col_, padded_col_;
   std::vector<uint8_t> zero_;
   std::vector<int32_t> onebit_col_;
   // Owned storage when built by encode() (parts_ points into it).
   std::vector<uint8_t> own_bits_, own_codes_, own_zeros_;
   std::vector<uint16_t> own_scales_, own_offsets_;
 };
+
+// Name of the SIMD target the kernels dispatch to on this CPU (hwy::TargetName,
+// e.g. "AVX3" for AVX-512 or "AVX2").
+const char* packed_kernel_target();
 
 }  // namespace slim

@@ -1,0 +1,211 @@
+// SIMD kernels over the bit-plane layout, compiled once per Highway target
+// (foreach_target.h re-includes this file): AVX2 and AVX3 (AVX-512
+// F/BW/DQ/VL). Highway's default policy compiles the baseline target and
+// better ones; AVX3_DL is opt-in. x86-64-v3 lacks AES/PCLMUL, which Highway
+// 1.0.3 requires for its SSE4/AVX2 baseline, so without the define below the
+// baseline would be SSSE3 and we would also compile SSSE3 and SSE4 copies.
+// The kernels use neither instruction.
+//
+// GEMV kernels (packed_gemv_masked-inl.h, packed_gemv_lut-inl.h) compute the
+// group dot products Σ q x from the bit planes; the scale multiplies them and
+// the zero/mean term goes on the group sum of x:
+//   b >= 2: scale (Σ q x) - scale zero Σx        b == 1: 2 scale (Σ q x) + (mean - scale) Σx
+#ifndef HWY_DISABLE_PCLMUL_AES
+#define HWY_DISABLE_PCLMUL_AES
+#endif
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "pack/packed_kernels.cc"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <immintrin.h>  // _cvtsh_ss (F16C is in the baseline)
+
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "pack/packed_kernels.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace slim::pack_detail {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using DI = hn::RebindToSigned<DF>;
+using VF = hn::Vec<DF>;
+constexpr size_t kLanes = hn::MaxLanes(DF());
+static_assert(kLanes == 8 || kLanes == 16, "kernels are written for AVX2 (8 lanes) and AVX-512 (16 lanes)");
+constexpr bool kMaskRegs = kLanes == 16;  // AVX-512: one k-register per 16-column chunk
+constexpr int kVecs = int(16 / kLanes);   // vectors per 16-column chunk
+
+// The small fixed loops over planes, rows, tokens and chains must be fully
+// unrolled: the accumulator arrays only live in registers when every index is
+// a compile-time constant (GCC does not unroll them all by itself, and then
+// keeps them on the stack).
+#define SLIM_UNROLL HWY_UNROLL(16)
+
+inline float half(uint16_t h) { return _cvtsh_ss(h); }
+
+#include "pack/packed_gemv_masked-inl.h"
+#include "pack/packed_gemv_lut-inl.h"
+
+// Tokens per pass over the rows in the GEMV (see GemvMatmul).
+constexpr int64_t kTokenChunk = 8;
+
+#if HWY_TARGET <= HWY_AVX3
+constexpr int64_t kLutRowsOr1 = kLutRows;
+#else
+constexpr int64_t kLutRowsOr1 = 1;
+#endif
+// y (T, rows) = x (T, cols) Wᵀ by the GEMV kernels: x zero-padded per group,
+// the group sums of x and (AVX-512) the subset-sum tables are prepared once
+// per call, then rows are split between OpenMP threads when the layer is big
+// enough to pay for the fork/join.
+void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  const int64_t R = L.rows(), C = L.cols(), G = L.n_groups();
+  const auto gcol = L.group_columns();
+  const auto pcol = L.padded_columns();
+  GemvInput in;
+  in.T = T;
+  in.xstride = pcol[size_t(G)];
+  float* xp = thread_scratch(0, T * in.xstride);  // (T, xstride) zero-padded groups
+  float* xs = thread_scratch(1, T * G);           // (T, G) group sums
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t g = 0; g < G; ++g) {
+      const float* src = x + t * ldx + gcol[size_t(g)];
+      float* dst = xp + t * in.xstride + pcol[size_t(g)];
+      const int64_t w = gcol[size_t(g + 1)] - gcol[size_t(g)], pw = pcol[size_t(g + 1)] - pcol[size_t(g)];
+      float s = 0.f;
+      for (int64_t i = 0; i < w; ++i) s += dst[i] = src[i];
+      std::fill(dst + w, dst + pw, 0.f);
+      xs[t * G + g] = s;
+    }
+  in.xp = xp;
+  in.xsum = xs;
+  // Rows [0, lut_rows) in 16-row LUT blocks (AVX-512; the block's gathers
+  // need one more row after it), the rest by the masked kernel.
+  int64_t lut_rows = 0;
+#if HWY_TARGET <= HWY_AVX3
+  lut_rows = (R - 1) / kLutRows * kLutRows;
+  if (lut_rows > 0) {
+    in.tstride = in.xstride * 4;                      // 16 floats per 4-column block
+    float* tab = thread_scratch(3, T * in.tstride);  // (T, xstride / 4, 16)
+    for (int64_t t = 0; t < T; ++t) build_subset_tables(xp + t * in.xstride, in.xstride / 4, tab + t * in.tstride);
+    in.tables = tab;
+  }
+#endif
+  const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_rows + kGemvRowBlock - 1) / kGemvRowBlock;
+#pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
+  {
+    // Contiguous ranges of both kinds of blocks, one per thread. Tokens in
+    // chunks of kTokenChunk: a chunk's tables (64 KB per token at 4096
+    // columns) stay in L2 while every row block passes over them.
+    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+    const int64_t r0 = std::min(R, lut_rows + n_masked * id / nt * kGemvRowBlock);
+    const int64_t r1 = std::min(R, lut_rows + n_masked * (id + 1) / nt * kGemvRowBlock);
+    for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+      const int64_t t1 = std::min(T, t0 + kTokenChunk);
+#if HWY_TARGET <= HWY_AVX3
+      lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
+#endif
+      int64_t r = r0;
+      for (; r + kGemvRowBlock <= r1; r += kGemvRowBlock) gemv_rowblock<kGemvRowBlock>(L, in, r, t0, t1, y, ldy);
+      for (; r < r1; ++r) gemv_rowblock<1>(L, in, r, t0, t1, y, ldy);
+    }
+  }
+  (void)n_lut;
+}
+
+// One row's group g: codes rebuilt by masked integer adds of 2^j, then the
+// reference arithmetic (scale * (q - zero), or (2q - 1) scale + mean where the
+// product is exact, so fused or not gives the same float).
+template <int B>
+HWY_INLINE void dequant_group(const uint8_t* planes, int64_t pb, int64_t width, float scale, float zero_or_mean,
+                              float* out) {
+  const DF d;
+  const DI di;
+  const VF vs = hn::Set(d, scale), vz = hn::Set(d, zero_or_mean);
+  for (int64_t col = 0; col < width; col += int64_t(kLanes)) {
+    auto q = hn::Zero(di);
+    for (int j = 0; j < B; ++j) {
+      const auto m = hn::LoadMaskBits(di, planes + j * pb + col / 8);
+      q = hn::IfThenElse(m, hn::Add(q, hn::Set(di, 1 << j)), q);
+    }
+    const VF qf = hn::ConvertTo(d, q);
+    VF w;
+    if constexpr (B == 1)
+      w = hn::MulAdd(hn::Sub(hn::Add(qf, qf), hn::Set(d, 1.f)), vs, vz);
+    else
+      w = hn::Mul(vs, hn::Sub(qf, vz));
+    if (width - col >= int64_t(kLanes))
+      hn::StoreU(w, d, out + col);
+    else
+      hn::BlendedStore(w, hn::FirstN(d, size_t(width - col)), d, out + col);
+  }
+}
+
+void DequantizeRows(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo) {
+  const PackedParts& P = L.parts();
+  const int64_t G = L.n_groups(), n1 = L.n_onebit();
+  const auto goff = L.group_offsets();
+  const auto gcol = L.group_columns();
+  const auto zero = L.zero_points();
+  const auto onecol = L.onebit_column();
+  for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = P.codes.data() + r * L.row_bytes();
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t width = gcol[g + 1] - gcol[g], pb = plane_bytes(width);
+      const float scale = half(P.scales[size_t(r * G + g)]);
+      const int b = L.bits(g);
+      const float zm = b == 1 ? half(P.offsets[size_t(r * n1 + onecol[g])]) : float(zero[size_t(r * G + g)]);
+      float* o = out + (r - r0) * ldo + gcol[g];
+      switch (b) {
+#define SLIM_DEQUANT_CASE(B) \
+  case B:                    \
+    dequant_group<B>(row + goff[g], pb, width, scale, zm, o); break;
+        SLIM_DEQUANT_CASE(1) SLIM_DEQUANT_CASE(2) SLIM_DEQUANT_CASE(3) SLIM_DEQUANT_CASE(4)
+        SLIM_DEQUANT_CASE(5) SLIM_DEQUANT_CASE(6) SLIM_DEQUANT_CASE(7) SLIM_DEQUANT_CASE(8)
+#undef SLIM_DEQUANT_CASE
+      }
+    }
+  }
+}
+
+const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
+
+// Crossover T, 4096x4096 at ~3 bits, measured with bench_kernels on Zen 5
+// (one thread; both paths scale alike with threads): AVX-512 GEMV 9.0-15 ms vs
+// GEMM 15.7-16.1 ms at T = 24, tied at T = 32; AVX2 GEMV 12 ms vs GEMM 11.5 ms
+// at T = 4.
+int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 24 : 4; }
+
+}  // namespace HWY_NAMESPACE
+}  // namespace slim::pack_detail
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace slim::pack_detail {
+HWY_EXPORT(GemvMatmul);
+HWY_EXPORT(DequantizeRows);
+HWY_EXPORT(TargetName);
+HWY_EXPORT(GemmMinTokens);
+
+void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(GemvMatmul)(L, x, y, T, ldx, ldy);
+}
+void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo) {
+  HWY_DYNAMIC_DISPATCH(DequantizeRows)(L, r0, r1, out, ldo);
+}
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+int64_t gemm_min_tokens_for_target() { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(); }
+std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTargets(); }
+}  // namespace slim::pack_detail
+
+namespace slim {
+const char* packed_kernel_target() { return pack_detail::target_name(); }
+}  // namespace slim
+#endif  // HWY_ONCE

@@ -1,0 +1,73 @@
+// Internal interface between PackedLinear's products (packed_matmul.cc) and
+// the runtime-dispatched SIMD kernels (packed_kernels.cc, compiled once per
+// Highway target: AVX2 and AVX3 = AVX-512 with the x86-64-v3 baseline).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "pack/packed_linear.h"
+
+namespace slim::pack_detail {
+
+// matmul()'s tuning knobs. The defaults are measured with bench_kernels
+// (which also changes them to measure); nothing else should.
+struct Tuning {
+  // T from which matmul() dequantizes panels and calls sgemm instead of the
+  // GEMV (whose cost grows ~linearly with T); <= 0: the dispatched target's
+  // measured crossover (gemm_min_tokens_for_target()).
+  int64_t gemm_min_tokens = 0;
+  // rows x cols x T below which the GEMV stays on the calling thread: a
+  // fork/join costs a few microseconds, as much as a small layer's whole
+  // GEMV (the 64x64 layers of a tiny model must not pay it).
+  int64_t parallel_min_work = int64_t(1) << 18;
+  // Dequantized panel per thread on the GEMM path: about an L2 (1 MB on
+  // Zen 5), so sgemm reads the panel from cache right after it is written.
+  int64_t panel_bytes = int64_t(1) << 20;
+};
+inline Tuning& tuning() {
+  static Tuning t;
+  return t;
+}
+
+// Input of the bit-plane GEMV: x prepared once per call.
+struct GemvInput {
+  const float* xp = nullptr;  // (T, xstride) x with every group zero-padded to 16 columns (padded_columns())
+  int64_t xstride = 0;
+  const float* xsum = nullptr;  // (T, n_groups) Σ x over each group
+  const float* tables = nullptr;  // (T, tstride) AVX-512: subset sums of each 4-column block of xp, 16 each
+  int64_t tstride = 0;
+  int64_t T = 0;
+};
+
+// Rows the masked GEMV kernel handles together (x loads shared, independent
+// accumulators).
+inline constexpr int64_t kGemvRowBlock = 4;
+
+// A float buffer of at least n per (thread, slot), kept between calls so the
+// products do not page-fault on fresh allocations. Slots: 0, 1, 3 = GEMV
+// input preparation (calling thread), 2 = GEMM panel (each worker).
+float* thread_scratch(int slot, int64_t n);
+// Dequantized rows r0..r1-1 into out (r1 - r0, cols), row stride ldo; bit
+// identical to dequantize_rows_reference().
+void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo);
+// matmul()'s two paths (argument checks done by the caller), callable on
+// their own so bench_kernels can measure the GEMV/GEMM crossover. The GEMV
+// (x prepared once, OpenMP over rows) is runtime-dispatched as a whole.
+void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+
+// The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
+// target (the AVX-512 LUT GEMV is ~4x the AVX2 one, so it stays ahead longer).
+int64_t gemm_min_tokens_for_target();
+// matmul()'s choice: tuning().gemm_min_tokens if set, else the target's.
+inline int64_t gemm_min_tokens() {
+  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens : gemm_min_tokens_for_target();
+}
+
+// hwy::TargetName of the target the two functions above dispatch to.
+const char* target_name();
+// The targets this CPU supports among those compiled here (for the tests:
+// hwy::SetSupportedTargetsForTest(t) then runs the kernels for target t).
+std::vector<int64_t> compiled_targets();
+
+}  // namespace slim::pack_detail
