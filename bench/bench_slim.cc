@@ -4,7 +4,7 @@
 //
 //   build/bench/bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down]
 //                          [--bits B]... [--sba hessian|kl] [--check-k] [--isa avx2|avx512]
-//                          [--sqc-p-min P] [--sqc-binary-iters N] [--sqc-coarse K]
+//                          [--sqc-p-min P] [--sqc-binary-iters N] [--sqc-coarse K] [--sqc-local]
 //
 // Per layer and target bits (group 128), what the pipeline does per linear
 // with the default options of `slim quantize --method slim` (QuantizeOptions):
@@ -79,6 +79,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--check-k")) check_k = true;
     else if (!std::strcmp(argv[i], "--sqc-p-min") && i + 1 < argc) sq.p_min = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--sqc-binary-iters") && i + 1 < argc) sq.binary_iters = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--sqc-coarse") && i + 1 < argc) sq.coarse = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--sqc-local")) sq.local = true;
     else if (!std::strcmp(argv[i], "--sba") && i + 1 < argc) {
       const std::string c = argv[++i];
       if (c != "hessian" && c != "kl") {
@@ -97,7 +99,8 @@ int main(int argc, char** argv) {
     } else {
       fmt::print(stderr,
                  "usage: bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down] [--bits B]... "
-                 "[--sba hessian|kl] [--check-k] [--isa avx2|avx512] [--sqc-p-min P] [--sqc-binary-iters N]\n");
+                 "[--sba hessian|kl] [--check-k] [--isa avx2|avx512] [--sqc-p-min P] [--sqc-binary-iters N]"
+                 " [--sqc-coarse K] [--sqc-local]\n");
       return 2;
     }
   }
@@ -120,9 +123,10 @@ int main(int argc, char** argv) {
              sqc_kernel::active_isa() == sqc_kernel::Isa::kAvx512 ? "avx512" : "avx2", openblas_get_config());
   const int gemm_n = quick ? 1024 : 4096;
   fmt::print("sgemm {}^3: {:.1f} GFLOP/s\n\n", gemm_n, bench::sgemm_gflops(gemm_n, gemm_n, gemm_n, 3));
-  fmt::print("group 128, damp 0.01, SBA {}, SQC p_min {:g} binary_iters {}; seconds per linear (factor: once per "
-             "input site)\n",
-             kl ? "kl (token stride 8)" : "hessian (layer scope, max_up 1)", sq.p_min, sq.binary_iters);
+  fmt::print("group 128, damp 0.01, SBA {}, SQC p_min {:g} binary_iters {} coarse {} {}; seconds per linear "
+             "(factor: once per input site)\n",
+             kl ? "kl (token stride 8)" : "hessian (layer scope, max_up 1)", sq.p_min, sq.binary_iters, sq.coarse,
+             sq.local ? "local (approximate)" : "all (exact)");
   fmt::print("{:<11} {:>4} {:>7} | {:>7} {:>6} {:>7} | {:>6} {:>6} {:>7} {:>6} {:>7} | {:>7} {:>7}{}\n", "shape",
              "bits", "factor", "G.loop", "G.fit", "GPTQ", "sal", kl ? "SBA/8" : "SBA", "S.loop", "SQC", "SliM", "S/G",
              "S/G+F",
