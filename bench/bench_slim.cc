@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
   sq.lambda = defaults.sqc_lambda;
   sq.p_min = defaults.sqc_p_min;
   sq.binary_iters = defaults.sqc_binary_iters;
+  sq.coarse = defaults.sqc_coarse;
+  sq.local = defaults.sqc_refine == "local";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoll(argv[++i]);
