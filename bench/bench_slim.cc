@@ -3,22 +3,27 @@
 // sgemm GFLOP/s measured in the same run so absolute numbers can be judged.
 //
 //   build/bench/bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down]
-//                          [--bits B]... [--check-k] [--isa avx2|avx512]
+//                          [--bits B]... [--sba hessian|kl] [--check-k] [--isa avx2|avx512]
+//                          [--sqc-p-min P] [--sqc-binary-iters N] [--sqc-coarse K] [--sqc-local]
 //
-// Per layer and target bits (group 128), what the pipeline does per linear:
+// Per layer and target bits (group 128), what the pipeline does per linear
+// with the default options of `slim quantize --method slim` (QuantizeOptions):
 //   factor  gptq_factor: dead columns, damp, U = chol(H⁻¹)   (both methods;
 //           built once per input site: q/k/v share one, gate/up share one)
 //   GPTQ    gptq_quantize with the factor, min-max fits      (the baseline)
-//   SliM    salience_from_factor (SBA's ranking from U's diagonal)
-//           + sba_search at token stride 8 (the pipeline's default ~8k
+//   SliM    salience_from_factor (U's diagonal)
+//           + SBA: --sba hessian (default): group_errors (one GEMM per
+//             group and width, N-1..N+1) + allocate_group_bits;
+//             --sba kl: sba_search at token stride 8 (the pipeline's ~8k
 //             captured tokens; here --tokens/8)
-//           + gptq_quantize with SBA's bits and the SQC fitter
+//           + gptq_quantize with SBA's bits and the SQC fitter (the
+//             pipeline's default grid end and 1-bit Lloyd rounds)
 // Every GPTQ run is split into its column loop (incl. the lazy GEMMs) and its
-// group fits (min-max for GPTQ, SQC for SliM). --check-k also runs SBA on all
-// tokens (stride 1) and reports whether it picks the same k* and, if not, how
-// much larger the full-token KL of the stride-8 choice is. The Hessian is
-// built beforehand and not timed (the calibration forward passes are common
-// to both methods).
+// group fits (min-max for GPTQ, SQC for SliM). --check-k (KL only) also runs
+// SBA on all tokens (stride 1) and reports whether it picks the same k* and,
+// if not, how much larger the full-token KL of the stride-8 choice is. The
+// Hessian is built beforehand and not timed (the calibration forward passes
+// are common to both methods).
 #include <cblas.h>
 #include <fmt/format.h>
 #include <omp.h>
@@ -29,7 +34,9 @@
 #include <string>
 
 #include "bench_util.h"
+#include "quant/alloc.h"
 #include "quant/gptq.h"
+#include "quant/pipeline.h"
 #include "quant/salience.h"
 #include "quant/sba.h"
 #include "quant/sqc.h"
@@ -44,7 +51,7 @@ namespace {
 struct Times {  // seconds of one shape at one bit width
   double factor = 0;                     // gptq_factor (shared by a site's linears)
   double g_loop = 0, g_fit = 0;          // GPTQ: column loop, min-max fits
-  double sal = 0, sba = 0, sba_full = 0; // SliM: salience from U, SBA stride 8, SBA stride 1 (--check-k)
+  double sal = 0, sba = 0, sba_full = 0; // SliM: salience from U, SBA (hessian, or KL stride 8), KL stride 1 (--check-k)
   double s_loop = 0, s_fit = 0;          // SliM: column loop, SQC fits
   double gptq() const { return g_loop + g_fit; }
   double slim() const { return sal + sba + s_loop + s_fit; }
@@ -55,8 +62,15 @@ struct Times {  // seconds of one shape at one bit width
 int main(int argc, char** argv) {
   int threads = omp_get_max_threads(), reps = 1;
   int64_t tokens = 8192;
-  bool quick = false, down = true, check_k = false;
+  bool quick = false, down = true, check_k = false, kl = false;
   std::vector<int> bit_list;
+  const QuantizeOptions defaults;  // the CLI's defaults for --method slim
+  SqcOptions sq;
+  sq.lambda = defaults.sqc_lambda;
+  sq.p_min = defaults.sqc_p_min;
+  sq.binary_iters = defaults.sqc_binary_iters;
+  sq.coarse = defaults.sqc_coarse;
+  sq.local = defaults.sqc_refine == "local";
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoll(argv[++i]);
@@ -65,6 +79,18 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-down")) down = false;
     else if (!std::strcmp(argv[i], "--check-k")) check_k = true;
+    else if (!std::strcmp(argv[i], "--sqc-p-min") && i + 1 < argc) sq.p_min = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--sqc-binary-iters") && i + 1 < argc) sq.binary_iters = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--sqc-coarse") && i + 1 < argc) sq.coarse = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--sqc-local")) sq.local = true;
+    else if (!std::strcmp(argv[i], "--sba") && i + 1 < argc) {
+      const std::string c = argv[++i];
+      if (c != "hessian" && c != "kl") {
+        fmt::print(stderr, "--sba wants hessian or kl, got {}\n", c);
+        return 2;
+      }
+      kl = c == "kl";
+    }
     else if (!std::strcmp(argv[i], "--isa") && i + 1 < argc) {
       const std::string isa = argv[++i];
       if (isa != "avx2" && isa != "avx512") {
@@ -75,11 +101,16 @@ int main(int argc, char** argv) {
     } else {
       fmt::print(stderr,
                  "usage: bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down] [--bits B]... "
-                 "[--check-k] [--isa avx2|avx512]\n");
+                 "[--sba hessian|kl] [--check-k] [--isa avx2|avx512] [--sqc-p-min P] [--sqc-binary-iters N]"
+                 " [--sqc-coarse K] [--sqc-local]\n");
       return 2;
     }
   }
   if (bit_list.empty()) bit_list = {2, 3};
+  if (check_k && !kl) {
+    fmt::print(stderr, "--check-k compares KL token strides: it needs --sba kl\n");
+    return 2;
+  }
   bench::set_threads(threads);
 
   std::vector<Shape> shapes;
@@ -94,9 +125,13 @@ int main(int argc, char** argv) {
              sqc_kernel::active_isa() == sqc_kernel::Isa::kAvx512 ? "avx512" : "avx2", openblas_get_config());
   const int gemm_n = quick ? 1024 : 4096;
   fmt::print("sgemm {}^3: {:.1f} GFLOP/s\n\n", gemm_n, bench::sgemm_gflops(gemm_n, gemm_n, gemm_n, 3));
-  fmt::print("group 128, damp 0.01; seconds per linear (factor: once per input site)\n");
+  fmt::print("group 128, damp 0.01, SBA {}, SQC p_min {:g} binary_iters {} coarse {} {}; seconds per linear "
+             "(factor: once per input site)\n",
+             kl ? "kl (token stride 8)" : "hessian (layer scope, max_up 1)", sq.p_min, sq.binary_iters, sq.coarse,
+             sq.local ? "local (approximate)" : "all (exact)");
   fmt::print("{:<11} {:>4} {:>7} | {:>7} {:>6} {:>7} | {:>6} {:>6} {:>7} {:>6} {:>7} | {:>7} {:>7}{}\n", "shape",
-             "bits", "factor", "G.loop", "G.fit", "GPTQ", "sal", "SBA/8", "S.loop", "SQC", "SliM", "S/G", "S/G+F",
+             "bits", "factor", "G.loop", "G.fit", "GPTQ", "sal", kl ? "SBA/8" : "SBA", "S.loop", "SQC", "SliM", "S/G",
+             "S/G+F",
              check_k ? "   SBA/1  k*1/8  KL regret" : "");
 
   {  // warm the BLAS/OpenMP thread pools so the first timed call is not penalised
@@ -136,14 +171,25 @@ int main(int argc, char** argv) {
       sb.group_size = 128;
       sb.token_stride = 8;
       SbaResult sba, sba_full;
-      t.sba = best_time(reps, [&] { sba = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
+      if (!kl) {
+        // As the pipeline's allocate_bits: error table at N-1..N+1, exact budget per linear.
+        AllocOptions ao;
+        ao.bits = bits;
+        t.sba = best_time(reps, [&] {
+          const GroupErrors ge = group_errors(w, s.rows, s.cols, cal.h, sal.u_diag, 128, bits - 1, bits + ao.max_up,
+                                              AllocCriterion::hessian);
+          sba.group_bits = allocate_group_bits({&ge, 1}, ao)[0];
+        });
+      } else {
+        t.sba = best_time(reps, [&] { sba = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
+      }
       if (check_k) {
         sb.token_stride = 1;
         t.sba_full = best_time(reps, [&] { sba_full = sba_search(w, s.rows, s.cols, sal.group, {&block, 1}, sb); });
       }
       GptqOptions gs = go;
       gs.group_bits = sba.group_bits;
-      gs.fitter = make_sqc_fitter();
+      gs.fitter = make_sqc_fitter(sq);
       t.s_loop = best_time(reps, [&] { r = gptq_quantize(w, s.rows, s.cols, factor, gs); });
       t.s_fit = r.seconds_fit;
       t.s_loop -= t.s_fit;

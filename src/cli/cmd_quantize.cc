@@ -140,7 +140,8 @@ void run(QuantizeArgs& a) {
                                 {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap},
                                 {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
                                 {"sba_scope", a.q.sba_scope}, {"sba_normalize", a.q.sba_normalize},
-                                {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters}});
+                                {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters},
+                                {"sqc_coarse", a.q.sqc_coarse}, {"sqc_refine", a.q.sqc_refine}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
     publish_dir(tmp.string(), final_dir.string());
   } catch (...) {
@@ -179,6 +180,14 @@ void add_quantize(CLI::App& app) {
   auto* bin_iters = cmd->add_option("--sqc-binary-iters", a->q.sqc_binary_iters,
                                     "slim: Lloyd rounds of the 1-bit group fit (0 = reference binary-with-mean)")
                         ->capture_default_str();
+  cmd->add_option("--sqc-coarse", a->q.sqc_coarse,
+                  "slim: SQC visits every k-th range factor first, then the rest nearest the best first "
+                  "(0 = grid order; same result, faster pruning)")
+      ->capture_default_str();
+  cmd->add_option("--sqc-refine", a->q.sqc_refine,
+                  "slim, with --sqc-coarse: all (exact, every factor) or local (approximate: only the factors "
+                  "between the coarse winner's coarse neighbours)")
+      ->capture_default_str();
   auto* criterion = cmd->add_option("--sba-criterion", a->q.sba_criterion,
                   "slim: how SBA scores bit allocations: kl (the published KL search between layer outputs), "
                   "obs (Σ (w-q)²/U_cc², GPTQ's compensated error), hessian (tr(E H_gg Eᵀ) per group)")

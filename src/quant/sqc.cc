@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <vector>
 
 #include "quant/quantizer.h"
@@ -165,8 +166,40 @@ double sqc_row_objective(std::span<const float> w, std::span<const float> weight
   return sqc_kernel::row_error(scratch_row().set(w, weight), p.scale, p.zero, float((1 << bits) - 1));
 }
 
+SqcPlan make_sqc_plan(std::span<const float> grid, int coarse, bool local) {
+  SLIM_CHECK(!grid.empty() && grid.size() <= 101 && grid[0] == 1.f,
+             "sqc: the grid must hold 1..101 factors starting with 1.0");
+  SLIM_CHECK(coarse >= 0 && coarse <= 50, "sqc: the coarse stride must be in 0..50, got {}", coarse);
+  SLIM_CHECK(!local || coarse >= 2, "sqc: a local refinement needs a coarse stride >= 2");
+  const int n = int(grid.size());
+  SqcPlan plan;
+  plan.grid.assign(grid.begin(), grid.end());
+  plan.stride = coarse;
+  plan.local = local;
+  plan.by_value.resize(size_t(n));
+  std::iota(plan.by_value.begin(), plan.by_value.end(), 0);
+  std::stable_sort(plan.by_value.begin(), plan.by_value.end(), [&](int a, int b) { return grid[a] < grid[b]; });
+  plan.rank.resize(size_t(n));
+  for (int r = 0; r < n; ++r) plan.rank[size_t(plan.by_value[size_t(r)])] = r;
+  plan.in_coarse.assign(size_t(n), 0);
+  if (coarse >= 2) {
+    for (int r = 0; r < n; r += coarse) plan.in_coarse[size_t(r)] = 1;
+    plan.in_coarse[size_t(n - 1)] = 1;
+    plan.in_coarse[size_t(plan.rank[0])] = 1;  // 1.0: never worse than min-max
+    plan.coarse.push_back(0);                   // and first: a fair start for pruning
+    for (int r = 0; r < n; ++r)
+      if (plan.in_coarse[size_t(r)] && plan.by_value[size_t(r)] != 0) plan.coarse.push_back(plan.by_value[size_t(r)]);
+  }
+  return plan;
+}
+
 QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits,
                         std::span<const float> grid, bool prune) {
+  return sqc_fit_row(w, weight, bits, make_sqc_plan(grid), prune);
+}
+
+QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight, int bits, const SqcPlan& plan,
+                        bool prune) {
   SLIM_CHECK(bits >= 1 && bits <= 8, "sqc: bits must be in 1..8, got {}", bits);
   SLIM_CHECK(!w.empty(), "sqc: cannot fit an empty segment");
   SLIM_CHECK(weight.empty() || weight.size() == w.size(), "sqc: {} weights for {} values", weight.size(), w.size());
@@ -174,6 +207,7 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   // Per-row range, hoisted out of the grid loop (fit_minmax's rules).
   const auto [xmin, xmax] = zero_containing_range(w);
   const float maxq = float((1 << bits) - 1);
+  const std::span<const float> grid = plan.grid;
   SLIM_CHECK(!grid.empty() && grid.size() <= 101 && grid[0] == 1.f,
              "sqc: the grid must hold 1..101 factors starting with 1.0");
   std::array<float, 101> scale, zero;  // the candidates, grid order
@@ -183,12 +217,40 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
     scale[i] = f16_scale((hi - lo) / maxq);
     zero[i] = std::clamp(std::nearbyint(-lo / scale[i]), 0.f, maxq);
   }
-  float err = 0;
-  const int best = sqc_kernel::best_candidate(scratch_row().set(w, weight), scale.data(), zero.data(),
-                                              int(grid.size()), maxq, prune, &err);
+  const sqc_kernel::Row row = scratch_row().set(w, weight);
+  sqc_kernel::Best best;
+  if (plan.coarse.empty()) {
+    sqc_kernel::best_candidate(row, scale.data(), zero.data(), nullptr, int(grid.size()), maxq, prune, &best);
+  } else {
+    // The kernel takes the candidates packed in visiting order.
+    std::array<float, 101> s, z;
+    std::array<int, 101> idx;
+    int m = 0;
+    auto add = [&](int i) {
+      s[size_t(m)] = scale[size_t(i)];
+      z[size_t(m)] = zero[size_t(i)];
+      idx[size_t(m++)] = i;
+    };
+    for (int i : plan.coarse) add(i);
+    sqc_kernel::best_candidate(row, s.data(), z.data(), idx.data(), m, maxq, prune, &best);
+    // Refinement around the coarse winner's value rank b, nearest first.
+    const int n = int(grid.size()), b = best.index < 0 ? plan.rank[0] : plan.rank[size_t(best.index)];
+    int lo = 0, hi = n - 1;  // value positions that may be visited
+    if (plan.local) {
+      lo = b;
+      while (lo > 0 && !plan.in_coarse[size_t(lo - 1)]) --lo;
+      hi = b;
+      while (hi < n - 1 && !plan.in_coarse[size_t(hi + 1)]) ++hi;
+    }
+    m = 0;
+    for (int d = 1; b - d >= lo || b + d <= hi; ++d)
+      for (int r : {b - d, b + d})
+        if (r >= lo && r <= hi && !plan.in_coarse[size_t(r)]) add(plan.by_value[size_t(r)]);
+    sqc_kernel::best_candidate(row, s.data(), z.data(), idx.data(), m, maxq, prune, &best);
+  }
   // All errors non-finite cannot happen for finite w; keep min-max then.
-  if (best < 0 || !std::isfinite(err)) return fit_minmax(w, bits);
-  return {scale[size_t(best)], zero[size_t(best)]};
+  if (best.index < 0 || !std::isfinite(best.err)) return fit_minmax(w, bits);
+  return {scale[size_t(best.index)], zero[size_t(best.index)]};
 }
 
 GroupFitter make_sqc_fitter(const SqcOptions& opt) {
@@ -196,7 +258,8 @@ GroupFitter make_sqc_fitter(const SqcOptions& opt) {
   SLIM_CHECK(std::isfinite(opt.z), "sqc: z threshold must be finite, got {}", opt.z);
   SLIM_CHECK(opt.binary_iters >= 0, "sqc: binary_iters must be >= 0, got {}", opt.binary_iters);
   const std::array<float, 101> grid = sqc_grid(opt.p_min);
-  return [opt, grid](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
+  const SqcPlan plan = make_sqc_plan(grid, opt.coarse, opt.local);
+  return [opt, plan](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
                QuantParams* out) {
     if (bits == 1) {
       for (int64_t r = 0; r < rows; ++r)
@@ -223,7 +286,7 @@ GroupFitter make_sqc_fitter(const SqcOptions& opt) {
           any |= sal;
         }
         out[r] = sqc_fit_row({wr, size_t(width)}, any ? std::span<const float>(wt) : std::span<const float>(), bits,
-                             grid);
+                             plan);
       }
     }
   };

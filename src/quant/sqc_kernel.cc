@@ -108,12 +108,12 @@ Stats& thread_stats() {
   return st;
 }
 
-int best_candidate(const Row& row, const float* scale, const float* zero, int count, float maxq, bool prune,
-                   float* best_err) {
+void best_candidate(const Row& row, const float* scale, const float* zero, const int* index, int count, float maxq,
+                    bool prune, Best* best) {
   SLIM_CHECK(row.n % kLanes == 0, "sqc: row length {} is not padded to {}", row.n, kLanes);
   Stats& st = thread_stats();
-  return g_isa == Isa::kAvx512 ? avx512::best_candidate(row, scale, zero, count, maxq, prune, best_err, st)
-                               : avx2::best_candidate(row, scale, zero, count, maxq, prune, best_err, st);
+  if (g_isa == Isa::kAvx512) avx512::best_candidate(row, scale, zero, index, count, maxq, prune, best, st);
+  else avx2::best_candidate(row, scale, zero, index, count, maxq, prune, best, st);
 }
 
 float row_error(const Row& row, float scale, float zero, float maxq) {

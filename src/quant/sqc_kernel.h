@@ -23,10 +23,21 @@ struct Row {
   int64_t n;
 };
 
-// Index of the first candidate with the smallest error; *best_err gets it.
-// prune = false evaluates every candidate in full (the plain grid, for tests).
-int best_candidate(const Row& row, const float* scale, const float* zero, int count, float maxq, bool prune,
-                   float* best_err);
+// The search state: the smallest error so far and the lowest candidate index
+// reaching it (index -1: none yet).
+struct Best {
+  float err = __builtin_inff();
+  int index = -1;
+};
+
+// Updates *best with candidates j = 0..count-1 (scale[j], zero[j]) whose
+// index is index[j] (nullptr: j). The winner, the lowest index among the
+// smallest errors, does not depend on the order or on how the candidates are
+// split over calls: callers may visit likely winners first so that pruning
+// stops the others sooner. prune = false evaluates every candidate in full
+// (the plain grid, for tests).
+void best_candidate(const Row& row, const float* scale, const float* zero, const int* index, int count, float maxq,
+                    bool prune, Best* best);
 
 // The error of one candidate, full sum in the same order.
 float row_error(const Row& row, float scale, float zero, float maxq);
