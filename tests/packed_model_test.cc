@@ -139,6 +139,20 @@ TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
   EXPECT_LT(std::fabs(na - nb), 1e-3 * na);  // and 8 bits are close to full precision
 }
 
+TEST(PackedModel, RepackingCopiesLinearsExactly) {
+  test::TempDir first, second;
+  quantize_and_pack({"slim", 2, 16}, first.path());
+  const Model a = load_packed_model(first.path());
+  save_packed_model(a, {}, {}, second.path());  // no parameters: the linears are already packed
+  const Model b = load_packed_model(second.path());
+  const auto t = test::random_tokens(16, a.config.vocab_size, 8);
+  EXPECT_EQ(forward_logits(a, t), forward_logits(b, t));
+  const auto pa = a.weights.blocks[1].w_down.packed->parts(), pb = b.weights.blocks[1].w_down.packed->parts();
+  EXPECT_TRUE(std::equal(pa.codes.begin(), pa.codes.end(), pb.codes.begin(), pb.codes.end()));
+  EXPECT_EQ(summarize_packed_model(first.path()).metadata.at("slim.group_size"),
+            summarize_packed_model(second.path()).metadata.at("slim.group_size"));
+}
+
 TEST(PackedModel, RefusesParametersThatDisagreeWithTheWeights) {
   test::TinySpec spec;
   Model m = test::make_tiny_model(spec);

@@ -41,23 +41,6 @@ struct QuantizeArgs {
   int threads = 0;
 };
 
-// Copies the tokenizer next to the weights under the name the loader looks for.
-void copy_tokenizer(const ResolvedModel& r, const std::string& dir) {
-  std::string src = r.tokenizer_path;
-  if (src.empty() && dir_exists(r.model_path))
-    for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
-      if (file_exists(r.model_path + "/" + n)) {
-        src = r.model_path + "/" + n;
-        break;
-      }
-  if (src.empty()) return;
-  const std::string ext = fs::path(src).extension().string();
-  const std::string name = ext == ".json" ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin";
-  fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
-  auto cfg = fs::path(src).parent_path() / "tokenizer_config.json";
-  if (ext == ".json" && fs::exists(cfg)) fs::copy_file(cfg, fs::path(dir) / "tokenizer_config.json");
-}
-
 void run(QuantizeArgs& a) {
   apply_threads(a.threads);
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");

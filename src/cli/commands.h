@@ -12,9 +12,10 @@ void add_ppl(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_report(CLI::App& app);
+void add_pack(CLI::App& app);
 
 inline std::vector<void (*)(CLI::App&)> all_commands() {
-  return {add_inspect, add_tokenize, add_generate, add_ppl, add_quantize, add_eval, add_report};
+  return {add_inspect, add_tokenize, add_generate, add_ppl, add_quantize, add_pack, add_eval, add_report};
 }
 
 }  // namespace slim::cli

@@ -3,6 +3,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <filesystem>
+
 #include "util/error.h"
 #include "util/files.h"
 
@@ -53,5 +55,23 @@ void set_command_line(int argc, char** argv) {
 }
 
 std::string command_line() { return g_cmdline; }
+
+// Copies the tokenizer next to the weights under the name the loader looks for.
+void copy_tokenizer(const ResolvedModel& r, const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::string src = r.tokenizer_path;
+  if (src.empty() && dir_exists(r.model_path))
+    for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
+      if (file_exists(r.model_path + "/" + n)) {
+        src = r.model_path + "/" + n;
+        break;
+      }
+  if (src.empty()) return;
+  const std::string ext = fs::path(src).extension().string();
+  const std::string name = ext == ".json" ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin";
+  fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
+  auto cfg = fs::path(src).parent_path() / "tokenizer_config.json";
+  if (ext == ".json" && fs::exists(cfg)) fs::copy_file(cfg, fs::path(dir) / "tokenizer_config.json");
+}
 
 }  // namespace slim::cli

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "io/model_source.h"
+
 namespace slim::cli {
 
 struct ModelArgs {
@@ -26,6 +28,9 @@ std::string read_text(const std::string& path);
 
 // The exact command line, for reports.
 std::string command_line();
+
+// Copies the model's tokenizer into `dir` under the name the loader looks for.
+void copy_tokenizer(const ResolvedModel& r, const std::string& dir);
 void set_command_line(int argc, char** argv);
 
 }  // namespace slim::cli

@@ -194,9 +194,18 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
     add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
     for (const auto& ref : b.linears()) {
+      const std::string name = ref.name;
+      if (ref.linear->packed) {  // a loaded packed model (slim pack): copied as it is
+        const int gs = ref.linear->packed->parts().group_size;
+        SLIM_CHECK(params.empty() || gs == group_size, "{}: layer {} {} has group size {}, others {}", dir, l, name, gs,
+                   group_size);
+        group_size = gs;
+        add_packed(hf_block_tensor(l, linear_leaf(name)), *ref.linear->packed);
+        if (!ref.linear->bias.empty()) add_dense(hf_block_tensor(l, linear_leaf(name)) + ".bias", ref.linear->bias, true);
+        continue;
+      }
       auto it = by_linear.find({l, ref.name});
       SLIM_CHECK(it != by_linear.end(), "{}: no quantizer parameters for layer {} {}", dir, l, ref.name);
-      const std::string name = ref.name;
       std::span<const int64_t> rows = name == "q_proj" ? std::span<const int64_t>(q_rows)
                                       : name == "k_proj" ? std::span<const int64_t>(k_rows)
                                                          : std::span<const int64_t>();
@@ -210,6 +219,7 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   std::map<std::string, std::string> meta = opt.metadata;
   if (opt.head_bits > 0) {
     const Tensor& h = w.lm_head;  // (vocab, dim)
+    SLIM_CHECK(!h.empty(), "{}: the output head is already packed; repack it from a model with a dense head", dir);
     LinearQuantParams hp{-1, "lm_head", opt.head_group_size, {}, {}};
     std::vector<float> q(size_t(h.numel()));  // (vocab, dim)
     rtn_quantize(h.data(), h.rows(), h.cols(), opt.head_bits, opt.head_group_size, q.data(), &hp.params);
@@ -218,6 +228,10 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     add_packed("lm_head", packed.back());
     meta["slim.head_bits"] = std::to_string(opt.head_bits);
     meta["slim.head_group_size"] = std::to_string(opt.head_group_size);
+  } else if (w.lm_head_packed) {
+    add_packed("lm_head", *w.lm_head_packed);
+    meta["slim.head_bits"] = std::to_string(int(w.lm_head_packed->parts().group_bits[0]));
+    meta["slim.head_group_size"] = std::to_string(w.lm_head_packed->parts().group_size);
   } else if (!c.tie_embeddings) {
     add_dense("lm_head.weight", w.lm_head, false);
   }

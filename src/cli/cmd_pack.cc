@@ -1,0 +1,77 @@
+// slim pack: rewrites a packed model directory, e.g. to also pack its output
+// head (--head-bits) after the fact, without quantizing the linears again.
+// Codes, scales and zeros are copied as they are; the output directory is
+// assembled under a temporary name and renamed at the end.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <random>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "io/model_source.h"
+#include "pack/packed_model.h"
+#include "io/safetensors.h"
+#include "util/error.h"
+#include "util/files.h"
+
+namespace slim::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+struct PackArgs {
+  ModelArgs model;
+  int head_bits = 0;
+  int head_group_size = 128;
+  std::string out;
+};
+
+void run(const PackArgs& a) {
+  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
+  LoadedModel lm = open_model(a.model.model, a.model.tokenizer, /*need_tokenizer=*/false);
+  SLIM_CHECK(lm.model.format == kPackedFormat,
+             "{}: slim pack rewrites packed models; make one with `slim quantize ... --pack`", lm.paths.model_path);
+  const auto src = SafetensorsFile::open((fs::path(lm.paths.model_path) / kPackedFileName).string());
+  PackedSaveOptions po;
+  po.source_dtype = lm.model.source_dtype;
+  po.head_bits = a.head_bits;
+  po.head_group_size = a.head_group_size;
+  for (const auto& [k, v] : src->metadata())
+    if (k.rfind("slim.", 0) == 0 && k != "slim.head_bits" && k != "slim.head_group_size") po.metadata[k] = v;
+  po.metadata["slim.repacked_by"] = command_line();
+
+  const fs::path final_dir = fs::absolute(a.out);
+  SLIM_CHECK(final_dir != fs::absolute(lm.paths.model_path), "--out must differ from the input directory");
+  std::random_device rd;
+  const fs::path tmp = final_dir.parent_path() / fmt::format(".{}.partial-{:08x}", final_dir.filename().string(), rd());
+  fs::create_directories(tmp);
+  try {
+    save_packed_model(lm.model, {}, po, tmp.string());
+    copy_tokenizer(lm.paths, tmp.string());
+    for (const char* f : {"quant_report.json", "bitmap.json"})
+      if (file_exists((fs::path(lm.paths.model_path) / f).string()))
+        fs::copy_file(fs::path(lm.paths.model_path) / f, tmp / f);
+    publish_dir(tmp.string(), final_dir.string());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+  fmt::print("wrote {}\n", final_dir.string());
+}
+}  // namespace
+
+void add_pack(CLI::App& app) {
+  auto a = std::make_shared<PackArgs>();
+  auto* cmd = app.add_subcommand("pack", "rewrite a packed model, e.g. packing its output head too (--head-bits)");
+  add_model_options(cmd, a->model);
+  cmd->add_option("--head-bits", a->head_bits, "pack the output head by RTN at this many bits; 0 keeps it as it is")
+      ->capture_default_str();
+  cmd->add_option("--head-group-size", a->head_group_size, "input columns per group of the packed head")
+      ->capture_default_str();
+  cmd->add_option("-o,--out", a->out, "output model directory")->required();
+  cmd->callback([a] { run(*a); });
+}
+
+}  // namespace slim::cli
