@@ -139,6 +139,41 @@ TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
   EXPECT_LT(std::fabs(na - nb), 1e-3 * na);  // and 8 bits are close to full precision
 }
 
+TEST(PackedModel, PackedEmbeddingTiedAndUntied) {
+  for (bool tie : {true, false}) {
+    test::TinySpec spec;
+    spec.tie = tie;
+    spec.hidden = 44;
+    Model m = test::make_tiny_model(spec);
+    QuantizeOptions o;
+    o.method = "rtn";
+    o.bits = 4;
+    o.group_size = 16;
+    o.progress = false;
+    std::vector<LinearQuantParams> params;
+    o.params_out = &params;
+    quantize_model(m, nullptr, o);
+    test::TempDir dense, packed, again;
+    save_packed_model(m, params, {}, dense.path());
+    PackedSaveOptions po;
+    po.embed_bits = 8;
+    po.head_group_size = 16;
+    save_packed_model(m, params, po, packed.path());
+    const Model a = load_packed_model(dense.path()), b = load_packed_model(packed.path());
+    ASSERT_NE(b.weights.tok_embed_packed, nullptr) << tie;
+    EXPECT_TRUE(b.weights.tok_embed.empty());
+    // Tied: the head reads the packed embedding; untied: the dense head stays.
+    EXPECT_EQ(b.weights.lm_head_packed == b.weights.tok_embed_packed, tie);
+    const auto t = test::random_tokens(16, spec.vocab, 4);
+    const double na = sequence_nll(a, t), nb = sequence_nll(b, t);
+    EXPECT_NE(na, nb) << tie;
+    EXPECT_LT(std::fabs(na - nb), 2e-3 * na) << tie;
+    // Repacking keeps the packed embedding (and a tied head on it) as it is.
+    save_packed_model(b, {}, {}, again.path());
+    EXPECT_EQ(sequence_nll(load_packed_model(again.path()), t), nb) << tie;
+  }
+}
+
 TEST(PackedModel, RepackingCopiesLinearsExactly) {
   test::TempDir first, second;
   quantize_and_pack({"slim", 2, 16}, first.path());

@@ -51,7 +51,10 @@ void run(const InspectArgs& a) {
     tensors.push_back({{"name", name}, {"shape", {L.out(), L.in()}}, {"mapped", true}, {"packed_bits_per_weight", bpw}});
   };
   const auto& w = lm.model.weights;
-  add("tok_embed", w.tok_embed);
+  if (w.tok_embed_packed)
+    add_linear("tok_embed", Linear{{}, {}, w.tok_embed_packed});
+  else
+    add("tok_embed", w.tok_embed);
   for (size_t l = 0; l < w.blocks.size(); ++l) {
     auto b = w.blocks[l];  // copy of views: linears() needs a mutable object
     add(fmt::format("layers.{}.attn_norm", l), b.attn_norm);
@@ -59,7 +62,10 @@ void run(const InspectArgs& a) {
     add(fmt::format("layers.{}.ffn_norm", l), b.ffn_norm);
   }
   add("final_norm", w.final_norm);
-  if (!c.tie_embeddings) add("lm_head", w.lm_head);
+  if (w.lm_head_packed && w.lm_head_packed != w.tok_embed_packed)
+    add_linear("lm_head", Linear{{}, {}, w.lm_head_packed});
+  else if (!c.tie_embeddings)
+    add("lm_head", w.lm_head);
 
   nlohmann::json j = {
       {"path", lm.paths.model_path},

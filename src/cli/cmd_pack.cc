@@ -24,6 +24,7 @@ struct PackArgs {
   ModelArgs model;
   int head_bits = 0;
   int head_group_size = 128;
+  int embed_bits = 0;
   std::string out;
 };
 
@@ -37,8 +38,10 @@ void run(const PackArgs& a) {
   po.source_dtype = lm.model.source_dtype;
   po.head_bits = a.head_bits;
   po.head_group_size = a.head_group_size;
+  po.embed_bits = a.embed_bits;
+  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
   for (const auto& [k, v] : src->metadata())
-    if (k.rfind("slim.", 0) == 0 && k != "slim.head_bits" && k != "slim.head_group_size") po.metadata[k] = v;
+    if (k.rfind("slim.", 0) == 0 && k.find("head_") == std::string::npos && k.find("embed_") == std::string::npos) po.metadata[k] = v;
   po.metadata["slim.repacked_by"] = command_line();
 
   const fs::path final_dir = fs::absolute(a.out);
@@ -64,11 +67,13 @@ void run(const PackArgs& a) {
 
 void add_pack(CLI::App& app) {
   auto a = std::make_shared<PackArgs>();
-  auto* cmd = app.add_subcommand("pack", "rewrite a packed model, e.g. packing its output head too (--head-bits)");
+  auto* cmd = app.add_subcommand("pack", "rewrite a packed model, e.g. packing its output head or embedding too (--head-bits, --embed-bits)");
   add_model_options(cmd, a->model);
   cmd->add_option("--head-bits", a->head_bits, "pack the output head by RTN at this many bits; 0 keeps it as it is")
       ->capture_default_str();
-  cmd->add_option("--head-group-size", a->head_group_size, "input columns per group of the packed head")
+  cmd->add_option("--embed-bits", a->embed_bits, "pack the token embedding by RTN at this many bits; 0 keeps it")
+      ->capture_default_str();
+  cmd->add_option("--head-group-size", a->head_group_size, "input columns per group of the packed head and embedding")
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->callback([a] { run(*a); });

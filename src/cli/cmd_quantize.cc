@@ -38,6 +38,7 @@ struct QuantizeArgs {
   bool no_sba = false, no_sqc = false;
   bool pack = false;
   int head_bits = 0;
+  int embed_bits = 0;
   int threads = 0;
 };
 
@@ -78,7 +79,8 @@ void run(QuantizeArgs& a) {
   Bitmap bitmap;
   std::vector<LinearQuantParams> params;
   if (a.pack) a.q.params_out = &params;
-  SLIM_CHECK(a.head_bits == 0 || a.pack, "--head-bits needs --pack");
+  SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
+  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
@@ -99,6 +101,7 @@ void run(QuantizeArgs& a) {
       po.source_dtype = m.source_dtype;
       po.metadata = meta;
       po.head_bits = a.head_bits;
+      po.embed_bits = a.embed_bits;
       save_packed_model(m, params, po, tmp.string());
     } else {
       HfSaveOptions so;
@@ -200,6 +203,8 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "
                   "(groups of 128); 0 keeps it in the source dtype")->capture_default_str();
+  cmd->add_option("--embed-bits", a->embed_bits, "with --pack: also pack the token embedding by RTN at this many "
+                  "bits (groups of 128); 0 keeps it in the source dtype")->capture_default_str();
   cmd->add_flag("--pack", a->pack, "write the packed low-bit model (model.slim.safetensors, docs/FORMAT.md) "
                 "instead of fake-quantized fp32 weights");
   add_threads_option(cmd, a->threads);

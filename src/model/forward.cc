@@ -1,5 +1,7 @@
 #include "model/forward.h"
 
+#include "pack/packed_linear.h"
+
 #include <cstring>
 
 #include "util/error.h"
@@ -61,7 +63,10 @@ void embed(const Model& m, std::span<const int> tokens, float* x) {
     const int id = tokens[t];
     SLIM_CHECK(id >= 0 && id < m.config.vocab_size, "token id {} at position {} is outside the vocabulary (0..{})",
                id, t, m.config.vocab_size - 1);
-    std::memcpy(x + t * d, m.weights.tok_embed.row(id), size_t(d) * sizeof(float));
+    if (m.weights.tok_embed_packed)
+      m.weights.tok_embed_packed->dequantize_rows(id, id + 1, x + t * d, d);
+    else
+      std::memcpy(x + t * d, m.weights.tok_embed.row(id), size_t(d) * sizeof(float));
   }
 }
 

@@ -48,7 +48,8 @@ struct BlockWeights {
 };
 
 struct ModelWeights {
-  Tensor tok_embed;   // (vocab, dim)
+  Tensor tok_embed;   // (vocab, dim); empty when tok_embed_packed is set
+  std::shared_ptr<const PackedLinear> tok_embed_packed;  // (vocab, dim) optional packed embedding (--embed-bits)
   std::vector<BlockWeights> blocks;
   Tensor final_norm;  // (1, dim)
   Tensor lm_head;     // (vocab, dim); shares storage with tok_embed when tied

@@ -157,7 +157,7 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   std::vector<std::vector<std::byte>> dense_bytes;  // converted tensors, alive until written
   std::vector<PackedLinear> packed;
   dense_bytes.reserve(8 + 8 * c.n_layers);
-  packed.reserve(size_t(7 * c.n_layers + 1));
+  packed.reserve(size_t(7 * c.n_layers + 2));
   std::vector<TensorToWrite> out;
   auto add_dense = [&](const std::string& name, const Tensor& t, bool vector, std::span<const int64_t> rows = {}) {
     Tensor src = t;
@@ -186,7 +186,29 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   };
 
   const auto& w = m.weights;
-  add_dense("model.embed_tokens.weight", w.tok_embed, false);
+  std::map<std::string, std::string> meta = opt.metadata;
+  // Output head and embedding: dense, packed now by RTN (head_bits /
+  // embed_bits), or copied when the model was loaded packed.
+  auto add_rtn_packed = [&](const std::string& prefix, const Tensor& t, int bits, const char* what) {
+    SLIM_CHECK(!t.empty(), "{}: the {} is already packed; repack it from a model where it is dense", dir, what);
+    LinearQuantParams hp{-1, prefix, opt.head_group_size, {}, {}};
+    std::vector<float> q(size_t(t.numel()));  // (rows, cols)
+    rtn_quantize(t.data(), t.rows(), t.cols(), bits, opt.head_group_size, q.data(), &hp.params);
+    hp.group_bits.assign(size_t(n_groups(t.cols(), opt.head_group_size)), bits);
+    packed.push_back(encode_linear(Linear{Tensor::from(std::move(q), t.rows(), t.cols()), {}, nullptr}, hp, {}, -1));
+    add_packed(prefix, packed.back());
+    return packed.back().parts().group_size;
+  };
+  const PackedLinear* embed_packed = w.tok_embed_packed.get();
+  if (opt.embed_bits > 0) {
+    meta["slim.embed_group_size"] = std::to_string(add_rtn_packed("model.embed_tokens", w.tok_embed, opt.embed_bits, "embedding"));
+    embed_packed = &packed.back();
+  } else if (w.tok_embed_packed) {
+    add_packed("model.embed_tokens", *w.tok_embed_packed);
+    meta["slim.embed_group_size"] = std::to_string(w.tok_embed_packed->parts().group_size);
+  } else {
+    add_dense("model.embed_tokens.weight", w.tok_embed, false);
+  }
   const auto q_rows = inter ? halves_source_rows(c.n_heads, c.head_dim) : std::vector<int64_t>{};
   const auto k_rows = inter ? halves_source_rows(c.n_kv_heads, c.head_dim) : std::vector<int64_t>{};
   for (int l = 0; l < c.n_layers; ++l) {
@@ -216,18 +238,12 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     }
   }
   add_dense("model.norm.weight", w.final_norm, true);
-  std::map<std::string, std::string> meta = opt.metadata;
+  const bool head_is_embed = c.tie_embeddings && (w.lm_head_packed == nullptr || w.lm_head_packed == w.tok_embed_packed);
   if (opt.head_bits > 0) {
-    const Tensor& h = w.lm_head;  // (vocab, dim)
-    SLIM_CHECK(!h.empty(), "{}: the output head is already packed; repack it from a model with a dense head", dir);
-    LinearQuantParams hp{-1, "lm_head", opt.head_group_size, {}, {}};
-    std::vector<float> q(size_t(h.numel()));  // (vocab, dim)
-    rtn_quantize(h.data(), h.rows(), h.cols(), opt.head_bits, opt.head_group_size, q.data(), &hp.params);
-    hp.group_bits.assign(size_t(n_groups(h.cols(), opt.head_group_size)), opt.head_bits);
-    packed.push_back(encode_linear(Linear{Tensor::from(std::move(q), h.rows(), h.cols()), {}, nullptr}, hp, {}, -1));
-    add_packed("lm_head", packed.back());
+    meta["slim.head_group_size"] = std::to_string(add_rtn_packed("lm_head", w.lm_head, opt.head_bits, "output head"));
     meta["slim.head_bits"] = std::to_string(opt.head_bits);
-    meta["slim.head_group_size"] = std::to_string(opt.head_group_size);
+  } else if (head_is_embed && embed_packed) {
+    // Tied: the loader points the head at the packed embedding; nothing to store.
   } else if (w.lm_head_packed) {
     add_packed("lm_head", *w.lm_head_packed);
     meta["slim.head_bits"] = std::to_string(int(w.lm_head_packed->parts().group_bits[0]));
@@ -240,6 +256,7 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   std::stable_sort(out.begin(), out.end(),
                    [](const TensorToWrite& a, const TensorToWrite& b) { return dtype_size(a.dtype) > dtype_size(b.dtype); });
 
+  if (opt.embed_bits > 0) meta["slim.embed_bits"] = std::to_string(opt.embed_bits);
   meta["format"] = kPackedFormat;
   meta["slim.format_version"] = std::to_string(kPackedFormatVersion);
   meta["slim.source_dtype"] = opt.source_dtype;
@@ -277,7 +294,13 @@ Model load_packed_model(const std::string& dir) {
 
   auto& w = m.weights;
   const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
-  w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
+  if (file->find("model.embed_tokens.qweight")) {
+    const int64_t eg = parse_int(meta, "slim.embed_group_size", path);
+    SLIM_CHECK(eg == -1 || (eg >= 1 && eg <= (1 << 20)), "{}: invalid slim.embed_group_size {}", path, eg);
+    w.tok_embed_packed = load_linear(file, "model.embed_tokens", V, d, int(eg));
+  } else {
+    w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
+  }
   w.blocks.resize(size_t(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
@@ -302,8 +325,10 @@ Model load_packed_model(const std::string& dir) {
   }
   if (set.find("lm_head.weight").file)
     w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
-  else if (c.tie_embeddings)
+  else if (c.tie_embeddings && !w.lm_head_packed) {
     w.lm_head = w.tok_embed;
+    w.lm_head_packed = w.tok_embed_packed;  // tied and packed: the head reads the packed embedding
+  }
   else
     SLIM_CHECK(w.lm_head_packed != nullptr,
                "{}: missing tensor 'lm_head.weight' or 'lm_head.qweight' (and tie_word_embeddings is false)", path);

@@ -23,7 +23,10 @@ struct PackedSaveOptions {
   // groups of head_group_size (llama.cpp's k-quants quantize it too). The model
   // is then no longer the fake-quantized one, whose head is full precision.
   int head_bits = 0;
-  int head_group_size = 128;
+  int head_group_size = 128;  // groups of the packed head and embedding
+  // > 0: also pack the token embedding the same way (a tied head then reads
+  // the packed embedding too). Rows are dequantized one token at a time.
+  int embed_bits = 0;
 };
 
 // Writes kPackedFileName and config.json into `dir` (which must exist).
