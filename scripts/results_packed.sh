@@ -78,14 +78,16 @@ if [[ $what == tinyllama || $what == all ]]; then
   for b in 2 3; do
     [[ -d $SYN/tl-slim$b ]] || build/slim quantize --model $M --method slim --no-sqc --bits $b --group-size 128 $TL --pack --out $SYN/tl-slim$b
   done
-  # The same models with the output head packed too (4-bit RTN, groups of 128), as llama.cpp's k-quants do.
+  # The same models with the output head (-h4), and the embedding too (-h4e4), packed at 4 bits by RTN
+  # (groups of 128), as llama.cpp's k-quants quantize both.
   for v in slim2 slim3 rtn4; do
     [[ -d $SYN/tl-$v-h4 ]] || build/slim pack --model $SYN/tl-$v --head-bits 4 --out $SYN/tl-$v-h4
+    [[ -d $SYN/tl-$v-h4e4 ]] || build/slim pack --model $SYN/tl-$v --head-bits 4 --embed-bits 4 --out $SYN/tl-$v-h4e4
   done
   header
   P="--prompt-file $S/data/text/wikitext2_test.txt --prompt-tokens 512"
   gen $M $O/tl-fp32.json $P; row "bf16 file, fp32 compute" $M/model.safetensors $O/tl-fp32.json
-  for v in slim2 slim2-h4 slim3 slim3-h4 rtn4 rtn4-h4; do
+  for v in slim2 slim2-h4 slim2-h4e4 slim3 slim3-h4 slim3-h4e4 rtn4 rtn4-h4 rtn4-h4e4; do
     gen $SYN/tl-$v $O/tl-$v.json $P
     row "packed $v" $SYN/tl-$v/model.slim.safetensors $O/tl-$v.json
   done
