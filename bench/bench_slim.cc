@@ -14,7 +14,7 @@
 //   GPTQ    gptq_quantize with the factor, min-max fits      (the baseline)
 //   SliM    salience_from_factor (U's diagonal)
 //           + SBA: --sba hessian (default): group_errors (one GEMM per
-//             group and width, N-1..N+1) + allocate_group_bits;
+//             group and 64-row block for all of N-1..N+1) + allocate_group_bits;
 //             --sba kl: sba_search at token stride 8 (the pipeline's ~8k
 //             captured tokens; here --tokens/8)
 //           + gptq_quantize with SBA's bits and the SQC fitter (the

@@ -53,8 +53,9 @@ struct SqcOptions {
   // and from which group width on the refinement is local (approximate):
   // 0 never (exact everywhere), 2 every searched width, 3 only groups of >= 3
   // bits (sqc_local_min_bits). Why per width: on stories260K the local
-  // refinement cost 2-bit models 4.6% perplexity but not 3-bit ones
-  // (docs/RESULTS.md); with 4+ levels the objective in p is smoother.
+  // refinement cost 2-bit models 4.6% perplexity but not 3-bit ones, so 2-bit
+  // groups keep the exact search. Not the default: with it 2-bit models were
+  // still +2.3% and 4-bit +1.0% (3-bit -0.7%), docs/RESULTS.md.
   int coarse = 0;
   int local_min_bits = 0;
 };
