@@ -4,7 +4,8 @@
 //
 //   build/bench/bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down]
 //                          [--bits B]... [--sba hessian|kl] [--check-k] [--isa avx2|avx512]
-//                          [--sqc-p-min P] [--sqc-binary-iters N] [--sqc-coarse K] [--sqc-local]
+//                          [--sqc-p-min P] [--sqc-binary-iters N] [--sqc-coarse K]
+//                          [--sqc-refine all|local|auto] [--sqc-local (= --sqc-refine local)]
 //
 // Per layer and target bits (group 128), what the pipeline does per linear
 // with the default options of `slim quantize --method slim` (QuantizeOptions):
@@ -13,7 +14,7 @@
 //   GPTQ    gptq_quantize with the factor, min-max fits      (the baseline)
 //   SliM    salience_from_factor (U's diagonal)
 //           + SBA: --sba hessian (default): group_errors (one GEMM per
-//             group and width, N-1..N+1) + allocate_group_bits;
+//             group and 64-row block for all of N-1..N+1) + allocate_group_bits;
 //             --sba kl: sba_search at token stride 8 (the pipeline's ~8k
 //             captured tokens; here --tokens/8)
 //           + gptq_quantize with SBA's bits and the SQC fitter (the
@@ -28,6 +29,7 @@
 #include <fmt/format.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <random>
@@ -41,6 +43,7 @@
 #include "quant/sba.h"
 #include "quant/sqc.h"
 #include "quant/sqc_kernel.h"
+#include "util/error.h"
 
 using namespace slim;
 using bench::best_time;
@@ -70,7 +73,7 @@ int main(int argc, char** argv) {
   sq.p_min = defaults.sqc_p_min;
   sq.binary_iters = defaults.sqc_binary_iters;
   sq.coarse = defaults.sqc_coarse;
-  sq.local = defaults.sqc_refine == "local";
+  std::string refine = defaults.sqc_refine;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--tokens") && i + 1 < argc) tokens = std::atoll(argv[++i]);
@@ -82,7 +85,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--sqc-p-min") && i + 1 < argc) sq.p_min = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--sqc-binary-iters") && i + 1 < argc) sq.binary_iters = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--sqc-coarse") && i + 1 < argc) sq.coarse = std::atoi(argv[++i]);
-    else if (!std::strcmp(argv[i], "--sqc-local")) sq.local = true;
+    else if (!std::strcmp(argv[i], "--sqc-local")) refine = "local";
+    else if (!std::strcmp(argv[i], "--sqc-refine") && i + 1 < argc) refine = argv[++i];
     else if (!std::strcmp(argv[i], "--sba") && i + 1 < argc) {
       const std::string c = argv[++i];
       if (c != "hessian" && c != "kl") {
@@ -102,11 +106,17 @@ int main(int argc, char** argv) {
       fmt::print(stderr,
                  "usage: bench_slim [--quick] [--threads N] [--tokens N] [--reps N] [--no-down] [--bits B]... "
                  "[--sba hessian|kl] [--check-k] [--isa avx2|avx512] [--sqc-p-min P] [--sqc-binary-iters N]"
-                 " [--sqc-coarse K] [--sqc-local]\n");
+                 " [--sqc-coarse K] [--sqc-refine all|local|auto] [--sqc-local]\n");
       return 2;
     }
   }
   if (bit_list.empty()) bit_list = {2, 3};
+  try {
+    sq.local_min_bits = sqc_local_min_bits(refine);
+  } catch (const Error& e) {
+    fmt::print(stderr, "{}\n", e.what());
+    return 2;
+  }
   if (check_k && !kl) {
     fmt::print(stderr, "--check-k compares KL token strides: it needs --sba kl\n");
     return 2;
@@ -125,10 +135,10 @@ int main(int argc, char** argv) {
              sqc_kernel::active_isa() == sqc_kernel::Isa::kAvx512 ? "avx512" : "avx2", openblas_get_config());
   const int gemm_n = quick ? 1024 : 4096;
   fmt::print("sgemm {}^3: {:.1f} GFLOP/s\n\n", gemm_n, bench::sgemm_gflops(gemm_n, gemm_n, gemm_n, 3));
-  fmt::print("group 128, damp 0.01, SBA {}, SQC p_min {:g} binary_iters {} coarse {} {}; seconds per linear "
+  fmt::print("group 128, damp 0.01, SBA {}, SQC p_min {:g} binary_iters {} coarse {} refine {}; seconds per linear "
              "(factor: once per input site)\n",
              kl ? "kl (token stride 8)" : "hessian (layer scope, max_up 1)", sq.p_min, sq.binary_iters, sq.coarse,
-             sq.local ? "local (approximate)" : "all (exact)");
+             refine);
   fmt::print("{:<11} {:>4} {:>7} | {:>7} {:>6} {:>7} | {:>6} {:>6} {:>7} {:>6} {:>7} | {:>7} {:>7}{}\n", "shape",
              "bits", "factor", "G.loop", "G.fit", "GPTQ", "sal", kl ? "SBA/8" : "SBA", "S.loop", "SQC", "SliM", "S/G",
              "S/G+F",
@@ -194,6 +204,11 @@ int main(int argc, char** argv) {
       t.s_fit = r.seconds_fit;
       t.s_loop -= t.s_fit;
 
+      // SBA's width mix decides how much SQC work is 2-bit (exact under --sqc-refine auto)
+      // or wider: on these generated Gaussian weights it is not a real model's.
+      int64_t at[3] = {0, 0, 0};  // groups at N-1, N, N+1
+      for (int b : sba.group_bits) ++at[std::clamp(b - bits + 1, 0, 2)];
+      const std::string mix = fmt::format("  widths N-1/N/N+1: {}/{}/{}", at[0], at[1], at[2]);
       std::string kcol;
       if (check_k) {
         // Full-token KL of the subsampled choice over the full-token optimum.
@@ -207,7 +222,7 @@ int main(int argc, char** argv) {
       fmt::print("{:<11} {:>4} {:>7.2f} | {:>7.2f} {:>6.2f} {:>7.2f} | {:>6.2f} {:>6.2f} {:>7.2f} {:>6.2f} {:>7.2f} | "
                  "{:>6.2f}x {:>6.2f}x{}\n",
                  s.name, bits, t.factor, t.g_loop, t.g_fit, t.gptq(), t.sal, t.sba, t.s_loop, t.s_fit, t.slim(),
-                 t.slim() / t.gptq(), (t.factor + t.slim()) / (t.factor + t.gptq()), kcol);
+                 t.slim() / t.gptq(), (t.factor + t.slim()) / (t.factor + t.gptq()), kcol + mix);
       std::fflush(stdout);
     }
   }

@@ -1,6 +1,7 @@
 // Error-driven group bit allocation (quant/alloc.h), the Lloyd 1-bit fit and
 // the widened SQC grid (quant/sqc.h), and slim-bitmap version 2.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <array>
 #include <cmath>
@@ -167,6 +168,55 @@ TEST(Alloc, RejectsBadInput) {
   std::vector<float> w(64);
   std::vector<double> h(64 * 64), u(7);
   EXPECT_THROW(group_errors(w, 1, 64, h, u, 16, 1, 3, AllocCriterion::obs), Error);
+}
+
+// The blocked tables (one GEMM per group and block of rows covering every
+// width) against the definition, row by row: Σ_r e_r H_gg e_rᵀ and
+// Σ e²/U_cc². Only the summation order differs (GEMM blocking, then blocks of
+// 64 rows added in order), so relative 1e-12; shapes with a partial row block,
+// a short last group and a dead column (300x264 takes the parallel path). The
+// tables must not depend on the thread count (bit-identical).
+TEST(Alloc, GroupErrorsMatchTheDefinition) {
+  for (auto [rows, cols, gs] : {std::array<int64_t, 3>{300, 264, 64}, {64, 48, 16}, {7, 40, 40}}) {
+    std::vector<float> chan(size_t(cols), 1.f);
+    chan[3] = 0.f;  // dead column: H row and column exactly 0
+    const Gen L = make_gen(rows, cols, chan, uint32_t(rows + cols));
+    ASSERT_EQ(L.h[size_t(3 * cols + 3)], 0.0);
+    std::vector<double> u(static_cast<size_t>(cols));
+    for (int64_t c = 0; c < cols; ++c) u[size_t(c)] = 0.5 + 0.01 * double(c);
+    const int64_t G = n_groups(cols, int(gs));
+    for (auto crit : {AllocCriterion::hessian, AllocCriterion::obs}) {
+      const GroupErrors ge = group_errors(L.w, rows, cols, L.h, u, int(gs), 1, 4, crit);
+      ASSERT_EQ(int64_t(ge.err.size()), G * 4);
+      for (int64_t g = 0; g < G; ++g) {
+        const int64_t c0 = g * gs, wd = std::min(gs, cols - c0);
+        for (int b = 1; b <= 4; ++b) {
+          double want = 0;
+          for (int64_t r = 0; r < rows; ++r) {
+            std::vector<float> seg(static_cast<size_t>(wd));
+            for (int64_t c = 0; c < wd; ++c) seg[size_t(c)] = c0 + c == 3 ? 0.f : L.w[size_t(r * cols + c0 + c)];
+            const QuantParams p = fit_minmax(seg, b);
+            std::vector<double> e(static_cast<size_t>(wd));
+            for (int64_t c = 0; c < wd; ++c) e[size_t(c)] = double(seg[size_t(c)]) - fake_quant(seg[size_t(c)], p, b);
+            for (int64_t i = 0; i < wd; ++i) {
+              if (crit == AllocCriterion::obs) want += e[size_t(i)] * e[size_t(i)] / (u[size_t(c0 + i)] * u[size_t(c0 + i)]);
+              else
+                for (int64_t j = 0; j < wd; ++j)
+                  want += e[size_t(i)] * L.h[size_t((c0 + i) * cols + c0 + j)] * e[size_t(j)];
+            }
+          }
+          EXPECT_NEAR(ge.at(g, b), want, 1e-12 * std::fabs(want)) << rows << "x" << cols << " g" << g << " b" << b;
+        }
+      }
+      const int saved = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const GroupErrors one = group_errors(L.w, rows, cols, L.h, u, int(gs), 1, 4, crit);
+      omp_set_num_threads(3);
+      const GroupErrors three = group_errors(L.w, rows, cols, L.h, u, int(gs), 1, 4, crit);
+      omp_set_num_threads(saved);
+      EXPECT_EQ(one.err, three.err);
+    }
+  }
 }
 
 // Two near-empty groups, one group with outlier channels: the Hessian

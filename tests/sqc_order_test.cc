@@ -104,6 +104,48 @@ TEST(SqcOrder, LocalRefinementObjectiveWithinTolerance) {
   }
 }
 
+// --sqc-refine auto (local_min_bits 3): each group gets exactly the fit of
+// the plan its width selects, the exact order for 2 bits (= the plain grid),
+// the local refinement for 3 and 4 bits; 1-bit groups are untouched. Exact
+// equality: the fitter only chooses between two plans.
+TEST(SqcOrder, AutoRefineUsesLocalPlanFromThreeBits) {
+  const auto rows = test_rows(90, 13);
+  const int64_t width = 128;
+  std::vector<float> w;  // (n, width): the 128-wide test rows
+  for (const auto& r : rows)
+    if (int64_t(r.size()) == width) w.insert(w.end(), r.begin(), r.end());
+  const int64_t n = int64_t(w.size()) / width;
+  ASSERT_GT(n, 20);
+  const std::vector<double> u_diag(size_t(width), 1.0);
+  SqcOptions opt;
+  opt.p_min = 0.5;
+  opt.coarse = 5;
+  opt.local_min_bits = sqc_local_min_bits("auto");
+  const auto grid = sqc_grid(opt.p_min);
+  const SqcPlan local = make_sqc_plan(grid, 5, /*local=*/true);
+  const GroupFitter fit = make_sqc_fitter(opt);
+  int local_differs = 0;  // rows where the local plan's answer is not the grid's: the test must see some
+  for (int bits : {1, 2, 3, 4}) {
+    std::vector<QuantParams> out(static_cast<size_t>(n));
+    fit(w.data(), n, width, width, u_diag, bits, out.data());
+    for (int64_t r = 0; r < n; ++r) {
+      const std::span<const float> row(w.data() + r * width, size_t(width));
+      const QuantParams want = bits == 1 ? fit_minmax(row, 1) : bits == 2 ? sqc_fit_row(row, {}, bits, grid)
+                                                                          : sqc_fit_row(row, {}, bits, local);
+      ASSERT_EQ(out[size_t(r)].scale, want.scale) << "row " << r << " bits " << bits;
+      ASSERT_EQ(out[size_t(r)].zero, want.zero) << "row " << r << " bits " << bits;
+      if (bits >= 3) local_differs += sqc_fit_row(row, {}, bits, grid).scale != want.scale;
+    }
+  }
+  std::printf("auto refine: %d of %lld 3/4-bit rows off the full grid\n", local_differs, (long long)(2 * n));
+  EXPECT_EQ(sqc_local_min_bits("all"), 0);
+  EXPECT_EQ(sqc_local_min_bits("local"), 2);
+  EXPECT_THROW(sqc_local_min_bits("nearest"), Error);
+  SqcOptions no_coarse;
+  no_coarse.local_min_bits = 3;  // local needs a coarse pass
+  EXPECT_THROW(make_sqc_fitter(no_coarse), Error);
+}
+
 TEST(SqcOrder, PlanRefusesBadOptions) {
   const auto grid = sqc_grid(0.5);
   EXPECT_THROW(make_sqc_plan(grid, -1), Error);

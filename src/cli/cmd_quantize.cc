@@ -171,8 +171,9 @@ void add_quantize(CLI::App& app) {
                   "(0 = grid order; same result, faster pruning)")
       ->capture_default_str();
   cmd->add_option("--sqc-refine", a->q.sqc_refine,
-                  "slim, with --sqc-coarse: all (exact, every factor) or local (approximate: only the factors "
-                  "between the coarse winner's coarse neighbours)")
+                  "slim, with --sqc-coarse: all (exact, every factor), local (approximate: only the factors "
+                  "between the coarse winner's coarse neighbours) or auto (exact for 2-bit groups, local for "
+                  "wider ones)")
       ->capture_default_str();
   auto* criterion = cmd->add_option("--sba-criterion", a->q.sba_criterion,
                   "slim: how SBA scores bit allocations: kl (the published KL search between layer outputs), "

@@ -20,6 +20,17 @@ AllocCriterion parse_alloc_criterion(const std::string& s) {
   fail("unknown SBA error criterion '{}' (kl, obs, hessian)", s);
 }
 
+namespace {
+
+// Rows per task of the error tables. One task = one group x one block of
+// rows at every width: its errors E (n_bits·kBlockRows, wd) go through ONE
+// GEMM against H_gg, instead of one multi-threaded GEMM per group and width
+// (3 per group, each with a fork/join and a serial reduction after it).
+// 64 rows keep E and E·H_gg in L2 (3·64·128 doubles = 192 KiB each at g128).
+constexpr int64_t kBlockRows = 64;
+
+}  // namespace
+
 GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
                          std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
                          AllocCriterion crit) {
@@ -41,38 +52,51 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, s
   if (group_size > 0 && cols % gw != 0) ge.movable[size_t(G - 1)] = false;
   std::vector<char> dead(static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c) dead[size_t(c)] = h[size_t(c * cols + c)] == 0.0;
-  const bool par = rows * gw > (1 << 14);
-  std::vector<double> E(static_cast<size_t>(rows * gw)), F;  // (rows, wd) errors, (rows, wd) E·H_gg
-  if (crit == AllocCriterion::hessian) F.resize(E.size());
-  for (int64_t g = 0; g < G; ++g)
-    for (int b = bits_lo; b <= bits_hi; ++b) {
-      const int64_t c0 = g * gw, wd = std::min(gw, cols - c0);
-      double total = 0;
-#pragma omp parallel if (par)
-      {
-        std::vector<float> seg(static_cast<size_t>(wd));
+  const int nb = ge.n_bits;
+  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, tasks = G * blocks;
+  // partial[(task)·nb + width]: each task's sums, added up in task order
+  // below, so the tables do not depend on the thread count.
+  std::vector<double> partial(static_cast<size_t>(tasks * nb), 0.0);
+#pragma omp parallel if (rows * cols >= (1 << 16))
+  {
+    std::vector<float> seg(static_cast<size_t>(gw));
+    std::vector<double> E(static_cast<size_t>(nb * kBlockRows * gw)), F;  // (nb·nr, wd) errors, E·H_gg
+    if (crit == AllocCriterion::hessian) F.resize(E.size());
 #pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; ++r) {
-          for (int64_t c = 0; c < wd; ++c) seg[size_t(c)] = dead[size_t(c0 + c)] ? 0.f : w[size_t(r * cols + c0 + c)];
-          const QuantParams p = fit_minmax(seg, b);
-          for (int64_t c = 0; c < wd; ++c)
-            E[size_t(r * wd + c)] = double(seg[size_t(c)]) - fake_quant(seg[size_t(c)], p, b);
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t g = t / blocks, r0 = t % blocks * kBlockRows, nr = std::min(kBlockRows, rows - r0);
+      const int64_t c0 = g * gw, wd = std::min(gw, cols - c0), m = nb * nr;
+      // Row i of E at width bits_lo + k is E[(k·nr + i)·wd ...].
+      for (int64_t i = 0; i < nr; ++i) {
+        for (int64_t c = 0; c < wd; ++c)
+          seg[size_t(c)] = dead[size_t(c0 + c)] ? 0.f : w[size_t((r0 + i) * cols + c0 + c)];
+        const std::span<const float> sv(seg.data(), size_t(wd));
+        for (int k = 0; k < nb; ++k) {
+          const int b = bits_lo + k;
+          const QuantParams p = fit_minmax(sv, b);
+          double* e = E.data() + (k * nr + i) * wd;
+          for (int64_t c = 0; c < wd; ++c) e[c] = double(seg[size_t(c)]) - fake_quant(seg[size_t(c)], p, b);
         }
       }
+      double* out = partial.data() + t * nb;
       if (crit == AllocCriterion::obs) {
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < wd; ++c) {
-            const double e = E[size_t(r * wd + c)], u = u_diag[size_t(c0 + c)];
-            total += e * e / (u * u);
+        for (int k = 0; k < nb; ++k)
+          for (int64_t i = 0; i < nr * wd; ++i) {
+            const double e = E[size_t(k * nr * wd + i)], u = u_diag[size_t(c0 + i % wd)];
+            out[k] += e * e / (u * u);
           }
       } else {
-        // tr(E H_gg Eᵀ): one GEMM (rows, wd) x (wd, wd), then Σ E∘F. 2·rows·wd² flops.
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(wd), int(wd), 1.0, E.data(), int(wd),
+        // tr(E H_gg Eᵀ) for every width at once: (nb·nr, wd) x (wd, wd), then Σ E∘F
+        // per width. OpenBLAS (OpenMP build) runs single-threaded inside this region.
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(wd), int(wd), 1.0, E.data(), int(wd),
                     h.data() + c0 * cols + c0, int(cols), 0.0, F.data(), int(wd));
-        for (int64_t i = 0; i < rows * wd; ++i) total += E[size_t(i)] * F[size_t(i)];
+        for (int k = 0; k < nb; ++k)
+          for (int64_t i = k * nr * wd; i < (k + 1) * nr * wd; ++i) out[k] += E[size_t(i)] * F[size_t(i)];
       }
-      ge.err[size_t(g * ge.n_bits + (b - bits_lo))] = total;
     }
+  }
+  for (int64_t t = 0; t < tasks; ++t)
+    for (int k = 0; k < nb; ++k) ge.err[size_t(t / blocks * nb + k)] += partial[size_t(t * nb + k)];
   return ge;
 }
 

@@ -229,11 +229,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
              "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");
   SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
-  SLIM_CHECK(opt.sqc_refine == "all" || opt.sqc_refine == "local", "unknown --sqc-refine '{}' (all, local)",
-             opt.sqc_refine);
+  const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);  // throws on an unknown mode
   SLIM_CHECK(opt.sqc_coarse == 0 || (opt.sqc_coarse >= 2 && opt.sqc_coarse <= 50),
              "--sqc-coarse must be 0 (grid order) or 2..50, got {}", opt.sqc_coarse);
-  SLIM_CHECK(opt.sqc_refine == "all" || opt.sqc_coarse >= 2, "--sqc-refine local needs --sqc-coarse 2..50");
+  SLIM_CHECK(local_min_bits == 0 || opt.sqc_coarse >= 2, "--sqc-refine {} needs --sqc-coarse 2..50",
+             opt.sqc_refine);
   SLIM_CHECK(opt.sba_criterion == "kl" || opt.sba_criterion == "obs" || opt.sba_criterion == "hessian",
              "unknown --sba-criterion '{}' (kl, obs, hessian)", opt.sba_criterion);
   SLIM_CHECK(opt.sba_scope == "layer" || opt.sba_scope == "depth" || opt.sba_scope == "model",
@@ -311,7 +311,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
               sq.p_min = opt.sqc_p_min;
               sq.binary_iters = opt.sqc_binary_iters;
               sq.coarse = opt.sqc_coarse;
-              sq.local = opt.sqc_refine == "local";
+              sq.local_min_bits = local_min_bits;
               go.fitter = make_sqc_fitter(sq);
             }
             bitmap.layers.push_back(std::move(bl));

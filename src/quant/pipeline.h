@@ -46,7 +46,9 @@ struct QuantizeOptions {
   // first. 5 with refine "all" gives the grid's exact answer with tighter
   // pruning (~12% fewer blocks on 128-wide rows, none saved at g16).
   int sqc_coarse = 5;
-  std::string sqc_refine = "all";  // with sqc_coarse: "all" (exact) or "local" (approximate), sqc.h
+  // With sqc_coarse: "all" (exact), "local" (approximate) or "auto" (exact for
+  // 2-bit groups, local for wider ones), sqc.h SqcOptions::local_min_bits.
+  std::string sqc_refine = "all";
   int sba_token_stride = 0;    // 0: automatic (about 8k tokens per layer)
   // How SBA scores allocations: "kl" (the published KL search, sba.h) or an
   // error estimate per group and width, "obs" / "hessian" (alloc.h).

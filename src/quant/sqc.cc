@@ -253,14 +253,26 @@ QuantParams sqc_fit_row(std::span<const float> w, std::span<const float> weight,
   return {scale[size_t(best.index)], zero[size_t(best.index)]};
 }
 
+int sqc_local_min_bits(const std::string& refine) {
+  if (refine == "all") return 0;
+  if (refine == "local") return 2;
+  if (refine == "auto") return 3;
+  fail("unknown --sqc-refine '{}' (all, local, auto)", refine);
+}
+
 GroupFitter make_sqc_fitter(const SqcOptions& opt) {
   SLIM_CHECK(std::isfinite(opt.lambda) && opt.lambda > 0, "sqc: lambda must be finite and > 0, got {}", opt.lambda);
   SLIM_CHECK(std::isfinite(opt.z), "sqc: z threshold must be finite, got {}", opt.z);
   SLIM_CHECK(opt.binary_iters >= 0, "sqc: binary_iters must be >= 0, got {}", opt.binary_iters);
+  SLIM_CHECK(opt.local_min_bits == 0 || (opt.local_min_bits >= 2 && opt.coarse >= 2),
+             "sqc: a local refinement (from {} bits) needs bits >= 2 and a coarse stride >= 2, got stride {}",
+             opt.local_min_bits, opt.coarse);
   const std::array<float, 101> grid = sqc_grid(opt.p_min);
-  const SqcPlan plan = make_sqc_plan(grid, opt.coarse, opt.local);
-  return [opt, plan](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag, int bits,
-               QuantParams* out) {
+  // Both plans up front: the width is known per group only.
+  const SqcPlan exact = make_sqc_plan(grid, opt.coarse, false);
+  const SqcPlan local = opt.local_min_bits > 0 ? make_sqc_plan(grid, opt.coarse, true) : exact;
+  return [opt, exact, local](const float* w, int64_t rows, int64_t width, int64_t ld, std::span<const double> u_diag,
+                             int bits, QuantParams* out) {
     if (bits == 1) {
       for (int64_t r = 0; r < rows; ++r)
         out[r] = opt.binary_iters > 0 ? fit_binary_lloyd({w + r * ld, size_t(width)}, opt.binary_iters)
@@ -271,6 +283,7 @@ GroupFitter make_sqc_fitter(const SqcOptions& opt) {
     const double t = opt.lambda == 1.0 ? std::numeric_limits<double>::infinity()
                                        : sqc_salience_threshold(w, rows, width, ld, u_diag, opt);
     const bool weighted = std::isfinite(t);
+    const SqcPlan& plan = opt.local_min_bits > 0 && bits >= opt.local_min_bits ? local : exact;
 #pragma omp parallel if (rows * width >= 4096)
     {
       std::vector<float> wt(static_cast<size_t>(weighted ? width : 0));  // (width) this row's weights

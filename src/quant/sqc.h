@@ -30,6 +30,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "quant/gptq.h"
@@ -49,10 +50,20 @@ struct SqcOptions {
   // rounds (fit_binary_lloyd), a lower squared error with the same storage.
   int binary_iters = 0;
   // How the grid is visited (SqcPlan): coarse stride (0 or 1: grid order)
-  // and whether the refinement is local (approximate).
+  // and from which group width on the refinement is local (approximate):
+  // 0 never (exact everywhere), 2 every searched width, 3 only groups of >= 3
+  // bits (sqc_local_min_bits). Why per width: on stories260K the local
+  // refinement cost 2-bit models 4.6% perplexity but not 3-bit ones, so 2-bit
+  // groups keep the exact search. Not the default: with it 2-bit models were
+  // still +2.3% and 4-bit +1.0% (3-bit -0.7%), docs/RESULTS.md.
   int coarse = 0;
-  bool local = false;
+  int local_min_bits = 0;
 };
+
+// --sqc-refine's values as SqcOptions::local_min_bits: "all" 0 (exact),
+// "local" 2 (every width), "auto" 3 (exact for 2-bit groups, local for wider
+// ones). Throws slim::Error for anything else.
+int sqc_local_min_bits(const std::string& refine);
 
 // The order in which sqc_fit_row visits a grid. coarse <= 1: the grid's own
 // order. coarse = k >= 2: first every k-th factor by value (both ends and 1.0
