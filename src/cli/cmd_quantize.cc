@@ -173,7 +173,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--sqc-refine", a->q.sqc_refine,
                   "slim, with --sqc-coarse: all (exact, every factor), local (approximate: only the factors "
                   "between the coarse winner's coarse neighbours) or auto (exact for 2-bit groups, local for "
-                  "wider ones)")
+                  "wider ones); default: auto at --bits 3, all otherwise")
       ->capture_default_str();
   auto* criterion = cmd->add_option("--sba-criterion", a->q.sba_criterion,
                   "slim: how SBA scores bit allocations: kl (the published KL search between layer outputs), "

@@ -229,6 +229,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
              "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");
   SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
+  if (opt.sqc_refine == "default") opt.sqc_refine = opt.bits == 3 && !opt.faithful ? "auto" : "all";
   const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);  // throws on an unknown mode
   SLIM_CHECK(opt.sqc_coarse == 0 || (opt.sqc_coarse >= 2 && opt.sqc_coarse <= 50),
              "--sqc-coarse must be 0 (grid order) or 2..50, got {}", opt.sqc_coarse);
