@@ -10,7 +10,7 @@
 // the masked kernel on Zen 5, whose bottleneck was making masks). The lanes
 // need the rows' nibbles side by side: 16 rows x 16 bytes of a plane are
 // loaded and transposed as 4x4 dword blocks, which leaves lane L holding row
-// 4 (L % 4) + L / 4 (kLaneRow); the per-group vectors are gathered in that
+// 4 (L % 4) + L / 4 (lane_rows()); the per-group vectors are gathered in that
 // order and the result is permuted back at the end (the map is an involution).
 #if HWY_TARGET <= HWY_AVX3
 
