@@ -177,11 +177,14 @@ void DequantizeRows(const PackedLinear& L, int64_t r0, int64_t r1, float* out, i
 
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
-// Crossover T, 4096x4096 at ~3 bits, measured with bench_kernels on Zen 5
-// (one thread; both paths scale alike with threads): AVX-512 GEMV 9.0-15 ms vs
-// GEMM 15.7-16.1 ms at T = 24, tied at T = 32; AVX2 GEMV 12 ms vs GEMM 11.5 ms
-// at T = 4.
-int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 24 : 4; }
+// Crossover T, 4096x4096 at ~3 bits (avg3), one thread on Zen 5 (both paths
+// split rows between threads alike), bench_kernels --threads 1:
+//   AVX-512: GEMV 7.4 / 11.5 / 18.6 / 22.4 ms vs GEMM 14.2 / 18.0 / 24.1 /
+//   22.8 ms at T = 24 / 32 / 48 / 64 (a noisier run: tied from T = 32-48).
+//   AVX2: GEMV 7.8 / 19.2 ms vs GEMM 11.3 / 12.5 ms at T = 4 / 8.
+// OpenBLAS sgemm ran at only ~65 GFLOP/s per core there; a faster sgemm
+// moves the AVX-512 crossover down, hence 48 rather than 64.
+int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 6; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace slim::pack_detail
