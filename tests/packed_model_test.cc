@@ -110,10 +110,8 @@ TEST(PackedModel, SlimFileHoldsMixedBitsAndIsSmall) {
   EXPECT_LT(bpw, 3.6);
 }
 
-TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
-  test::TempDir full, head8;
-  test::TinySpec spec;
-  spec.tie = false;
+// A tiny model (hidden 44: partial groups) quantized by RTN at 4 bits, g16.
+Model rtn4_model(test::TinySpec spec, std::vector<LinearQuantParams>* params) {
   spec.hidden = 44;
   Model m = test::make_tiny_model(spec);
   QuantizeOptions o;
@@ -121,9 +119,17 @@ TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
   o.bits = 4;
   o.group_size = 16;
   o.progress = false;
-  std::vector<LinearQuantParams> params;
-  o.params_out = &params;
+  o.params_out = params;
   quantize_model(m, nullptr, o);
+  return m;
+}
+
+TEST(PackedModel, PackedHeadIsUsedAndCloseAtEightBits) {
+  test::TempDir full, head8;
+  test::TinySpec spec;
+  spec.tie = false;
+  std::vector<LinearQuantParams> params;
+  const Model m = rtn4_model(spec, &params);
   save_packed_model(m, params, {}, full.path());
   PackedSaveOptions po;
   po.head_bits = 8;
@@ -143,16 +149,8 @@ TEST(PackedModel, PackedEmbeddingTiedAndUntied) {
   for (bool tie : {true, false}) {
     test::TinySpec spec;
     spec.tie = tie;
-    spec.hidden = 44;
-    Model m = test::make_tiny_model(spec);
-    QuantizeOptions o;
-    o.method = "rtn";
-    o.bits = 4;
-    o.group_size = 16;
-    o.progress = false;
     std::vector<LinearQuantParams> params;
-    o.params_out = &params;
-    quantize_model(m, nullptr, o);
+    const Model m = rtn4_model(spec, &params);
     test::TempDir dense, packed, again;
     save_packed_model(m, params, {}, dense.path());
     PackedSaveOptions po;

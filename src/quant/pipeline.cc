@@ -92,17 +92,23 @@ struct SiteCache {
   }
 };
 
+// The bit-map entry of one linear, before its bits are chosen.
+BitmapLayer bitmap_entry(const LinearJob& job, const QuantizeOptions& opt) {
+  BitmapLayer bl;
+  bl.block = job.layer;
+  bl.name = job.name;
+  bl.rows = job.linear->out();
+  bl.cols = job.linear->in();
+  bl.group_size = opt.group_size;
+  bl.target_bits = opt.bits;
+  return bl;
+}
+
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
 // SBA's KL search on the captured inputs, or from a saved bit map.
 BitmapLayer allocate_bits(const LinearJob& job, const SiteCache& site, const QuantizeOptions& opt) {
   const Linear& L = *job.linear;
-  BitmapLayer bl;
-  bl.block = job.layer;
-  bl.name = job.name;
-  bl.rows = L.out();
-  bl.cols = L.in();
-  bl.group_size = opt.group_size;
-  bl.target_bits = opt.bits;
+  BitmapLayer bl = bitmap_entry(job, opt);
   bl.variant = opt.faithful ? "faithful" : "default";
   if (opt.bitmap) {
     const BitmapLayer* saved = opt.bitmap->find(job.layer, job.name);
@@ -185,14 +191,7 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
           const double e = output_energy(L.w.span(), L.out(), L.in(), h);
           for (double& v : tables.back().err) v /= e > 0 ? e : 1.0;
         }
-        BitmapLayer bl;
-        bl.block = job.layer;
-        bl.name = job.name;
-        bl.rows = L.out();
-        bl.cols = L.in();
-        bl.group_size = opt.group_size;
-        bl.target_bits = opt.bits;
-        map.layers.push_back(std::move(bl));
+        map.layers.push_back(bitmap_entry(job, opt));
       },
       so);
   AllocOptions ao;
