@@ -44,8 +44,20 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
     const float* qh = q + int64_t(r0) * qd + int64_t(h) * hd;
     const float* kh = k + int64_t(first) * kvd + int64_t(kv_h) * hd;
     const float* vh = v + int64_t(first) * kvd + int64_t(kv_h) * hd;
-    // scores = Q_h Kᵀ / sqrt(hd)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, hd, scale, qh, qd, kh, kvd, 0.f, sc, nk);
+    // scores = Q_h Kᵀ / sqrt(hd). A decode step (one query row) is a GEMV
+    // per head: a plain loop beats a BLAS call's fixed cost at these sizes
+    // (1 x hd x nk, issued n_heads x n_layers times per token).
+    if (rows == 1) {
+      for (int j = 0; j < nk; ++j) {
+        const float* kj = kh + int64_t(j) * kvd;
+        float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+        for (int i = 0; i < hd; ++i) acc += qh[i] * kj[i];
+        sc[j] = acc * scale;
+      }
+    } else {
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, hd, scale, qh, qd, kh, kvd, 0.f, sc, nk);
+    }
     for (int r = 0; r < rows; ++r) {
       const int pos = pos0 + r0 + r;  // absolute position of this query
       float* row = sc + int64_t(r) * nk;
@@ -55,6 +67,17 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
       for (int j = pos + 1 - first; j < nk; ++j) row[j] = 0.f;  // the future is masked out
     }
     // out_h = P V
+    if (rows == 1) {
+      float* o = out + int64_t(r0) * qd + int64_t(h) * hd;  // (hd)
+      for (int i = 0; i < hd; ++i) o[i] = 0.f;
+      for (int j = 0; j < nk; ++j) {
+        const float p = sc[j];
+        const float* vj = vh + int64_t(j) * kvd;
+#pragma omp simd
+        for (int i = 0; i < hd; ++i) o[i] += p * vj[i];
+      }
+      continue;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, nk, 1.f, sc, nk, vh, kvd, 0.f,
                 out + int64_t(r0) * qd + int64_t(h) * hd, qd);
   }
