@@ -33,9 +33,20 @@ if [[ $what == exact || $what == all ]]; then
   done
 fi
 
-gen() {  # model out.json extra-args...: pp512-style prefill + 128 decoded tokens
+gen() {  # model out.json extra-args...: prefill of the given prompt (1 token generated), then, as llama-bench's
+         # tg128, 128 tokens decoded from an empty context (BOS only); both land in out.json
   local model=$1 json=$2; shift 2
-  build/slim generate --model "$model" --threads $THREADS --temperature 0 --ignore-eos -n 128 --json "$json" "$@" >/dev/null 2>"$json.log"
+  build/slim generate --model "$model" --threads $THREADS --temperature 0 --ignore-eos -n 1 --json "$json.pp" "$@" >/dev/null 2>"$json.log"
+  build/slim generate --model "$model" --threads $THREADS --temperature 0 --ignore-eos -n 128 --prompt-tokens 1 \
+    --json "$json.tg" >/dev/null 2>>"$json.log"
+  python3 - "$json" <<'PY'
+import json, sys
+j = sys.argv[1]
+pp, tg = json.load(open(j + ".pp")), json.load(open(j + ".tg"))
+pp["decode_tokens_per_second"] = tg["decode_tokens_per_second"]
+pp["peak_rss_mib"] = max(pp["peak_rss_mib"], tg["peak_rss_mib"])
+json.dump(pp, open(j, "w"), indent=1)
+PY
 }
 row() {  # label model-dir-or-file json
   local bytes; bytes=$(du -sb --apparent-size "$2" | cut -f1)
@@ -50,7 +61,7 @@ PY
 header() { printf "%-28s %10s %12s %12s %10s\n" model "MiB" "prefill t/s" "decode t/s" "RSS MiB"; }
 
 if [[ $what == stories || $what == all ]]; then
-  echo "== stories260K end to end ($THREADS threads; prompt: the TinyStories excerpt cut to 256 tokens, then 128 decoded)"
+  echo "== stories260K end to end ($THREADS threads; prefill: the TinyStories excerpt cut to 256 tokens; decode: 128 tokens from BOS)"
   header
   gen stories260K $O/gen-fp32.json --prompt-file $TXT --prompt-tokens 256
   row "stories260K fp32" $S/data/models/stories260K.bin $O/gen-fp32.json
@@ -64,7 +75,7 @@ fi
 
 if [[ $what == tinyllama || $what == all ]]; then
   echo "== GENERATED TinyLlama-1.1B-shaped model (random bf16 weights; speed and size only), $THREADS threads"
-  echo "   prompt: WikiText-2 test cut to 512 tokens (pp512), then 128 decoded tokens (tg128)"
+  echo "   prefill: WikiText-2 test cut to 512 tokens (pp512); decode: 128 tokens from an empty context (tg128, as llama-bench)"
   M=$SYN/tinyllama-bf16
   if [[ ! -f $M/model.safetensors ]]; then
     build/bench/make_synthetic_model --shape tinyllama --dtype bf16 --out $M
