@@ -97,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(Methods, PackedModelTest,
 TEST(PackedModel, SlimFileHoldsMixedBitsAndIsSmall) {
   test::TempDir dir;
   quantize_and_pack({"slim", 2, 16}, dir.path());
-  const PackedSummary s = summarize_packed_model(dir.path());
+  const PackedSummary s = summarize_packed_model(load_packed_model(dir.path()));
   EXPECT_EQ(s.metadata.at("format"), kPackedFormat);
   int64_t weighted = 0;
   for (auto [b, n] : s.weights_by_bits) weighted += b * n;
@@ -182,8 +182,8 @@ TEST(PackedModel, RepackingCopiesLinearsExactly) {
   EXPECT_EQ(forward_logits(a, t), forward_logits(b, t));
   const auto pa = a.weights.blocks[1].w_down.packed->parts(), pb = b.weights.blocks[1].w_down.packed->parts();
   EXPECT_TRUE(std::equal(pa.codes.begin(), pa.codes.end(), pb.codes.begin(), pb.codes.end()));
-  EXPECT_EQ(summarize_packed_model(first.path()).metadata.at("slim.group_size"),
-            summarize_packed_model(second.path()).metadata.at("slim.group_size"));
+  EXPECT_EQ(summarize_packed_model(a).metadata.at("slim.group_size"),
+            summarize_packed_model(b).metadata.at("slim.group_size"));
 }
 
 TEST(PackedModel, RefusesParametersThatDisagreeWithTheWeights) {

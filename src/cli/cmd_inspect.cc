@@ -92,7 +92,7 @@ void run(const InspectArgs& a) {
       {"tensors", tensors},
   };
   if (lm.model.format == kPackedFormat) {
-    const PackedSummary s = summarize_packed_model(lm.paths.model_path);
+    const PackedSummary s = summarize_packed_model(lm.model);
     nlohmann::json by_bits = nlohmann::json::object();
     for (auto [b, n] : s.weights_by_bits) by_bits[std::to_string(b)] = n;
     j["packed"] = {{"quantized_weights", s.quantized_weights},

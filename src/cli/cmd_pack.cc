@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <random>
 
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -46,21 +45,14 @@ void run(const PackArgs& a) {
 
   const fs::path final_dir = fs::absolute(a.out);
   SLIM_CHECK(final_dir != fs::absolute(lm.paths.model_path), "--out must differ from the input directory");
-  std::random_device rd;
-  const fs::path tmp = final_dir.parent_path() / fmt::format(".{}.partial-{:08x}", final_dir.filename().string(), rd());
-  fs::create_directories(tmp);
-  try {
-    save_packed_model(lm.model, {}, po, tmp.string());
-    copy_tokenizer(lm.paths, tmp.string());
+  build_dir_atomic(final_dir.string(), [&](const std::string& tmp_dir) {
+    const fs::path tmp(tmp_dir);
+    save_packed_model(lm.model, {}, po, tmp_dir);
+    copy_tokenizer(lm.paths, tmp_dir);
     for (const char* f : {"quant_report.json", "bitmap.json"})
       if (file_exists((fs::path(lm.paths.model_path) / f).string()))
         fs::copy_file(fs::path(lm.paths.model_path) / f, tmp / f);
-    publish_dir(tmp.string(), final_dir.string());
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
   fmt::print("wrote {}\n", final_dir.string());
 }
 }  // namespace

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <random>
 
 #include "calib/dataset.h"
 #include "cli/commands.h"
@@ -84,12 +83,10 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
-  // Assemble the output under a temporary name, then publish it.
-  fs::path final_dir = fs::absolute(a.out);
-  std::random_device rd;
-  fs::path tmp = final_dir.parent_path() / fmt::format(".{}.partial-{:08x}", final_dir.filename().string(), rd());
-  fs::create_directories(tmp);
-  try {
+  // Assembled under a temporary name, then published.
+  const std::string final_dir = fs::absolute(a.out).string();
+  build_dir_atomic(final_dir, [&](const std::string& tmp_dir) {
+    const fs::path tmp(tmp_dir);
     std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
                                                {"slim.bits", std::to_string(a.q.bits)},
                                                {"slim.group_size", std::to_string(a.q.group_size)},
@@ -129,18 +126,13 @@ void run(QuantizeArgs& a) {
                                 {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters},
                                 {"sqc_coarse", a.q.sqc_coarse}, {"sqc_refine", a.q.sqc_refine}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
-    publish_dir(tmp.string(), final_dir.string());
-  } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  });
   const auto& t = report["totals"];
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12} {:>10}\n", "method", "bits", "group", "linears", "bits/weight",
              "seconds");
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12.4f} {:>10.2f}\n", a.q.method, a.q.bits, a.q.group_size,
              report["layers"].size(), t["bits_per_weight"].get<double>(), t["total_seconds"].get<double>());
-  fmt::print("wrote {}\n", final_dir.string());
+  fmt::print("wrote {}\n", final_dir);
 }
 }  // namespace
 

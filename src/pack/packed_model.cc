@@ -89,6 +89,13 @@ int64_t parse_int(const std::map<std::string, std::string>& meta, const std::str
   }
 }
 
+// A group size from the metadata: -1 (one group per row) or 1..2^20.
+int parse_group_size(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& path) {
+  const int64_t g = parse_int(meta, key, path);
+  SLIM_CHECK(g == -1 || (g >= 1 && g <= (1 << 20)), "{}: invalid {} {}", path, key, g);
+  return int(g);
+}
+
 // Keeps the mapping alive as long as any packed linear of the model.
 struct MappedLinear {
   std::shared_ptr<const SafetensorsFile> file;
@@ -216,24 +223,22 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
     add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
     for (const auto& ref : b.linears()) {
-      const std::string name = ref.name;
+      const std::string name = ref.name, prefix = hf_block_tensor(l, linear_leaf(name));
       if (ref.linear->packed) {  // a loaded packed model (slim pack): copied as it is
         const int gs = ref.linear->packed->parts().group_size;
         SLIM_CHECK(params.empty() || gs == group_size, "{}: layer {} {} has group size {}, others {}", dir, l, name, gs,
                    group_size);
         group_size = gs;
-        add_packed(hf_block_tensor(l, linear_leaf(name)), *ref.linear->packed);
-        if (!ref.linear->bias.empty()) add_dense(hf_block_tensor(l, linear_leaf(name)) + ".bias", ref.linear->bias, true);
-        continue;
+        add_packed(prefix, *ref.linear->packed);
+      } else {
+        auto it = by_linear.find({l, ref.name});
+        SLIM_CHECK(it != by_linear.end(), "{}: no quantizer parameters for layer {} {}", dir, l, ref.name);
+        std::span<const int64_t> rows = name == "q_proj" ? std::span<const int64_t>(q_rows)
+                                        : name == "k_proj" ? std::span<const int64_t>(k_rows)
+                                                           : std::span<const int64_t>();
+        packed.push_back(encode_linear(*ref.linear, *it->second, rows, l));
+        add_packed(prefix, packed.back());
       }
-      auto it = by_linear.find({l, ref.name});
-      SLIM_CHECK(it != by_linear.end(), "{}: no quantizer parameters for layer {} {}", dir, l, ref.name);
-      std::span<const int64_t> rows = name == "q_proj" ? std::span<const int64_t>(q_rows)
-                                      : name == "k_proj" ? std::span<const int64_t>(k_rows)
-                                                         : std::span<const int64_t>();
-      packed.push_back(encode_linear(*ref.linear, *it->second, rows, l));
-      const std::string prefix = hf_block_tensor(l, linear_leaf(name));
-      add_packed(prefix, packed.back());
       if (!ref.linear->bias.empty()) add_dense(prefix + ".bias", ref.linear->bias, true);
     }
   }
@@ -287,17 +292,13 @@ Model load_packed_model(const std::string& dir) {
   SLIM_CHECK(version == kPackedFormatVersion,
              "{}: slim-packed format version {}; this build reads version {} (upgrade slim)", path, version,
              kPackedFormatVersion);
-  const int64_t group_size = parse_int(meta, "slim.group_size", path);
-  SLIM_CHECK(group_size == -1 || (group_size >= 1 && group_size <= (1 << 20)), "{}: invalid slim.group_size {}",
-             path, group_size);
+  const int group_size = parse_group_size(meta, "slim.group_size", path);
   if (auto it = meta.find("slim.source_dtype"); it != meta.end()) m.source_dtype = it->second;
 
   auto& w = m.weights;
   const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
   if (file->find("model.embed_tokens.qweight")) {
-    const int64_t eg = parse_int(meta, "slim.embed_group_size", path);
-    SLIM_CHECK(eg == -1 || (eg >= 1 && eg <= (1 << 20)), "{}: invalid slim.embed_group_size {}", path, eg);
-    w.tok_embed_packed = load_linear(file, "model.embed_tokens", V, d, int(eg));
+    w.tok_embed_packed = load_linear(file, "model.embed_tokens", V, d, parse_group_size(meta, "slim.embed_group_size", path));
   } else {
     w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
   }
@@ -312,16 +313,14 @@ Model load_packed_model(const std::string& dir) {
     for (const auto& ref : b.linears()) {
       const auto [rows, cols] = shapes[i++];
       const std::string prefix = hf_block_tensor(l, linear_leaf(ref.name));
-      ref.linear->packed = load_linear(file, prefix, rows, cols, int(group_size));
+      ref.linear->packed = load_linear(file, prefix, rows, cols, group_size);
       if (c.qkv_bias && ref.site == InputSite::AttnIn)
         ref.linear->bias = load_hf_tensor(set, prefix + ".bias", 1, rows);
     }
   }
   w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
   if (file->find("lm_head.qweight")) {
-    const int64_t hg = parse_int(meta, "slim.head_group_size", path);
-    SLIM_CHECK(hg == -1 || (hg >= 1 && hg <= (1 << 20)), "{}: invalid slim.head_group_size {}", path, hg);
-    w.lm_head_packed = load_linear(file, "lm_head", V, d, int(hg));
+    w.lm_head_packed = load_linear(file, "lm_head", V, d, parse_group_size(meta, "slim.head_group_size", path));
   }
   if (set.find("lm_head.weight").file)
     w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
@@ -335,14 +334,14 @@ Model load_packed_model(const std::string& dir) {
   return m;
 }
 
-PackedSummary summarize_packed_model(const std::string& dir) {
-  Model m = load_packed_model(dir);
+PackedSummary summarize_packed_model(const Model& m) {
+  SLIM_CHECK(m.format == kPackedFormat, "{}: not a packed model", m.source);
   PackedSummary s;
-  const std::string path = (fs::path(dir) / kPackedFileName).string();
+  const std::string path = (fs::path(m.source) / kPackedFileName).string();
   s.file_bytes = int64_t(fs::file_size(path));
   auto f = SafetensorsFile::open(path);
   s.metadata = f->metadata();
-  for (auto& b : m.weights.blocks)
+  for (BlockWeights b : m.weights.blocks)  // a copy of views: linears() needs a mutable object
     for (const auto& ref : b.linears()) {
       const PackedLinear& p = *ref.linear->packed;
       s.quantized_weights += p.rows() * p.cols();

@@ -54,6 +54,7 @@ struct PackedSummary {
   std::map<int, int64_t> weights_by_bits;  // bit width -> weights stored at that width
   std::map<std::string, std::string> metadata;
 };
-PackedSummary summarize_packed_model(const std::string& dir);
+// `m` is a model loaded by load_packed_model (its directory is m.source).
+PackedSummary summarize_packed_model(const Model& m);
 
 }  // namespace slim

@@ -62,6 +62,21 @@ bool dir_exists(const std::string& path) {
   return fs::is_directory(path, ec);
 }
 
+void build_dir_atomic(const std::string& final_dir, const std::function<void(const std::string& tmp_dir)>& fill) {
+  const fs::path dst = fs::absolute(final_dir);
+  std::random_device rd;
+  const fs::path tmp = dst.parent_path() / fmt::format(".{}.partial-{:08x}", dst.filename().string(), rd());
+  fs::create_directories(tmp);
+  try {
+    fill(tmp.string());
+    publish_dir(tmp.string(), dst.string());
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
 void publish_dir(const std::string& tmp_dir, const std::string& final_dir) {
   std::error_code ec;
   if (fs::exists(final_dir, ec)) {
