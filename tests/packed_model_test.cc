@@ -55,7 +55,7 @@ Model quantize_and_pack(const Case& c, const std::string& dir, test::TinySpec sp
 }
 
 std::string describe(const ::testing::TestParamInfo<Case>& i) {
-  return fmt::format("{}_b{}_g{}{}", i.param.method, i.param.bits, i.param.group_size < 0 ? 0 : i.param.group_size,
+  return fmt::format("{}_b{}_g{}{}", std::string(i.param.method) == "slim+" ? "slimplus" : i.param.method, i.param.bits, i.param.group_size < 0 ? 0 : i.param.group_size,
                      i.param.qkv_bias ? "_bias" : "");
 }
 
@@ -90,7 +90,8 @@ TEST_P(PackedModelTest, SameModelAsFakeQuant) {
 INSTANTIATE_TEST_SUITE_P(Methods, PackedModelTest,
                          ::testing::Values(Case{"rtn", 1, 16}, Case{"rtn", 2, 16}, Case{"rtn", 3, 32},
                                            Case{"rtn", 4, -1}, Case{"rtn", 8, 16}, Case{"gptq", 3, 16},
-                                           Case{"gptq", 2, 32, true}, Case{"slim", 2, 16}, Case{"slim", 3, 16},
+                                           Case{"gptq", 2, 32, true}, Case{"slim", 2, 16}, Case{"slim", 3, 16}, Case{"slim+", 2, 16},
+                                           Case{"slim+", 3, 16, true},
                                            Case{"slim", 4, 32}),
                          describe);
 

@@ -53,7 +53,7 @@ void run(QuantizeArgs& a) {
   a.q.sqc = !a.no_sqc;
   Bitmap saved;
   if (!a.bitmap.empty()) {
-    SLIM_CHECK(a.q.method == "slim", "--bitmap applies to --method slim");
+    SLIM_CHECK(a.q.method == "slim" || a.q.method == "slim+", "--bitmap applies to --method slim and slim+");
     saved = load_bitmap(a.bitmap, [&](int block, const std::string& name) -> std::optional<std::pair<int64_t, int64_t>> {
       if (block < 0 || block >= m.config.n_layers) return std::nullopt;
       for (auto& r : m.weights.blocks[size_t(block)].linears())
@@ -106,7 +106,7 @@ void run(QuantizeArgs& a) {
       save_hf_model(m, tmp.string(), so);
     }
     copy_tokenizer(lm.paths, tmp.string());
-    if (a.q.method == "slim") {
+    if (a.q.method == "slim" || a.q.method == "slim+") {
       bitmap.model = lm.paths.model_path;
       save_bitmap((tmp / "bitmap.json").string(), bitmap);
     }
@@ -118,7 +118,11 @@ void run(QuantizeArgs& a) {
                          {"group_size", a.q.group_size}, {"damp", a.q.damp},
                          {"act_order", a.q.act_order},   {"static_groups", a.q.static_groups},
                          {"fp16_activations", a.q.fp16_activations}, {"pack", a.pack}};
-    if (a.q.method == "slim")
+    if (a.q.method == "slim+")
+      report["options"].update({{"lwc_epochs", report["lwc"]["epochs"]}, {"lwc_lr", a.q.lwc_lr},
+                                {"aug_loss", a.q.lwc_aug_loss}, {"lwc_batch", a.q.lwc_batch},
+                                {"lwc_init", report["lwc"]["init"]}, {"lwc_weights", report["lwc"]["weights"]}});
+    if (a.q.method == "slim" || a.q.method == "slim+")
       report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
                                 {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap},
                                 {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
@@ -142,7 +146,8 @@ void add_quantize(CLI::App& app) {
   add_model_options(cmd, a->model);
   cmd->add_option("--method", a->q.method,
                   "rtn | gptq | slim (SliM-LLM: GPTQ + salience-driven N-1/N/N+1 group bits (SBA) + "
-                  "salience-weighted scale search (SQC))")
+                  "salience-weighted scale search (SQC)) | slim+ (SliM-LLM+: SliM's bit map, then learnable "
+                  "weight clipping trained per decoder block)")
       ->capture_default_str();
   cmd->add_flag("--no-sba", a->no_sba, "slim: uniform bits (SQC only)");
   cmd->add_flag("--no-sqc", a->no_sqc, "slim: plain min-max group fit (SBA only)");
@@ -180,6 +185,18 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--sba-normalize", a->q.sba_normalize,
                   "slim, --sba-scope model: none (raw output errors) or output (relative to each linear's output "
                   "energy)")->capture_default_str();
+  cmd->add_option("--lwc-epochs", a->q.lwc_epochs, "slim+: training epochs per block (-1: default 20)")
+      ->capture_default_str();
+  cmd->add_option("--lwc-lr", a->q.lwc_lr, "slim+: AdamW learning rate of the clipping logits")->capture_default_str();
+  cmd->add_flag("--aug-loss", a->q.lwc_aug_loss,
+                "slim+: add OmniQuant's second term, the MSE to the full-precision block on the quantized inputs");
+  cmd->add_option("--lwc-batch", a->q.lwc_batch, "slim+: calibration windows per AdamW step")->capture_default_str();
+  cmd->add_option("--lwc-init", a->q.lwc_init,
+                  "slim+: minmax (clipping logits 4.0, the reference) or slim (start from SliM's SQC ranges); "
+                  "default minmax");
+  cmd->add_option("--lwc-weights", a->q.lwc_weights,
+                  "slim+: raw (train clipping of the original weights, the reference) or gptq (of SliM's "
+                  "GPTQ-updated weights); default raw");
   cmd->add_option("--bitmap", a->bitmap, "slim: reuse the bit allocation saved in this bitmap.json");
   cmd->add_option("--bits", a->q.bits, "bits per weight (1-4, 8)")->capture_default_str();
   cmd->add_option("--group-size", a->q.group_size, "input columns per group; -1 = one group per row")

@@ -10,6 +10,7 @@
 #include "quant/alloc.h"
 #include "quant/bits.h"
 #include "quant/gptq.h"
+#include "quant/lwc_train.h"
 #include "quant/quantizer.h"
 #include "quant/salience.h"
 #include "quant/sba.h"
@@ -218,12 +219,13 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
 }  // namespace
 
 nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
+  if (opt_in.method == "slim+") return quantize_slim_plus(m, calib, opt_in, bitmap_out);
   QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
   SLIM_CHECK(opt.bits >= 1 && opt.bits <= 8, "--bits must be in 1..8, got {}", opt.bits);
   SLIM_CHECK(opt.group_size == -1 || opt.group_size >= 1, "--group-size must be -1 or positive, got {}",
              opt.group_size);
   SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq" || opt.method == "slim",
-             "unknown --method '{}' (rtn, gptq, slim)", opt.method);
+             "unknown --method '{}' (rtn, gptq, slim, slim+)", opt.method);
   const bool slim = opt.method == "slim";
   SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
              "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");

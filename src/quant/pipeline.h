@@ -25,7 +25,7 @@ struct LinearQuantParams {
 };
 
 struct QuantizeOptions {
-  std::string method = "gptq";  // rtn | gptq | slim
+  std::string method = "gptq";  // rtn | gptq | slim | slim+
   int bits = 4;
   int group_size = 128;         // -1: per row
   double damp = 0.01;
@@ -65,6 +65,15 @@ struct QuantizeOptions {
   // error) or "output" (divided by the linear's output energy tr(W H Wᵀ)).
   std::string sba_normalize = "output";
   const Bitmap* bitmap = nullptr;  // reuse a saved allocation instead of searching
+  // SliM-LLM+ (method "slim+"): SliM's bit map (and, by option, its ranges or
+  // GPTQ-updated weights) then OmniQuant's learnable clipping trained per block
+  // (quant/lwc_train.h; the defaults are documented there).
+  int lwc_epochs = -1;          // -1: the LwcTrainOptions default
+  float lwc_lr = 1e-2f;
+  bool lwc_aug_loss = false;
+  int lwc_batch = 1;
+  std::string lwc_init = "";    // "": the LwcTrainOptions default
+  std::string lwc_weights = "";
   // When set, receives every linear's parameters in execution order (for
   // packing). Needs contiguous groups: not --act-order without --static-groups.
   std::vector<LinearQuantParams>* params_out = nullptr;
@@ -72,7 +81,7 @@ struct QuantizeOptions {
 
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:
 // {"layers": [...], "totals": {...}}.
-// For method "slim", `bitmap_out` (if given) receives the allocation used.
+// For methods "slim" and "slim+", `bitmap_out` (if given) receives the allocation used.
 nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt,
                               Bitmap* bitmap_out = nullptr);
 
