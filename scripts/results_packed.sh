@@ -21,7 +21,7 @@ j() { python3 -c "import json;d=json.load(open('$1'));print(d$2)"; }
 if [[ $what == exact || $what == all ]]; then
   echo "== exactness: fake-quantized vs packed perplexity (stories260K, TinyStories excerpt, seqlen 512)"
   printf "%-6s %4s %5s %14s %14s %10s\n" method bits group fake-quant packed rel.diff
-  for spec in "rtn 1 16" "rtn 2 16" "rtn 3 32" "rtn 4 16" "rtn 8 16" "gptq 2 16" "gptq 3 32" "slim 2 16" "slim 3 16" "slim 4 32"; do
+  for spec in "rtn 1 16" "rtn 2 16" "rtn 3 32" "rtn 4 16" "rtn 8 16" "gptq 2 16" "gptq 3 32" "slim 2 16" "slim 3 16" "slim 4 32" "slim+ 2 16" "slim+ 3 16"; do
     set -- $spec
     for mode in fq pk; do
       extra=""; [[ $mode == pk ]] && extra="--pack"

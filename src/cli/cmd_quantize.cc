@@ -185,7 +185,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--sba-normalize", a->q.sba_normalize,
                   "slim, --sba-scope model: none (raw output errors) or output (relative to each linear's output "
                   "energy)")->capture_default_str();
-  cmd->add_option("--lwc-epochs", a->q.lwc_epochs, "slim+: training epochs per block (-1: default 20)")
+  cmd->add_option("--lwc-epochs", a->q.lwc_epochs, "slim+: training epochs per block (-1: default 50)")
       ->capture_default_str();
   cmd->add_option("--lwc-lr", a->q.lwc_lr, "slim+: AdamW learning rate of the clipping logits")->capture_default_str();
   cmd->add_flag("--aug-loss", a->q.lwc_aug_loss,
