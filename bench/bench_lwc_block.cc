@@ -91,6 +91,11 @@ int main(int argc, char** argv) {
     fmt::print("epochs {}: block {:.2f} s\n", e, secs[e - 1]);
   }
   const double step = (secs[1] - secs[0]) / windows;
+  if (step <= 0) {
+    fmt::print("the 2-epoch run was not slower than the 1-epoch run: the machine's noise exceeds one epoch; "
+               "use more windows\npeak RSS {:.2f} GiB\n", double(peak_rss_bytes()) / (1 << 30));
+    return 0;
+  }
   // Linear FLOPs of one step: forward 2·T·P, backward 4·T·P (dx and dW).
   const double P = double(b.wq.w.numel() + b.wk.w.numel() + b.wv.w.numel() + b.wo.w.numel() + b.w_gate.w.numel() +
                           b.w_up.w.numel() + b.w_down.w.numel());
