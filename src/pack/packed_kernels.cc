@@ -182,10 +182,12 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 // split rows between threads alike), bench_kernels --threads 1:
 //   AVX-512: GEMV 7.4 / 11.5 / 18.6 / 22.4 ms vs GEMM 14.2 / 18.0 / 24.1 /
 //   22.8 ms at T = 24 / 32 / 48 / 64 (a noisier run: tied from T = 32-48).
-//   AVX2: GEMV 7.8 / 19.2 ms vs GEMM 11.3 / 12.5 ms at T = 4 / 8.
+//   AVX2 (masked GEMV): GEMV 7.8 / 19.2 ms vs GEMM 11.3 / 12.5 ms at T = 4 / 8.
+//   AVX2 (LUT GEMV, issue 11; 2 threads on a loaded AMD EPYC, one run):
+//   GEMV 4.9 / 11.3 / 20.0 ms vs GEMM 12.0 / 16.4 / 17.8 ms at T = 4 / 8 / 12.
 // OpenBLAS sgemm ran at only ~65 GFLOP/s per core there; a faster sgemm
 // moves the AVX-512 crossover down, hence 48 rather than 64.
-int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 6; }
+int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 10; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace slim::pack_detail

@@ -62,7 +62,7 @@ void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
-// target (the AVX-512 LUT GEMV is ~4x the AVX2 one, so it stays ahead longer).
+// target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead longer).
 int64_t gemm_min_tokens_for_target();
 // matmul()'s choice: tuning().gemm_min_tokens if set, else the target's.
 inline int64_t gemm_min_tokens() {
