@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
 
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/model_source.h"
 #include "model/forward.h"
+#include "model/ops.h"
 #include "reference_forward.h"
 #include "test_util.h"
 #include "tiny_model.h"
@@ -44,6 +46,22 @@ TEST(Forward, LongSequenceSpansSeveralAttentionRowBlocks) {
   Model m = test::make_tiny_model(s);
   auto tok = test::random_tokens(150, m.config.vocab_size, 9);  // > 2 row blocks of 64
   EXPECT_LT(max_abs_diff(forward_logits(m, tok), test::reference_logits(m, tok)), 3e-4f);
+}
+
+// Decode attention's softmax_fast against softmax (std::exp, fp64 sum) on
+// long rows with a wide spread of scores (some underflow to 0).
+TEST(Forward, FastSoftmaxMatchesSoftmax) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.f, 8.f);
+  for (int n : {1, 7, 100, 2048}) {
+    std::vector<float> a(static_cast<size_t>(n)), b;
+    for (auto& v : a) v = nd(rng);
+    a[0] = -200.f;
+    b = a;
+    softmax(a.data(), n);
+    softmax_fast(b.data(), n);
+    for (int i = 0; i < n; ++i) ASSERT_NEAR(b[size_t(i)], a[size_t(i)], 2e-5f * a[size_t(i)] + 1e-30f) << n << " " << i;
+  }
 }
 
 TEST(Forward, KvCacheDecodeEqualsFullSequence) {

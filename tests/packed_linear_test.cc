@@ -93,8 +93,9 @@ struct Shape {
 };
 // Rows not a multiple of any SIMD width or row block; cols with partial last
 // groups, group sizes 16/24/32/128 and per-row (<= 0).
-// Rows >= 17 also exercise the AVX-512 16-row LUT kernel (whole 128-column
-// plane pieces, narrower groups and partial last groups) and its row tail.
+// Rows >= 8 exercise the AVX2 8-row LUT kernel (block pairs, single blocks,
+// a row tail), rows >= 17 the AVX-512 16-row one; both on whole 128-column
+// plane pieces, narrower groups and partial last groups.
 const Shape kShapes[] = {{1, 1, 16},    {7, 37, 16},   {33, 100, 24}, {5, 130, -1}, {17, 300, 128},
                          {13, 64, 32},  {9, 250, 128}, {3, 17, 0},    {66, 129, 32}, {11, 200, 24},
                          {40, 200, -1}, {50, 80, 16},  {35, 600, 256}};
@@ -279,11 +280,17 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
   std::vector<float> ref(size_t(T * q.rows));  // (T, rows)
   L.matmul_reference(xd.data(), ref.data(), T);
   // matmul() and both of its paths whatever T (the switch point is tuned).
-  for (int path = 0; path < 3; ++path) {
+  // Path 3: the GEMV with the table-lookup kernel off (masked kernel for all rows).
+  for (int path = 0; path < 4; ++path) {
     std::vector<float> y(size_t(T * ldy), -5.f);  // (T, ldy)
     if (path == 0) L.matmul(x.data(), y.data(), T, ldx, ldy);
     if (path == 1) pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
     if (path == 2) pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
+    if (path == 3) {
+      pack_detail::tuning().lut = false;
+      pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
+      pack_detail::tuning().lut = true;
+    }
     check_against(q, xd, ref, y, T, ldy, what + " path " + std::to_string(path));
   }
 }

@@ -63,7 +63,10 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
       float* row = sc + int64_t(r) * nk;
       const int lo = c.sliding_window > 0 ? std::max(first, pos - c.sliding_window + 1) : first;
       for (int j = 0; j < lo - first; ++j) row[j] = 0.f;
-      softmax(row + (lo - first), pos + 1 - lo);
+      if (rows == 1)
+        softmax_fast(row + (lo - first), pos + 1 - lo);
+      else
+        softmax(row + (lo - first), pos + 1 - lo);
       for (int j = pos + 1 - first; j < nk; ++j) row[j] = 0.f;  // the future is masked out
     }
     // out_h = P V

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "pack/packed_linear.h"
+#include "util/fast_exp.h"
 
 namespace slim {
 
@@ -108,6 +109,21 @@ void softmax(float* x, int n) {
     sum += x[i];
   }
   const float inv = float(1.0 / sum);
+  for (int i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void softmax_fast(float* x, int n) {
+  float mx = x[0];
+#pragma omp simd reduction(max : mx)
+  for (int i = 0; i < n; ++i) mx = std::max(mx, x[i]);
+  float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+  for (int i = 0; i < n; ++i) {
+    x[i] = fast_exp(std::max(x[i] - mx, -87.f));  // fast_exp's range; e^-87 ~ 1.6e-38 is 0 next to the max's 1
+    sum += x[i];
+  }
+  const float inv = 1.f / sum;
+#pragma omp simd
   for (int i = 0; i < n; ++i) x[i] *= inv;
 }
 

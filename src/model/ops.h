@@ -39,5 +39,9 @@ void rope(float* x, int T, int n_heads, int head_dim, int pos0, PosKind layout, 
 
 // In-place numerically stable softmax over n values.
 void softmax(float* x, int n);
+// The same with fast_exp (~1 ulp) and a vectorised fp32 sum: decode
+// attention's softmax over the whole context (std::exp is not vectorised and
+// dominated decode attention from context ~512). Prefill keeps softmax().
+void softmax_fast(float* x, int n);
 
 }  // namespace slim

@@ -15,6 +15,7 @@
 #if HWY_TARGET <= HWY_AVX3
 
 constexpr int64_t kLutRows = 16;
+constexpr int64_t kLutRowsAfter = 1;  // rows needed after a block: its gathers read 4 bytes at a 1- or 2-byte element
 constexpr int kLutPair = 2;  // 16-row sub-blocks per kernel call (sharing table loads)
 
 inline __m512i lane_rows() { return _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15); }

@@ -52,11 +52,12 @@ inline float half(uint16_t h) { return _cvtsh_ss(h); }
 
 #include "pack/packed_gemv_masked-inl.h"
 #include "pack/packed_gemv_lut-inl.h"
+#include "pack/packed_gemv_lut_avx2-inl.h"
 
 // Tokens per pass over the rows in the GEMV (see GemvMatmul).
 constexpr int64_t kTokenChunk = 8;
 
-#if HWY_TARGET <= HWY_AVX3
+#if HWY_TARGET <= HWY_AVX2
 constexpr int64_t kLutRowsOr1 = kLutRows;
 #else
 constexpr int64_t kLutRowsOr1 = 1;
@@ -86,11 +87,11 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     }
   in.xp = xp;
   in.xsum = xs;
-  // Rows [0, lut_rows) in 16-row LUT blocks (AVX-512; the block's gathers
-  // need one more row after it), the rest by the masked kernel.
+  // Rows [0, lut_rows) in LUT blocks (16 rows on AVX-512, whose gathers
+  // need one more row after a block; 8 on AVX2), the rest by the masked kernel.
   int64_t lut_rows = 0;
-#if HWY_TARGET <= HWY_AVX3
-  lut_rows = (R - 1) / kLutRows * kLutRows;
+#if HWY_TARGET <= HWY_AVX2
+  if (tuning().lut) lut_rows = std::max<int64_t>(0, R - kLutRowsAfter) / kLutRows * kLutRows;
   if (lut_rows > 0) {
     in.tstride = in.xstride * 4;                      // 16 floats per 4-column block
     float* tab = thread_scratch(3, T * in.tstride);  // (T, xstride / 4, 16)
@@ -109,7 +110,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     const int64_t r1 = std::min(R, lut_rows + n_masked * (id + 1) / nt * kGemvRowBlock);
     for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
-#if HWY_TARGET <= HWY_AVX3
+#if HWY_TARGET <= HWY_AVX2
       lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
 #endif
       int64_t r = r0;
@@ -181,10 +182,12 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 // split rows between threads alike), bench_kernels --threads 1:
 //   AVX-512: GEMV 7.4 / 11.5 / 18.6 / 22.4 ms vs GEMM 14.2 / 18.0 / 24.1 /
 //   22.8 ms at T = 24 / 32 / 48 / 64 (a noisier run: tied from T = 32-48).
-//   AVX2: GEMV 7.8 / 19.2 ms vs GEMM 11.3 / 12.5 ms at T = 4 / 8.
+//   AVX2 (masked GEMV): GEMV 7.8 / 19.2 ms vs GEMM 11.3 / 12.5 ms at T = 4 / 8.
+//   AVX2 (LUT GEMV, issue 11; 2 threads on a loaded AMD EPYC, one run):
+//   GEMV 4.9 / 11.3 / 20.0 ms vs GEMM 12.0 / 16.4 / 17.8 ms at T = 4 / 8 / 12.
 // OpenBLAS sgemm ran at only ~65 GFLOP/s per core there; a faster sgemm
 // moves the AVX-512 crossover down, hence 48 rather than 64.
-int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 6; }
+int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 10; }
 
 }  // namespace HWY_NAMESPACE
 }  // namespace slim::pack_detail

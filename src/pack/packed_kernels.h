@@ -25,6 +25,9 @@ struct Tuning {
   // Dequantized panel per thread on the GEMM path: about an L2 (1 MB on
   // Zen 5), so sgemm reads the panel from cache right after it is written.
   int64_t panel_bytes = int64_t(1) << 20;
+  // GEMV rows by the table-lookup kernel (AVX2 and AVX-512); false: all rows
+  // by the masked kernel (bench_kernels --no-lut measures the two side by side).
+  bool lut = true;
 };
 inline Tuning& tuning() {
   static Tuning t;
@@ -36,7 +39,7 @@ struct GemvInput {
   const float* xp = nullptr;  // (T, xstride) x with every group zero-padded to 16 columns (padded_columns())
   int64_t xstride = 0;
   const float* xsum = nullptr;  // (T, n_groups) Σ x over each group
-  const float* tables = nullptr;  // (T, tstride) AVX-512: subset sums of each 4-column block of xp, 16 each
+  const float* tables = nullptr;  // (T, tstride) subset sums of each 4-column block of xp, 16 each (LUT kernels)
   int64_t tstride = 0;
   int64_t T = 0;
 };
@@ -59,7 +62,7 @@ void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
-// target (the AVX-512 LUT GEMV is ~4x the AVX2 one, so it stays ahead longer).
+// target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead longer).
 int64_t gemm_min_tokens_for_target();
 // matmul()'s choice: tuning().gemm_min_tokens if set, else the target's.
 inline int64_t gemm_min_tokens() {

@@ -89,7 +89,7 @@ class PackedLinear {
   // y (T, rows) = x (T, cols) · Wᵀ, row strides ldx/ldy (<= 0: dense).
   // T == 1 (and small T) run the bit-plane GEMV kernel (runtime-dispatched
   // AVX2 / AVX-512, OpenMP over rows); larger T dequantize row panels into a
-  // bounded scratch and call sgemm (from T = 48 on AVX-512, 6 on AVX2:
+  // bounded scratch and call sgemm (from T = 48 on AVX-512, 10 on AVX2:
   // measured, see packed_kernels.cc).
   void matmul(const float* x, float* y, int64_t T, int64_t ldx = -1, int64_t ldy = -1) const;
 
