@@ -87,8 +87,13 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
   const bool per_thread = int64_t(m.config.dim) * m.config.hidden_dim <= (1 << 20);
   int done = 0;
   double running = 0;
-  auto record = [&](int i, double nll) {
+  // Checked before record(), never inside it: an exception must not leave an
+  // `omp critical` block (that is std::terminate, SIGABRT).
+  auto check = [](int i, double nll) {
     SLIM_CHECK(std::isfinite(nll), "chunk {}: the model produced a non-finite loss (NaN/Inf in the weights?)", i);
+    return nll;
+  };
+  auto record = [&](int i, double nll) {
     r.chunk_nll[size_t(i)] = nll;
     running += nll;
     ++done;
@@ -102,7 +107,7 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
 #pragma omp for schedule(dynamic)
       for (int i = 0; i < r.chunks; ++i) {
         try {
-          double nll = scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)));
+          const double nll = check(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen))));
 #pragma omp critical
           record(i, nll);
         } catch (...) {
@@ -115,7 +120,7 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
   } else {
     ChunkScorer scorer(m, opt.seqlen);
     for (int i = 0; i < r.chunks; ++i)
-      record(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen))));
+      record(i, check(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)))));
   }
   double sum = 0;
   for (double v : r.chunk_nll) sum += v;  // in chunk order: deterministic
