@@ -46,6 +46,9 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   Model& m = lm.model;
+  // Before any long work: refuses an --out that would lose data, finds an
+  // unwritable parent now, and removes temporaries of killed runs.
+  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap});
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
@@ -83,10 +86,10 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
-  // Assembled under a temporary name, then published.
-  const std::string final_dir = fs::absolute(a.out).string();
-  build_dir_atomic(final_dir, [&](const std::string& tmp_dir) {
-    const fs::path tmp(tmp_dir);
+  // Assembled under the temporary name, then published.
+  const std::string final_dir = out.final_dir();
+  {
+    const fs::path tmp(out.tmp());
     std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
                                                {"slim.bits", std::to_string(a.q.bits)},
                                                {"slim.group_size", std::to_string(a.q.group_size)},
@@ -126,7 +129,8 @@ void run(QuantizeArgs& a) {
                                 {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters},
                                 {"sqc_coarse", a.q.sqc_coarse}, {"sqc_refine", a.q.sqc_refine}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
-  });
+  }
+  out.publish();
   const auto& t = report["totals"];
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12} {:>10}\n", "method", "bits", "group", "linears", "bits/weight",
              "seconds");
