@@ -43,6 +43,12 @@ void run(const GenerateArgs& a) {
     ids.resize(size_t(a.prompt_tokens));
   }
   const int ctx = generation_context(c.max_seq_len, ids.size(), a.max_tokens);
+  {
+    MemoryNeed need;
+    need.add(fmt::format("KV cache ({} positions)", ctx), kv_cache_bytes(c, ctx));
+    need.add("prompt buffers", block_activation_bytes(c, int64_t(ids.size())) + 4 * int64_t(c.vocab_size));
+    require_memory(need, "slim generate", "lower --max-tokens or shorten the prompt");
+  }
   Session s(lm.model, ctx);
   std::mt19937_64 rng(a.seed);
 

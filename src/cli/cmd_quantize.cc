@@ -19,6 +19,7 @@
 #include "quant/pipeline.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/memory.h"
 
 namespace slim::cli {
 
@@ -67,7 +68,11 @@ void run(QuantizeArgs& a) {
   }
   if (a.q.method != "rtn") {
     SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
+    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
+    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
+    require_memory(quantize_memory(m.config, a.nsamples, seqlen, a.q), fmt::format("quantize --method {}", a.q.method),
+                   "lower --nsamples or --seqlen, or add --fp16-activations");
     if (seqlen < a.seqlen)
       fmt::print(stderr, "calibration seqlen capped at the model's context: {}\n", seqlen);
     auto text_tokens = lm.tokenizer->encode(read_text(a.calib), true);
