@@ -76,5 +76,22 @@ TEST(Perplexity, RejectsBadSettings) {
   EXPECT_THROW(perplexity(m, tok, o), Error);
 }
 
+// Issue 14: the non-finite check threw inside `omp critical`, which is
+// std::terminate (SIGABRT) instead of an error the CLI reports.
+TEST(Perplexity, NanWeightIsAnErrorNotAnAbort) {
+  Model m = test::make_tiny_model();
+  m.weights.blocks[0].wq.w.mutable_data()[3] = std::nanf("");
+  auto tok = test::random_tokens(64, m.config.vocab_size, 2);
+  PplOptions o;
+  o.progress = false;
+  o.seqlen = 16;  // 4 chunks: the per-thread path
+  try {
+    perplexity(m, tok, o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace slim

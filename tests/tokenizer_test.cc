@@ -612,3 +612,32 @@ TEST(TokenizerShared, Wikitext32kAllKindsAgree) {
 
 }  // namespace
 }  // namespace slim
+
+// ---------------------------------------------- hostile ids (issue 14) --
+
+namespace slim {
+namespace {
+
+TEST_F(ByteLevel, VocabIdAbove32BitsIsRefusedNotWrapped) {
+  json j = bytelevel_json(false, false, false);
+  j["model"]["vocab"]["zzz"] = int64_t(1) << 40;  // get<int>() wrapped this to 0
+  expect_error([&] { load(j, "wrap.json"); }, {"wrap.json", "model.vocab['zzz']", "1099511627776"});
+}
+
+TEST_F(ByteLevel, VocabIdFarBeyondTheEntriesIsRefusedBeforeAllocating) {
+  json j = bytelevel_json(false, false, false);
+  j["model"]["vocab"]["zzz"] = (1 << 24) - 1;  // sized a 16M-entry table (550 MB) before any check
+  expect_error([&] { load(j, "huge.json"); }, {"huge.json", "model.vocab['zzz']", "16777215"});
+}
+
+TEST_F(ByteLevel, FractionalOrBooleanIdsAreRefused) {
+  json j = bytelevel_json(false, false, false);
+  j["model"]["vocab"]["zzz"] = 7.5;
+  expect_error([&] { load(j, "frac.json"); }, {"frac.json", "model.vocab['zzz']", "7.5"});
+  j = bytelevel_json(false, false, false);
+  j["added_tokens"][0]["id"] = true;
+  expect_error([&] { load(j, "bool.json"); }, {"bool.json", "added_tokens['<|endoftext|>'].id", "boolean"});
+}
+
+}  // namespace
+}  // namespace slim

@@ -201,6 +201,25 @@ TEST(Tasks, MalformedLinesNameFileAndLine) {
   expect_error([&] { read_arc(d.file("empty.jsonl")); }, "no examples");
 }
 
+// Issue 14: an empty choice encodes to no tokens, scores 0 and always won.
+TEST(Tasks, EmptyAnswerChoiceIsRefusedWithFileAndLine) {
+  test::TempDir d;
+  write(d.file("p.jsonl"), std::string(R"({"goal": "g", "sol1": "a", "sol2": "b", "label": 0})") + "\n" +
+                               R"({"goal": "g", "sol1": "", "sol2": "b", "label": 0})" + "\n");
+  expect_error([&] { read_piqa(d.file("p.jsonl"), ""); }, "p.jsonl:2: an answer choice is empty");
+}
+
+TEST(ZeroShot, ChoiceWithNoTokensIsRefusedNotAWinner) {
+  Model m = test::make_tiny_model();
+  McRequest q;
+  q.label = 0;
+  q.choices = {TokenPair{{1, 5, 6}, {7, 8}}, TokenPair{{1, 5, 6}, {}}};
+  q.norm_len = {2, 1};
+  ZeroShotOptions o;
+  o.progress = false;
+  expect_error([&] { evaluate_requests(m, std::vector<McRequest>{q}, o); }, "choice 1 encodes to no tokens");
+}
+
 TEST(Tasks, MissingFileListsWhatWasLookedFor) {
   test::TempDir d;
   expect_error([&] { load_task("boolq", d.path()); }, "looked for: boolq_dev.jsonl, boolq/dev.jsonl");

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "model/forward.h"
 #include "util/half.h"
 #include "util/progress.h"
@@ -48,6 +50,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   const ModelConfig& c = m.config;
   const int64_t n = int64_t(calib.tokens.size());
   const int T = calib.seqlen;
+  require_memory(sequential_memory(c, n, T, opt), "calibration",
+                 "lower --nsamples or --seqlen, or add --fp16-activations");
   ActivationStore acts(n, T, c.dim, opt.fp16_activations);
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   for (int64_t i = 0; i < n; ++i) {
@@ -97,6 +101,22 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     prog.update(l + 1);
   }
   prog.finish();
+}
+
+MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seqlen, const SequentialOptions& opt) {
+  const int64_t tokens = nsamples * seqlen;
+  const int64_t d = c.dim, q = c.q_dim(), h = c.hidden_dim, widest = std::max({d, q, h});
+  MemoryNeed need;
+  need.add("calibration windows", tokens * 4);
+  need.add("calibration activations", tokens * d * (opt.fp16_activations ? 2 : 4));
+  // Four accumulators: a double sum and a float batch of dim x dim each.
+  need.add("Hessians", (2 * d * d + q * q + h * h) * (8 + 4));
+  // GPTQ on the widest input: the Hessian, its Cholesky factor and inverse.
+  need.add("GPTQ factorisation", 3 * widest * widest * 8);
+  if (opt.capture_stride > 0)
+    need.add("captured inputs", (tokens + opt.capture_stride - 1) / opt.capture_stride * (2 * d + q + h) * 4);
+  need.add("block buffers", block_activation_bytes(c, seqlen));
+  return need;
 }
 
 }  // namespace slim

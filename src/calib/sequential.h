@@ -15,6 +15,7 @@
 #include "calib/dataset.h"
 #include "calib/hessian.h"
 #include "model/weights.h"
+#include "util/memory.h"
 
 namespace slim {
 
@@ -42,6 +43,11 @@ struct SequentialOptions {
   int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
 };
+
+// What run_sequential (and the GPTQ-family quantizers it drives) allocates for
+// `nsamples` windows of `seqlen` tokens: the activation store, the Hessians,
+// the quantizer's working copies, the captured inputs and one block's buffers.
+MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seqlen, const SequentialOptions& opt);
 
 void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn& quantize,
                     const SequentialOptions& opt);

@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "eval/sampling.h"
 #include "io/model_source.h"
 #include "model/forward.h"
 #include "util/error.h"
@@ -29,29 +30,9 @@ struct GenerateArgs {
   std::string json;
 };
 
-int sample(std::span<const float> logits, float temperature, float top_p, std::mt19937_64& rng) {
-  if (temperature <= 0.f) return int(std::max_element(logits.begin(), logits.end()) - logits.begin());
-  std::vector<std::pair<float, int>> p(logits.size());
-  float mx = *std::max_element(logits.begin(), logits.end());
-  double sum = 0;
-  for (size_t i = 0; i < logits.size(); ++i) {
-    p[i] = {float(std::exp((logits[i] - mx) / temperature)), int(i)};
-    sum += p[i].first;
-  }
-  std::sort(p.begin(), p.end(), std::greater<>());
-  // Nucleus: the smallest prefix whose mass reaches top_p.
-  double cum = 0;
-  size_t keep = 0;
-  while (keep < p.size() && cum < top_p * sum) cum += p[keep++].first;
-  std::uniform_real_distribution<double> u(0, cum);
-  double r = u(rng);
-  for (size_t i = 0; i < keep; ++i)
-    if ((r -= p[i].first) <= 0) return p[i].second;
-  return p[keep - 1].second;
-}
-
 void run(const GenerateArgs& a) {
   apply_threads(a.threads);
+  validate_sampling(a.temperature, a.top_p);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   const ModelConfig& c = lm.model.config;
   std::vector<int> ids = lm.tokenizer->encode(a.prompt_file.empty() ? a.prompt : read_text(a.prompt_file), true);
@@ -61,7 +42,13 @@ void run(const GenerateArgs& a) {
                a.prompt_tokens, ids.size());
     ids.resize(size_t(a.prompt_tokens));
   }
-  const int ctx = std::min<int>(c.max_seq_len, int(ids.size()) + std::max(a.max_tokens, 0));
+  const int ctx = generation_context(c.max_seq_len, ids.size(), a.max_tokens);
+  {
+    MemoryNeed need;
+    need.add(fmt::format("KV cache ({} positions)", ctx), kv_cache_bytes(c, ctx));
+    need.add("prompt buffers", block_activation_bytes(c, int64_t(ids.size())) + 4 * int64_t(c.vocab_size));
+    require_memory(need, "slim generate", "lower --max-tokens or shorten the prompt");
+  }
   Session s(lm.model, ctx);
   std::mt19937_64 rng(a.seed);
 
@@ -82,7 +69,7 @@ void run(const GenerateArgs& a) {
   };
   int generated = 0;
   while (generated < a.max_tokens && s.pos() < ctx) {
-    int next = sample(logits, a.temperature, a.top_p, rng);
+    int next = sample_token(logits, a.temperature, a.top_p, rng);
     // llama2.c stories models delimit documents with BOS: stop there, or at EOS.
     if (!a.ignore_eos && (next == c.eos_id || next == c.bos_id)) break;
     ids.push_back(next);

@@ -43,16 +43,18 @@ void run(const PackArgs& a) {
     if (k.rfind("slim.", 0) == 0 && k.find("head_") == std::string::npos && k.find("embed_") == std::string::npos) po.metadata[k] = v;
   po.metadata["slim.repacked_by"] = command_line();
 
-  const fs::path final_dir = fs::absolute(a.out);
-  SLIM_CHECK(final_dir != fs::absolute(lm.paths.model_path), "--out must differ from the input directory");
-  build_dir_atomic(final_dir.string(), [&](const std::string& tmp_dir) {
+  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path});
+  const fs::path final_dir = out.final_dir();
+  {
+    const std::string& tmp_dir = out.tmp();
     const fs::path tmp(tmp_dir);
     save_packed_model(lm.model, {}, po, tmp_dir);
     copy_tokenizer(lm.paths, tmp_dir);
     for (const char* f : {"quant_report.json", "bitmap.json"})
       if (file_exists((fs::path(lm.paths.model_path) / f).string()))
         fs::copy_file(fs::path(lm.paths.model_path) / f, tmp / f);
-  });
+  }
+  out.publish();
   fmt::print("wrote {}\n", final_dir.string());
 }
 }  // namespace

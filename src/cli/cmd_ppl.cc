@@ -1,12 +1,17 @@
 // slim ppl: perplexity on a text file, GPTQ protocol (see eval/perplexity.h).
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <filesystem>
 
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "eval/perplexity.h"
 #include "io/model_source.h"
+#include "io/text_prefix.h"
+#include "util/error.h"
+#include "util/memory.h"
 
 namespace slim::cli {
 
@@ -22,8 +27,27 @@ struct PplArgs {
 
 void run(const PplArgs& a) {
   apply_threads(a.threads);
+  SLIM_CHECK(!a.text.empty(), "--text is required");
+  SLIM_CHECK(!std::filesystem::is_directory(a.text), "--text {}: is a directory, expected a text file", a.text);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
-  std::vector<int> tokens = lm.tokenizer->encode(read_text(a.text), /*add_bos=*/true);
+  const ModelConfig& c = lm.model.config;
+  SLIM_CHECK(a.seqlen >= 2 && a.seqlen <= c.max_seq_len, "--seqlen must be in 2..{} (the model's context), got {}",
+             c.max_seq_len, a.seqlen);
+  SLIM_CHECK(a.max_chunks == -1 || a.max_chunks > 0, "--max-chunks must be positive (or -1: all), got {}",
+             a.max_chunks);
+  MemoryNeed need = perplexity_memory(c, a.seqlen, omp_get_max_threads());
+  std::error_code ec;
+  const int64_t text_bytes = int64_t(std::filesystem::file_size(a.text, ec));
+  if (!ec && a.max_chunks < 0) need.add("text and its tokens", text_bytes * (1 + 4));
+  require_memory(need, "slim ppl", "lower --seqlen or --threads");
+  // With --max-chunks only a prefix of the text is read and tokenized.
+  std::vector<int> tokens;
+  if (a.max_chunks > 0) {
+    tokens = encode_text_prefix(*lm.tokenizer, a.text, size_t(a.max_chunks) * size_t(a.seqlen), /*add_bos=*/true).tokens;
+    SLIM_CHECK(!tokens.empty(), "{}: the text file is empty", a.text);
+  } else {
+    tokens = lm.tokenizer->encode(read_text(a.text), /*add_bos=*/true);
+  }
   PplOptions opt;
   opt.seqlen = a.seqlen;
   opt.max_chunks = a.max_chunks;
@@ -41,6 +65,7 @@ void run(const PplArgs& a) {
                       {"tokens_per_second", double(r.chunks) * r.seqlen / r.seconds},
                       {"model", lm.paths.model_path},
                       {"text", a.text},
+                      {"text_prefix_only", a.max_chunks > 0},  // --max-chunks: "tokens" counts the prefix read
                       {"chunk_nll", r.chunk_nll},
                       {"command", command_line()}});
 }

@@ -19,6 +19,7 @@
 #include "quant/pipeline.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/memory.h"
 
 namespace slim::cli {
 
@@ -46,6 +47,9 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   Model& m = lm.model;
+  // Before any long work: refuses an --out that would lose data, finds an
+  // unwritable parent now, and removes temporaries of killed runs.
+  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap});
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
@@ -64,7 +68,11 @@ void run(QuantizeArgs& a) {
   }
   if (a.q.method != "rtn") {
     SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
+    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
+    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
+    require_memory(quantize_memory(m.config, a.nsamples, seqlen, a.q), fmt::format("quantize --method {}", a.q.method),
+                   "lower --nsamples or --seqlen, or add --fp16-activations");
     if (seqlen < a.seqlen)
       fmt::print(stderr, "calibration seqlen capped at the model's context: {}\n", seqlen);
     auto text_tokens = lm.tokenizer->encode(read_text(a.calib), true);
@@ -83,10 +91,10 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
-  // Assembled under a temporary name, then published.
-  const std::string final_dir = fs::absolute(a.out).string();
-  build_dir_atomic(final_dir, [&](const std::string& tmp_dir) {
-    const fs::path tmp(tmp_dir);
+  // Assembled under the temporary name, then published.
+  const std::string final_dir = out.final_dir();
+  {
+    const fs::path tmp(out.tmp());
     std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
                                                {"slim.bits", std::to_string(a.q.bits)},
                                                {"slim.group_size", std::to_string(a.q.group_size)},
@@ -130,7 +138,8 @@ void run(QuantizeArgs& a) {
                                 {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters},
                                 {"sqc_coarse", a.q.sqc_coarse}, {"sqc_refine", a.q.sqc_refine}});
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
-  });
+  }
+  out.publish();
   const auto& t = report["totals"];
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12} {:>10}\n", "method", "bits", "group", "linears", "bits/weight",
              "seconds");

@@ -17,6 +17,7 @@
 #include "quant/quantizer.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_num.h"
 
 namespace slim::cli {
 
@@ -51,14 +52,15 @@ std::vector<ReportLine> report_lines(const nlohmann::json& j, const std::string&
     const auto& e = j["layers"][i];
     try {
       ReportLine r;
-      r.layer = e.at("layer").get<int>();
+      const std::string where = fmt::format("layers[{}]", i);
+      r.layer = int(json_int(e.at("layer"), path, where + ".layer", 0, 1 << 20));
       r.name = e.at("name").get<std::string>();
       const auto& shape = e.at("shape");
       SLIM_CHECK(shape.is_array() && shape.size() == 2, "{}: layers[{}]: \"shape\" is not [rows, cols]", path, i);
-      r.rows = shape[0].get<int64_t>();
-      r.cols = shape[1].get<int64_t>();
-      r.bits = e.at("bits").get<int>();
-      r.group_size = e.at("group_size").get<int>();
+      r.rows = json_int(shape[0], path, where + ".shape[0]", 1, int64_t(1) << 40);
+      r.cols = json_int(shape[1], path, where + ".shape[1]", 1, int64_t(1) << 40);
+      r.bits = int(json_int(e.at("bits"), path, where + ".bits", 1, 8));
+      r.group_size = int(json_int(e.at("group_size"), path, where + ".group_size", -1, 1 << 30));
       if (e.contains("bits_per_weight")) r.bits_per_weight = e["bits_per_weight"].get<double>();
       SLIM_CHECK(r.rows >= 1 && r.cols >= 1 && r.bits >= 1 && r.bits <= 8 && (r.group_size >= 1 || r.group_size == -1),
                  "{}: layers[{}] ({} {}): shape, bits or group_size out of range", path, i, r.layer, r.name);

@@ -62,6 +62,22 @@ class ChunkScorer {
 
 }  // namespace
 
+namespace {
+// Small models: one chunk per thread (BLAS calls inside a parallel region run
+// single-threaded), since their GEMMs are too small to split. Large models:
+// chunks in order, each parallel inside. Same numbers either way.
+bool chunk_per_thread(const ModelConfig& c) { return int64_t(c.dim) * c.hidden_dim <= (1 << 20); }
+}  // namespace
+
+MemoryNeed perplexity_memory(const ModelConfig& c, int seqlen, int threads) {
+  const int64_t workers = chunk_per_thread(c) ? std::max(threads, 1) : 1;
+  MemoryNeed need;
+  need.add(fmt::format("forward buffers ({} x {} tokens)", workers, seqlen),
+           workers * (block_activation_bytes(c, seqlen) + 4 * int64_t(seqlen) * c.dim));
+  need.add("logit tiles", workers * 2 * 4 * 128 * int64_t(c.vocab_size));
+  return need;
+}
+
 double sequence_nll(const Model& m, std::span<const int> tokens) {
   SLIM_CHECK(tokens.size() >= 2, "need at least 2 tokens to score");
   ChunkScorer s(m, int(tokens.size()));
@@ -81,14 +97,16 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
   auto t0 = std::chrono::steady_clock::now();
   Progress prog("ppl chunk", r.chunks, opt.progress);
   r.chunk_nll.assign(size_t(r.chunks), 0.0);
-  // Small models: one chunk per thread (BLAS calls inside a parallel region run
-  // single-threaded), since their GEMMs are too small to split. Large models:
-  // chunks in order, each parallel inside. Same numbers either way.
-  const bool per_thread = int64_t(m.config.dim) * m.config.hidden_dim <= (1 << 20);
+  const bool per_thread = chunk_per_thread(m.config);
   int done = 0;
   double running = 0;
-  auto record = [&](int i, double nll) {
+  // Checked before record(), never inside it: an exception must not leave an
+  // `omp critical` block (that is std::terminate, SIGABRT).
+  auto check = [](int i, double nll) {
     SLIM_CHECK(std::isfinite(nll), "chunk {}: the model produced a non-finite loss (NaN/Inf in the weights?)", i);
+    return nll;
+  };
+  auto record = [&](int i, double nll) {
     r.chunk_nll[size_t(i)] = nll;
     running += nll;
     ++done;
@@ -102,7 +120,7 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
 #pragma omp for schedule(dynamic)
       for (int i = 0; i < r.chunks; ++i) {
         try {
-          double nll = scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)));
+          const double nll = check(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen))));
 #pragma omp critical
           record(i, nll);
         } catch (...) {
@@ -115,7 +133,7 @@ PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptio
   } else {
     ChunkScorer scorer(m, opt.seqlen);
     for (int i = 0; i < r.chunks; ++i)
-      record(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen))));
+      record(i, check(i, scorer.mean_nll(tokens.subspan(size_t(i) * opt.seqlen, size_t(opt.seqlen)))));
   }
   double sum = 0;
   for (double v : r.chunk_nll) sum += v;  // in chunk order: deterministic

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/weights.h"
+#include "util/memory.h"
 
 namespace slim {
 
@@ -26,6 +27,10 @@ struct PplResult {
 };
 
 PplResult perplexity(const Model& m, std::span<const int> tokens, const PplOptions& opt);
+
+// What perplexity() allocates for chunks of `seqlen` with `threads` workers
+// (one scorer per thread on small models), for the up-front check.
+MemoryNeed perplexity_memory(const ModelConfig& c, int seqlen, int threads);
 
 // Mean NLL of predicting tokens[1..] from the prefix, for one sequence
 // starting at position 0 (one chunk of the protocol).

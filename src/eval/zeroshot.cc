@@ -223,7 +223,11 @@ McResult evaluate_requests(const Model& m, std::span<const McRequest> reqs, cons
     SLIM_CHECK(q.choices.size() >= 1 && q.choices.size() == q.norm_len.size(), "malformed request");
     SLIM_CHECK(q.label >= 0 && q.label < int(q.choices.size()), "gold label {} outside 0..{}", q.label,
                q.choices.size() - 1);
-    for (const auto& p : q.choices) cap = std::max(cap, input_length(p, max_len));
+    for (size_t k = 0; k < q.choices.size(); ++k) {
+      SLIM_CHECK(!q.choices[k].continuation.empty(),
+                 "example {}: choice {} encodes to no tokens; an empty answer would score 0 and always win", &q - reqs.data(), k);
+      cap = std::max(cap, input_length(q.choices[k], max_len));
+    }
   }
   r.examples.resize(size_t(r.n));
   Progress prog(opt.label, r.n, opt.progress);

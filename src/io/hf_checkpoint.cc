@@ -10,12 +10,16 @@
 #include "util/error.h"
 #include "util/files.h"
 #include "util/half.h"
+#include "util/json_num.h"
 
 namespace slim {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
+
+// Ids and vocabulary sizes index dense tables (validate_config's bound).
+constexpr int64_t kMaxId = 1 << 24;
 
 template <typename T>
 T get_or(const json& j, const char* key, T fallback, const std::string& path) {
@@ -28,12 +32,25 @@ T get_or(const json& j, const char* key, T fallback, const std::string& path) {
   }
 }
 
+// A token id, or -1 when absent; eos may be a list (the first is used).
 int first_id(const json& j, const char* key, const std::string& path) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return -1;
-  if (it->is_array()) return it->empty() ? -1 : (*it)[0].get<int>();  // eos may be a list
-  SLIM_CHECK(it->is_number_integer(), "{}: field '{}' must be an integer", path, key);
-  return it->get<int>();
+  if (it->is_array()) return it->empty() ? -1 : int(json_int((*it)[0], path, key, 0, kMaxId));
+  return int(json_int(*it, path, key, 0, kMaxId));
+}
+
+// A size field: a positive int within validate_config's plausibility bounds.
+int size_or(const json& j, const char* key, int64_t fallback, const std::string& path, int64_t hi) {
+  return int(json_int_or(j, key, fallback, path, 1, hi));
+}
+
+// An optional string field; a number or object there is an error, not "absent".
+std::string string_or(const json& j, const char* key, const std::string& fallback, const std::string& path) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return fallback;
+  SLIM_CHECK(it->is_string(), "{}: field '{}' must be a string, got {} {}", path, key, it->type_name(), it->dump());
+  return it->get<std::string>();
 }
 
 }  // namespace
@@ -100,28 +117,30 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.mlp = spec->mlp;
   c.pos = spec->pos;
   c.qkv_bias = spec->qkv_bias;
-  c.dim = get_or<int>(j, "hidden_size", 0, path);
-  c.hidden_dim = get_or<int>(j, "intermediate_size", 0, path);
-  c.n_layers = get_or<int>(j, "num_hidden_layers", 0, path);
-  c.n_heads = get_or<int>(j, "num_attention_heads", 0, path);
-  c.n_kv_heads = get_or<int>(j, "num_key_value_heads", c.n_heads, path);
-  c.head_dim = get_or<int>(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, path);
-  c.vocab_size = get_or<int>(j, "vocab_size", 0, path);
-  c.max_seq_len = get_or<int>(j, "max_position_embeddings", 2048, path);
-  c.norm_eps = get_or<float>(j, "rms_norm_eps", 1e-6f, path);
-  c.rope_theta = get_or<float>(j, "rope_theta", 10000.f, path);
+  // Missing sizes read as 0 and are refused by validate_config below.
+  c.dim = size_or(j, "hidden_size", 0, path, 1 << 20);
+  c.hidden_dim = size_or(j, "intermediate_size", 0, path, 1 << 22);
+  c.n_layers = size_or(j, "num_hidden_layers", 0, path, 4096);
+  c.n_heads = size_or(j, "num_attention_heads", 0, path, 4096);
+  c.n_kv_heads = size_or(j, "num_key_value_heads", c.n_heads, path, 4096);
+  c.head_dim = size_or(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, path, 1 << 16);
+  c.vocab_size = size_or(j, "vocab_size", 0, path, kMaxId);
+  c.max_seq_len = size_or(j, "max_position_embeddings", 2048, path, 1 << 24);
+  c.norm_eps = float(json_float_or(j, "rms_norm_eps", 1e-6, path, 1e-30, 0.5));
+  c.rope_theta = float(json_float_or(j, "rope_theta", 10000.0, path, 1e-3, 1e12));
   c.tie_embeddings = get_or<bool>(j, "tie_word_embeddings", spec->default_tie, path);
   c.bos_id = first_id(j, "bos_token_id", path);
   c.eos_id = first_id(j, "eos_token_id", path);
   if (spec->uses_sliding_window && get_or<bool>(j, "use_sliding_window", true, path))
-    c.sliding_window = get_or<int>(j, "sliding_window", 0, path);
+    c.sliding_window = int(json_int_or(j, "sliding_window", 0, path, 0, 1 << 24));
   if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
-    std::string type = it->is_object() ? it->value("rope_type", it->value("type", std::string("?"))) : "?";
+    SLIM_CHECK(it->is_object(), "{}: field 'rope_scaling' must be an object or null, got {} {}", path,
+               it->type_name(), it->dump());
+    const std::string type = string_or(*it, "rope_type", string_or(*it, "type", "?", path), path);
     SLIM_CHECK(type == "default", "{}: rope_scaling type '{}' is not supported yet", path, type);
   }
-  if (auto it = j.find("hidden_act"); it != j.end() && it->is_string())
-    SLIM_CHECK(*it == "silu", "{}: hidden_act '{}' is not supported (LLaMA-family models use silu)", path,
-               it->get<std::string>());
+  const std::string act = string_or(j, "hidden_act", "silu", path);
+  SLIM_CHECK(act == "silu", "{}: hidden_act '{}' is not supported (LLaMA-family models use silu)", path, act);
   validate_config(c, path);
   return c;
 }

@@ -35,9 +35,13 @@ std::vector<std::string> file_lines(const std::string& path) {
   return lines;
 }
 
+bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos; }
+
 // lm-eval's target_delimiter " " + choice. (A helper rather than `" " + s`,
-// which trips GCC 12's false -Wrestrict positive, PR105329.)
+// which trips GCC 12's false -Wrestrict positive, PR105329.) A blank choice is
+// refused: it encodes to no tokens, scores log-likelihood 0 and always wins.
 std::string delim(std::string_view s) {
+  SLIM_CHECK(!is_blank(s), "an answer choice is empty: it would score 0 and always win");
   std::string r;
   r.reserve(s.size() + 1);
   r += ' ';
@@ -45,7 +49,6 @@ std::string delim(std::string_view s) {
   return r;
 }
 
-bool is_blank(std::string_view s) { return s.find_first_not_of(" \t\r\n\v\f") == std::string_view::npos; }
 
 // Python's str.strip() for ASCII whitespace.
 std::string_view py_strip(std::string_view s) {
@@ -290,7 +293,11 @@ std::vector<McExample> read_hellaswag_text(const std::string& path) {
                path, i + 2, lines[i + 1]);
     McExample e;
     e.context = lines[i];
-    for (int k = 0; k < 4; ++k) e.continuations.push_back(delim(lines[i + 2 + size_t(k)]));
+    for (int k = 0; k < 4; ++k) {
+      SLIM_CHECK(!is_blank(lines[i + 2 + size_t(k)]), "{}:{}: ending {} is empty: it would score 0 and always win",
+                 path, i + 3 + size_t(k), k);
+      e.continuations.push_back(delim(lines[i + 2 + size_t(k)]));
+    }
     e.label = l[0] - '0';
     out.push_back(std::move(e));
   }

@@ -17,6 +17,7 @@
 #include "io/tokenizer_hf_internal.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_num.h"
 
 namespace slim {
 namespace {
@@ -28,6 +29,8 @@ constexpr const char* kMetaspace = "\xE2\x96\x81";  // U+2581 '▁'
 constexpr size_t kCacheMaxBytes = 64;
 // Ids index dense tables: refuse absurd ids from a corrupt file up front.
 constexpr int kMaxVocab = 1 << 24;
+// Room for holes in the id space beyond the entries a file lists.
+constexpr int64_t kIdSlack = 1024;
 
 // Field access that treats a missing key and JSON null alike.
 const json* field(const json& j, const char* key) {
@@ -129,6 +132,7 @@ class HfTokenizer final : public Tokenizer {
   bool metaspace_first_ = false;      // Metaspace decoder: first piece loses its '▁'s
   std::string sp_replacement_ = kMetaspace;
   int bos_ = -1, eos_ = -1;
+  int64_t id_bound_ = kMaxVocab;  // ids must be below this (entries in the file + slack)
 };
 
 HfTokenizer::HfTokenizer(const std::string& path) : path_(path) {
@@ -142,6 +146,14 @@ HfTokenizer::HfTokenizer(const std::string& path) : path_(path) {
 
 void HfTokenizer::parse(const json& j) {
   SLIM_CHECK(j.is_object() && field(j, "model"), "{}: not a tokenizer.json (no \"model\")", path_);
+  {
+    // Ids index dense tables: an id far past the number of entries is a
+    // corrupt file, refused before anything is sized by it.
+    const json& m = j.at("model");
+    const json* v = field(m, "vocab");
+    const json* a = field(j, "added_tokens");
+    id_bound_ = std::min<int64_t>(kMaxVocab, int64_t(v ? v->size() : 0) + int64_t(a ? a->size() : 0) + kIdSlack);
+  }
   parse_model(j.at("model"));
   if (const json* a = field(j, "added_tokens")) parse_added_tokens(*a);
   if (const json* n = field(j, "normalizer")) parse_normalizer(*n);
@@ -170,9 +182,10 @@ void HfTokenizer::parse_model(const json& m) {
   hf::StringMap vocab;
   int max_id = -1;
   for (const auto& [piece, id] : m.at("vocab").items()) {
-    const int i = id.get<int>();
-    SLIM_CHECK(i >= 0 && i < kMaxVocab, "{}: id {} out of range for vocabulary entry '{}'", path_,
-               i, piece);
+    // The common case without formatting a field name per entry.
+    const int i = id.is_number_unsigned() && id.get<uint64_t>() < uint64_t(id_bound_)
+                      ? int(id.get<uint64_t>())
+                      : int(json_int(id, path_, fmt::format("model.vocab['{}']", piece), 0, id_bound_ - 1));
     vocab.emplace(piece, i);
     max_id = std::max(max_id, i);
   }
@@ -220,7 +233,7 @@ void HfTokenizer::parse_added_tokens(const json& list) {
   for (const json& t : list) {
     AddedToken a;
     a.content = t.at("content").get<std::string>();
-    a.id = t.at("id").get<int>();
+    a.id = int(json_int(t.at("id"), path_, fmt::format("added_tokens['{}'].id", a.content), 0, id_bound_ - 1));
     a.special = flag(t, "special", false);
     a.lstrip = flag(t, "lstrip", false);
     a.rstrip = flag(t, "rstrip", false);
@@ -403,7 +416,7 @@ std::pair<int, int> HfTokenizer::template_bos_eos(const json& post) const {
     const std::string name = st->at("id").get<std::string>();
     if (const json* all = field(post, "special_tokens"); all && field(*all, name.c_str())) {
       const json& ids = all->at(name).at("ids");
-      if (!ids.empty()) return ids[0].get<int>();
+      if (!ids.empty()) return int(json_int(ids[0], path_, fmt::format("post_processor.special_tokens['{}'].ids", name), 0, id_bound_ - 1));
     }
     return token_id(name);
   };

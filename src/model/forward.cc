@@ -116,4 +116,11 @@ std::vector<float> forward_logits(const Model& m, std::span<const int> tokens) {
   return logits;
 }
 
+int64_t block_activation_bytes(const ModelConfig& c, int64_t T) {
+  // x, xn, proj (dim); q, att (q_dim); gate, up (hidden); k, v (kv_dim).
+  return 4 * T * (3 * int64_t(c.dim) + 2 * c.q_dim() + 2 * int64_t(c.hidden_dim) + 2 * c.kv_dim());
+}
+
+int64_t kv_cache_bytes(const ModelConfig& c, int64_t max_seq) { return 2 * 4 * int64_t(c.n_layers) * max_seq * c.kv_dim(); }
+
 }  // namespace slim

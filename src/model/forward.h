@@ -72,4 +72,10 @@ class Session {
 // Used by tests and small evaluations; perplexity streams the head instead.
 std::vector<float> forward_logits(const Model& m, std::span<const int> tokens);
 
+// Memory estimates for the up-front checks (util/memory.h), in bytes.
+// One block_forward over T tokens: x, k, v and BlockScratch.
+int64_t block_activation_bytes(const ModelConfig& c, int64_t T);
+// A KVCache of `max_seq` positions over every layer.
+int64_t kv_cache_bytes(const ModelConfig& c, int64_t max_seq);
+
 }  // namespace slim

@@ -9,6 +9,7 @@
 #include "quant/quantizer.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/json_num.h"
 
 namespace slim {
 
@@ -115,16 +116,13 @@ const json& field(const json& o, const char* key, const std::string& where) {
   return *it;
 }
 
+// Numbers go through util/json_num: no wrapped, fractional or boolean values.
 int64_t get_int(const json& o, const char* key, const std::string& where) {
-  const json& v = field(o, key, where);
-  SLIM_CHECK(v.is_number_integer(), "{}: '{}' must be an integer", where, key);
-  return v.get<int64_t>();
+  return json_int(field(o, key, where), where, key, 0, int64_t(1) << 40);
 }
 
 int get_small_int(const json& o, const char* key, const std::string& where) {
-  const int64_t v = get_int(o, key, where);
-  SLIM_CHECK(v >= -(int64_t(1) << 30) && v <= (int64_t(1) << 30), "{}: '{}' = {} is out of range", where, key, v);
-  return int(v);
+  return int(json_int(field(o, key, where), where, key, -(int64_t(1) << 30), int64_t(1) << 30));
 }
 
 std::string get_string(const json& o, const char* key, const std::string& where) {
@@ -145,10 +143,7 @@ BitmapLayer parse_layer(const json& o, const std::string& where, int64_t version
   const json& bits = field(o, "bits", where);
   SLIM_CHECK(bits.is_array(), "{}: 'bits' must be an array", where);
   for (size_t i = 0; i < bits.size(); ++i) {
-    SLIM_CHECK(bits[i].is_number_integer(), "{}: bits[{}] must be an integer", where, i);
-    const int64_t b = bits[i].get<int64_t>();
-    SLIM_CHECK(b >= 1 && b <= 8, "{}: bits[{}] = {} is outside 1..8", where, i, b);
-    l.bits.push_back(int(b));
+    l.bits.push_back(int(json_int(bits[i], where, fmt::format("bits[{}]", i), 1, 8)));
   }
   l.k = get_small_int(o, "k", where);
   l.k_up = version >= 2 && o.contains("k_up") ? get_small_int(o, "k_up", where) : -1;

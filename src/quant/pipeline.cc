@@ -218,6 +218,25 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
 
 }  // namespace
 
+namespace {
+// Every n-th calibration token kept as SBA's layer inputs (0: none kept).
+int capture_stride(int64_t total_tokens, const QuantizeOptions& opt) {
+  const bool slim = opt.method == "slim";
+  if (!(slim && opt.sba && !opt.bitmap && opt.sba_criterion == "kl")) return 0;
+  // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
+  // the full-token k* in 5 of 6 7B-shaped cases, 0.5% KL off in the sixth (docs/RESULTS.md).
+  return opt.sba_token_stride > 0 ? opt.sba_token_stride : int(std::max<int64_t>(1, total_tokens / 8192));
+}
+}  // namespace
+
+MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const QuantizeOptions& opt) {
+  if (opt.method == "rtn") return {};
+  SequentialOptions so;
+  so.fp16_activations = opt.fp16_activations;
+  so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
+  return sequential_memory(c, nsamples, seqlen, so);
+}
+
 nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
   if (opt_in.method == "slim+") return quantize_slim_plus(m, calib, opt_in, bitmap_out);
   QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
@@ -280,12 +299,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       model_alloc = model_scope_allocation(m, *calib, opt);
       opt.bitmap = &model_alloc;
     }
-    if (slim && opt.sba && !opt.bitmap && opt.sba_criterion == "kl") {
-      // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
-      // the full-token k* in 5 of 6 7B-shaped cases, 0.5% KL off in the sixth (docs/RESULTS.md).
-      const int64_t total = int64_t(calib->tokens.size()) * calib->seqlen;
-      so.capture_stride = opt.sba_token_stride > 0 ? opt.sba_token_stride : int(std::max<int64_t>(1, total / 8192));
-    }
+    so.capture_stride = capture_stride(int64_t(calib->tokens.size()) * calib->seqlen, opt);
     SiteCache site;
     run_sequential(
         m, *calib,

@@ -11,6 +11,7 @@
 #include "model/weights.h"
 #include "quant/bitmap.h"
 #include "quant/quantizer.h"
+#include "util/memory.h"
 
 namespace slim {
 
@@ -82,6 +83,10 @@ struct QuantizeOptions {
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:
 // {"layers": [...], "totals": {...}}.
 // For methods "slim" and "slim+", `bitmap_out` (if given) receives the allocation used.
+// The large buffers quantize_model will allocate for `nsamples` windows of
+// `seqlen` tokens (empty for RTN), for the up-front check.
+MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const QuantizeOptions& opt);
+
 nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt,
                               Bitmap* bitmap_out = nullptr);
 

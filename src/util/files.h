@@ -6,6 +6,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace slim {
 
@@ -18,14 +19,43 @@ void write_file_atomic(const std::string& path, std::string_view data);
 bool file_exists(const std::string& path);
 bool dir_exists(const std::string& path);
 
-// Publishes a finished directory: `tmp_dir` is renamed to `final_dir`
-// (replacing a previous `final_dir` if present).
+// Publishes a finished directory: `tmp_dir` is renamed to `final_dir`,
+// replacing a previous `final_dir` (moved aside under a hidden name first, and
+// put back if the rename fails).
 void publish_dir(const std::string& tmp_dir, const std::string& final_dir);
 
-// Builds a directory atomically: `fill` writes into a fresh temporary
-// directory next to `final_dir` (".<name>.partial-xxxxxxxx"), which is then
-// published as `final_dir`; if `fill` throws, the temporary is removed and the
-// error propagates, so an interrupted run never leaves a half-written DIR.
-void build_dir_atomic(const std::string& final_dir, const std::function<void(const std::string& tmp_dir)>& fill);
+// An output directory built atomically (slim quantize/pack --out DIR). The
+// constructor runs before any long work and refuses what would lose data:
+//   - DIR exists and is not a directory (a file is never replaced);
+//   - DIR is a non-empty directory slim did not write (no kOutputMarker and no
+//     quant_report.json, the file every earlier slim output holds);
+//   - DIR is, or contains, one of `inputs` (the source model, tokenizer...).
+// Only an empty or absent DIR, or one slim produced, may be replaced. It then
+// removes temporaries left by killed runs (".DIR.partial-PID-..." whose PID is
+// gone) and creates its own temporary next to DIR, so an unwritable parent is
+// reported up front. publish() renames the temporary to DIR; the destructor
+// removes an unpublished temporary.
+class OutputDir {
+ public:
+  OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs = {});
+  ~OutputDir();
+  OutputDir(const OutputDir&) = delete;
+  OutputDir& operator=(const OutputDir&) = delete;
+  const std::string& tmp() const { return tmp_; }
+  const std::string& final_dir() const { return final_; }
+  void publish();
+
+ private:
+  std::string final_, tmp_;
+  bool published_ = false;
+};
+
+// Marks a directory as written by slim (so a later run may replace it).
+inline constexpr const char* kOutputMarker = ".slim-output";
+
+// OutputDir(final_dir, inputs), `fill` writes into tmp(), then publish(); if
+// `fill` throws, the temporary is removed and the error propagates.
+void build_dir_atomic(const std::string& final_dir, const std::function<void(const std::string& tmp_dir)>& fill,
+                      const std::vector<std::string>& inputs = {});
 
 }  // namespace slim

@@ -1,6 +1,11 @@
-// Resident memory of this process, as the kernel accounts it (Linux).
+// Memory: what this process holds (as the kernel accounts it, Linux), what
+// the machine has available, and the up-front check that refuses a command
+// whose estimated need exceeds it.
 #pragma once
 #include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace slim {
 
@@ -8,5 +13,23 @@ namespace slim {
 int64_t peak_rss_bytes();
 // Current resident set size (VmRSS) in bytes; 0 when /proc is unavailable.
 int64_t current_rss_bytes();
+
+// The memory a command may use: $SLIM_MEMORY_LIMIT when set (bytes, or with a
+// K/M/G suffix; "off" disables the check: returns -1), else MemAvailable from
+// /proc/meminfo; -1 when unknown (no check).
+int64_t available_memory_bytes();
+
+// The large buffers a command will allocate, by name.
+struct MemoryNeed {
+  std::vector<std::pair<std::string, int64_t>> parts;
+  void add(std::string what, int64_t bytes) { parts.emplace_back(std::move(what), bytes); }
+  int64_t total() const;
+  std::string describe() const;  // "2.1 GiB (calibration activations 2.0 GiB, ...)"
+};
+
+// Refuses (slim::Error) when `need` exceeds available_memory_bytes(): the
+// message gives the estimate, what is available, and `hint` (the option to
+// change, e.g. "lower --nsamples or --seqlen, or use --fp16-activations").
+void require_memory(const MemoryNeed& need, const std::string& what, const std::string& hint);
 
 }  // namespace slim

@@ -1,0 +1,170 @@
+// Resource bounds up front (issue 14): commands estimate their large buffers
+// from the options and the model and refuse, naming the option to change,
+// when the estimate exceeds the memory available ($SLIM_MEMORY_LIMIT in
+// tests); ppl --max-chunks tokenizes only the prefix it needs.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "calib/sequential.h"
+#include "eval/perplexity.h"
+#include "io/text_prefix.h"
+#include "model/forward.h"
+#include "quant/pipeline.h"
+#include "test_util.h"
+#include "tiny_model.h"
+#include "util/error.h"
+#include "util/files.h"
+#include "util/memory.h"
+
+namespace slim {
+namespace {
+
+// Sets $SLIM_MEMORY_LIMIT for one test.
+class MemoryLimit {
+ public:
+  explicit MemoryLimit(const char* v) { setenv("SLIM_MEMORY_LIMIT", v, 1); }
+  ~MemoryLimit() { unsetenv("SLIM_MEMORY_LIMIT"); }
+};
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// stories260K's shape.
+ModelConfig stories260k() {
+  ModelConfig c;
+  c.dim = 64, c.hidden_dim = 172, c.n_layers = 5, c.n_heads = 8, c.n_kv_heads = 4, c.head_dim = 8;
+  c.vocab_size = 512, c.max_seq_len = 512;
+  return c;
+}
+
+TEST(MemoryBounds, LimitFromTheEnvironment) {
+  {
+    MemoryLimit l("3M");
+    EXPECT_EQ(available_memory_bytes(), 3 << 20);
+  }
+  {
+    MemoryLimit l("off");
+    EXPECT_EQ(available_memory_bytes(), -1);
+  }
+  {
+    MemoryLimit l("lots");
+    EXPECT_THROW(available_memory_bytes(), Error);
+  }
+  EXPECT_GT(available_memory_bytes(), 0);  // /proc/meminfo MemAvailable
+}
+
+TEST(MemoryBounds, HugeNsamplesIsRefusedWithTheEstimateAndTheOption) {
+  // --nsamples 100000 --seqlen 256 on stories260K allocated 6.5 GB in one buffer unchecked.
+  QuantizeOptions o;
+  o.method = "gptq";
+  const MemoryNeed need = quantize_memory(stories260k(), 100000, 256, o);
+  EXPECT_GE(need.total(), int64_t(100000) * 256 * 64 * 4);
+  MemoryLimit l("1G");
+  const std::string msg = error_of([&] { require_memory(need, "quantize", "lower --nsamples or --seqlen"); });
+  EXPECT_NE(msg.find("--nsamples"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("calibration activations 6.10 GiB"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("1.00 GiB available"), std::string::npos) << msg;
+  o.fp16_activations = true;  // the other way out halves the store
+  EXPECT_LT(quantize_memory(stories260k(), 100000, 256, o).total(), need.total() * 6 / 10);
+  o.method = "rtn";
+  EXPECT_EQ(quantize_memory(stories260k(), 100000, 256, o).total(), 0);
+}
+
+TEST(MemoryBounds, CalibrationIsRefusedBeforeAllocatingTheActivations) {
+  Model m = test::make_tiny_model();
+  const CalibWindows calib = sample_windows(test::random_tokens(2000, m.config.vocab_size, 9), 8, 32, 0);
+  QuantizeOptions o;
+  o.method = "gptq";
+  o.group_size = 16;
+  o.progress = false;
+  MemoryLimit l("2K");
+  const std::string msg = error_of([&] { quantize_model(m, &calib, o); });
+  EXPECT_NE(msg.find("calibration needs about"), std::string::npos) << msg;
+}
+
+TEST(MemoryBounds, KvCacheEstimateMatchesTheCache) {
+  Model m = test::make_tiny_model();
+  KVCache kv;
+  kv.init(m.config, 40);
+  EXPECT_EQ(kv_cache_bytes(m.config, 40), int64_t(kv.k.size() + kv.v.size()) * 4);
+  ModelConfig big = stories260k();
+  big.n_layers = 32, big.n_kv_heads = 8, big.head_dim = 128, big.max_seq_len = 131072;
+  MemoryLimit l("8G");  // a Llama-3-8B-shaped cache at the full 128k context is 32 GiB
+  MemoryNeed need;
+  need.add("KV cache", kv_cache_bytes(big, 131072));
+  EXPECT_NE(error_of([&] { require_memory(need, "slim generate", "lower --max-tokens"); }).find("--max-tokens"),
+            std::string::npos);
+}
+
+TEST(MemoryBounds, PerplexityNeedGrowsWithSeqlenAndThreads) {
+  const ModelConfig c = stories260k();
+  EXPECT_GT(perplexity_memory(c, 512, 1).total(), perplexity_memory(c, 256, 1).total());
+  EXPECT_GT(perplexity_memory(c, 256, 8).total(), perplexity_memory(c, 256, 1).total());
+}
+
+// A tokenizer that merges "ab" into one token, so a cut between a and b
+// would change the answer.
+class PairTokenizer : public Tokenizer {
+ public:
+  std::vector<int> encode(std::string_view text, bool add_bos) const override {
+    std::vector<int> ids;
+    if (add_bos) ids.push_back(1);
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == 'a' && i + 1 < text.size() && text[i + 1] == 'b') {
+        ids.push_back(300);
+        ++i;
+      } else {
+        ids.push_back(static_cast<unsigned char>(text[i]));
+      }
+    }
+    return ids;
+  }
+  std::string decode(std::span<const int>) const override { return ""; }
+  std::string piece(int) const override { return ""; }
+  int vocab_size() const override { return 301; }
+  int bos_id() const override { return 1; }
+  int eos_id() const override { return 2; }
+  std::string kind() const override { return "pair"; }
+};
+
+TEST(TextPrefix, MaxChunksTokenizesOnlyAPrefixEqualToTheWholeText) {
+  test::TempDir d;
+  std::string text;
+  for (int i = 0; text.size() < (2u << 20); ++i) text += "ab cab line " + std::to_string(i) + "\nab";
+  std::ofstream(d.file("t.txt"), std::ios::binary) << text;
+  PairTokenizer tok;
+  const std::vector<int> whole = tok.encode(text, true);
+  for (size_t need : {size_t(1), size_t(1000), size_t(20000)}) {
+    const TextPrefix p = encode_text_prefix(tok, d.file("t.txt"), need, true);
+    ASSERT_EQ(p.tokens.size(), need);
+    EXPECT_TRUE(std::equal(p.tokens.begin(), p.tokens.end(), whole.begin())) << need;
+    EXPECT_FALSE(p.whole_file);
+    // Bounded by the need (two prefixes of 64 KiB or 16 bytes a token), not the file.
+    EXPECT_LE(p.bytes_read, 2 * std::max<int64_t>(64 << 10, 16 * int64_t(need)));
+  }
+  const TextPrefix all = encode_text_prefix(tok, d.file("t.txt"), whole.size() + 10, true);
+  EXPECT_TRUE(all.whole_file);
+  EXPECT_EQ(all.tokens, whole);
+  EXPECT_THROW(encode_text_prefix(tok, d.path(), 10, true), Error);
+}
+
+TEST(TextPrefix, SharedTokenizerPrefixEqualsWholeText) {
+  SLIM_REQUIRE_SHARED(shared);
+  auto tok = load_tokenizer(shared + "/data/models/tok512.bin", 512);
+  const std::string path = shared + "/data/text/wikitext2_test.txt";
+  const std::vector<int> whole = tok->encode(read_file(path), true);
+  const TextPrefix p = encode_text_prefix(*tok, path, 2 * 256, true);
+  ASSERT_EQ(p.tokens.size(), 512u);
+  EXPECT_TRUE(std::equal(p.tokens.begin(), p.tokens.end(), whole.begin()));
+}
+
+}  // namespace
+}  // namespace slim
