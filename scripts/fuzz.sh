@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (clang, ASan + UBSan) into build-fuzz/ and runs them on their
+# committed seed corpora (fuzz/corpus/TARGET).
+#   bash scripts/fuzz.sh                  every target, 30 s each
+#   bash scripts/fuzz.sh TARGET [SECONDS] one target (fuzz_safetensors, fuzz_hf_config, ...)
+# New inputs that grow coverage go to build-fuzz/corpus/TARGET (not the committed seeds);
+# a crash leaves build-fuzz/crash-* and makes this script fail.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+target=${1:-all}
+seconds=${2:-30}
+gen=()
+command -v ninja >/dev/null && gen=(-G Ninja)
+[ -f build-fuzz/CMakeCache.txt ] || cmake -S . -B build-fuzz "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+  -DSLIM_FUZZ=ON -DSLIM_BUILD_TESTS=OFF -DSLIM_BUILD_BENCH=OFF
+targets=()
+if [ "$target" = all ]; then
+  for f in fuzz/fuzz_*.cc; do targets+=("$(basename "$f" .cc)"); done
+else
+  targets=("$target")
+fi
+cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
+export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export OMP_NUM_THREADS=1
+for t in "${targets[@]}"; do
+  mkdir -p "build-fuzz/corpus/$t"
+  dict=(); [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="$root/fuzz/dict/$t.dict")
+  echo "fuzz: $t for ${seconds}s"
+  (cd build-fuzz && "./fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+     -print_final_stats=1 "${dict[@]}" "corpus/$t" "$root/fuzz/corpus/$t" > "fuzz-$t.log" 2>&1 || true)
+  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY)' "build-fuzz/fuzz-$t.log" || true
+  (cd build-fuzz && ls crash-* leak-* timeout-* oom-* 2>/dev/null) && { echo "fuzz: $t found a failure"; exit 1; }
+done
+echo "fuzz: no crash, leak or timeout"
