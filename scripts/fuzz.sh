@@ -8,6 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# clang, its libFuzzer/sanitizer runtimes and its OpenMP runtime (Debian), only for this script.
+fuzz_pkgs=(clang libclang-rt-14-dev libomp-14-dev)
+for p in "${fuzz_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${fuzz_pkgs[@]}"
+  break
+done
 target=${1:-all}
 seconds=${2:-30}
 gen=()

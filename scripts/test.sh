@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (CTest). Used by .ci/run.
 #   bash scripts/test.sh             Release build in build/
-#   bash scripts/test.sh --sanitize  ASan + UBSan build of the whole suite in build-sanitize/
+#   bash scripts/test.sh --sanitize  ASan + UBSan build of the whole suite in build-sanitize/ (CI runs both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -43,8 +43,12 @@ struct V {
 #undef SQC_TARGET
 }  // namespace avx2
 
+#if defined(__clang__)  // clang ignores GCC target pragmas (the fuzz build uses clang)
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl")
+#endif
 // GCC 12's AVX-512 headers build set1/casts from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized flags falsely once inlined.
 #pragma GCC diagnostic push
@@ -83,7 +87,11 @@ struct V {
 #undef SQC_TARGET
 }  // namespace avx512
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 namespace {
 Isa detect() { return avx512_supported() ? Isa::kAvx512 : Isa::kAvx2; }
