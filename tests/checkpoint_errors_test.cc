@@ -16,16 +16,7 @@
 namespace slim {
 namespace {
 
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no error thrown";
-  } catch (const Error& e) {
-    std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 std::string bytes_of(const std::string& path) { return read_file(path); }
 void put(const std::string& path, const std::string& s) { std::ofstream(path, std::ios::binary) << s; }

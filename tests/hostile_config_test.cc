@@ -18,16 +18,7 @@ namespace {
 
 using nlohmann::json;
 
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no slim::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 TEST(JsonNum, IntegersAreBoundedAndExact) {
   EXPECT_EQ(json_int(json(42), "f.json", "x", 0, 100), 42);

@@ -17,6 +17,7 @@
 #include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
+#include "test_util.h"
 #include "util/error.h"
 
 using namespace slim;
@@ -171,16 +172,7 @@ TEST(PackedLinear, LayoutSizes) {
   }
 }
 
-// Runs f, expecting slim::Error whose message contains `needle`.
-template <typename F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
+using slim::test::expect_error;
 
 TEST(PackedLinear, FromPartsRejectsWrongSizes) {
   const Quantized q = quantize(5, 70, 32, {1, 4, 3}, 3);  // widths 32, 32, 6
@@ -191,7 +183,7 @@ TEST(PackedLinear, FromPartsRejectsWrongSizes) {
   auto bad = [&](auto mutate, const std::string& needle) {
     PackedParts p = good;
     mutate(p);
-    expect_error([&] { PackedLinear::from_parts(p); }, needle);
+    expect_error([&] { PackedLinear::from_parts(p); }, needle.c_str());
   };
   bad([&](PackedParts& p) { p.group_bits = p.group_bits.first(2); }, "group_bits has 2 entries, expected n_groups = 3");
   bad([&](PackedParts& p) { p.group_size = 16; }, "group_bits has 3 entries, expected n_groups = 5");
@@ -247,7 +239,7 @@ TEST(PackedLinear, EncodeRejectsHostileInput) {
   auto bad = [&](auto mutate, const std::string& needle) {
     Quantized m = q;
     mutate(m);
-    expect_error([&] { encode(m); }, needle);
+    expect_error([&] { encode(m); }, needle.c_str());
   };
   bad([](Quantized& m) { m.codes[17] = 8; }, "code 8 at (0, 17) does not fit 3 bits");
   bad([](Quantized& m) { m.codes[41] = 2; }, "code 2 at (1, 1) does not fit 1 bits");

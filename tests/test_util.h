@@ -7,8 +7,27 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <vector>
+
+#include "util/error.h"
 
 namespace slim::test {
+
+// Runs f, expecting a slim::Error whose message contains every needle.
+template <typename F>
+void expect_error(F&& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no slim::Error thrown";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    for (const auto& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+  }
+}
+template <typename F>  // const char*, not std::string: {"a", "b"} would also make a std::string
+void expect_error(F&& f, const char* needle) {
+  expect_error(std::forward<F>(f), std::vector<std::string>{needle});
+}
 
 // A fresh directory under the system temp dir, removed with its contents.
 class TempDir {

@@ -23,17 +23,7 @@ using nlohmann::json;
 using Ids = std::vector<int>;
 const std::string kSp = "\xE2\x96\x81";  // '▁'
 
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& needles) {
-  try {
-    f();
-    ADD_FAILURE() << "no slim::Error thrown";
-  } catch (const Error& e) {
-    const std::string msg = e.what();
-    for (const auto& n : needles)
-      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
-  }
-}
+using test::expect_error;
 
 void put(const std::string& path, const std::string& s) {
   std::ofstream(path, std::ios::binary) << s;
