@@ -140,9 +140,32 @@ TEST(Checkpoints, HfHalfPrecisionLoadsClose) {
     save_hf_model(m, dir.path(), o);
     Model b = load_model(dir.path());
     EXPECT_EQ(b.source_dtype, dtype_name(dt));
-    EXPECT_FALSE(b.weights.blocks[0].wq.w.is_view());  // converted, not mapped
+    // Matrices stay 16-bit and mapped; norms become fp32.
+    const Tensor& wq = b.weights.blocks[0].wq.w;
+    EXPECT_TRUE(wq.is_view());
+    EXPECT_EQ(wq.type(), dt == DType::F16 ? ElemType::F16 : ElemType::BF16);
+    EXPECT_TRUE(b.weights.tok_embed.is_view());
+    EXPECT_TRUE(b.weights.blocks[0].attn_norm.is_f32());
     float tol = dt == DType::F16 ? 0.02f : 0.15f;
-    EXPECT_LT(max_abs_diff(forward_logits(b, tok), ref), tol) << dtype_name(dt);
+    const auto lb = forward_logits(b, tok);
+    EXPECT_LT(max_abs_diff(lb, ref), tol) << dtype_name(dt);
+    // In place gives the same logits as the model widened to fp32 first
+    // (only the summation order of the products differs).
+    Model wide = b;
+    for (auto& blk : wide.weights.blocks)
+      for (auto& r : blk.linears()) r.linear->w = r.linear->w.to_f32();
+    wide.weights.tok_embed = wide.weights.tok_embed.to_f32();
+    wide.weights.lm_head = wide.weights.lm_head.to_f32();
+    EXPECT_LT(max_abs_diff(forward_logits(wide, tok), lb), 1e-4f) << dtype_name(dt);
+    // Decode (the GEMV path) agrees with prefill (the panel + sgemm path).
+    Session s(b, 32);
+    std::vector<float> last;
+    for (int t : tok) {
+      auto l = s.step(std::span<const int>(&t, 1));
+      last.assign(l.begin(), l.end());
+    }
+    std::vector<float> ref_last(lb.end() - m.config.vocab_size, lb.end());
+    EXPECT_LT(max_abs_diff(last, ref_last), 1e-4f) << dtype_name(dt);
   }
 }
 

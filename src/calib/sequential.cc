@@ -67,6 +67,16 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   Progress prog("block", c.n_layers, opt.progress);
   for (int l = 0; l < c.n_layers; ++l) {
     BlockWeights& b = m.weights.blocks[size_t(l)];
+    // The block in fp32 while it is calibrated and quantized (16-bit source
+    // weights are read in place elsewhere). A linear the callback did not
+    // replace gets its source tensor back afterwards, so a pass that only
+    // measures (model-scope allocation) leaves no fp32 copy behind.
+    std::vector<Tensor> source, widened;
+    for (auto& ref : b.linears()) {
+      source.push_back(ref.linear->w);
+      ref.linear->w = ref.linear->w.to_f32();
+      widened.push_back(ref.linear->w);
+    }
     // (1) Hessians from the original weights.
     hess[0].reset(c.dim);
     hess[1].reset(c.q_dim());
@@ -97,6 +107,11 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       acts.load(i, x.data());
       block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
       acts.store(i, x.data());
+    }
+    {
+      auto refs = b.linears();
+      for (size_t j = 0; j < refs.size(); ++j)
+        if (refs[j].linear->w.raw() == widened[j].raw()) refs[j].linear->w = source[j];
     }
     prog.update(l + 1);
   }

@@ -43,7 +43,7 @@ void run(const InspectArgs& a) {
   }
   nlohmann::json tensors = nlohmann::json::array();
   auto add = [&](const std::string& name, const Tensor& t) {
-    tensors.push_back({{"name", name}, {"shape", {t.rows(), t.cols()}}, {"mapped", t.is_view()}});
+    tensors.push_back({{"name", name}, {"shape", {t.rows(), t.cols()}}, {"dtype", elem_type_name(t.type())}, {"mapped", t.is_view()}});
   };
   auto add_linear = [&](const std::string& name, const Linear& L) {
     if (!L.packed) return add(name, L.w);

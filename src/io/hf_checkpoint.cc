@@ -81,8 +81,15 @@ Tensor load_hf_tensor(const TensorSet& set, const std::string& name, int64_t row
       }
     case DType::F16:
     case DType::BF16: {
+      const ElemType et = t.dtype == DType::F16 ? ElemType::F16 : ElemType::BF16;
+      // Matrices stay in the file's dtype, mapped in place (the dense16
+      // kernels read them); vectors (norms, biases) are converted: the forward
+      // pass reads them as fp32 and they are a tiny part of the model.
+      if (rows > 1 && reinterpret_cast<uintptr_t>(bytes.data()) % alignof(uint16_t) == 0)
+        return Tensor::view16(reinterpret_cast<const uint16_t*>(bytes.data()), et, rows, cols, ref.file->mapping());
       std::vector<uint16_t> raw(n);
       std::memcpy(raw.data(), bytes.data(), n * 2);  // the buffer may be unaligned
+      if (rows > 1) return Tensor::from16(std::move(raw), et, rows, cols);
       std::vector<float> v(n);
       if (t.dtype == DType::F16)
         f16_to_f32(raw, v);
@@ -222,13 +229,20 @@ std::vector<std::byte> tensor_bytes(const Tensor& t, DType dtype) {
              "weights can be stored as F32, F16 or BF16 only, not {}", dtype_name(dtype));
   std::vector<std::byte> bytes;
   const size_t n = size_t(t.numel());
+  const DType have = t.type() == ElemType::F32 ? DType::F32 : t.type() == ElemType::F16 ? DType::F16 : DType::BF16;
+  if (have == dtype) {  // stored as it is (a 16-bit source tensor keeps its exact bits)
+    bytes.resize(size_t(t.bytes()));
+    std::memcpy(bytes.data(), t.raw(), bytes.size());
+    return bytes;
+  }
+  const Tensor f = t.to_f32();
   if (dtype == DType::F32) {
     bytes.resize(n * 4);
-    std::memcpy(bytes.data(), t.data(), n * 4);
+    std::memcpy(bytes.data(), f.data(), n * 4);
   } else {
     bytes.resize(n * 2);
     auto* dst = reinterpret_cast<uint16_t*>(bytes.data());
-    for (size_t i = 0; i < n; ++i) dst[i] = dtype == DType::F16 ? f32_to_f16(t.data()[i]) : f32_to_bf16(t.data()[i]);
+    for (size_t i = 0; i < n; ++i) dst[i] = dtype == DType::F16 ? f32_to_f16(f.data()[i]) : f32_to_bf16(f.data()[i]);
   }
   return bytes;
 }

@@ -1,6 +1,6 @@
 // Hugging Face model directories: config.json + model.safetensors (or shards
-// listed by model.safetensors.index.json). Tensors F32 (mapped in place), F16
-// and BF16 (converted to fp32 at load: the forward pass computes in fp32).
+// listed by model.safetensors.index.json). Weight matrices stay in the file's
+// dtype (F32, F16, BF16), mapped in place; vectors are converted to fp32.
 #pragma once
 #include <map>
 #include <nlohmann/json.hpp>
@@ -16,9 +16,9 @@ ModelConfig parse_hf_config(const std::string& config_json_path);
 
 Model load_hf_model(const std::string& dir);
 
-// One tensor as fp32 with the expected shape (`rows` == 1 accepts a 1-D
-// tensor): F32 is mapped in place when aligned, F16/BF16 converted. Errors name
-// the file and tensor.
+// One tensor with the expected shape (`rows` == 1 accepts a 1-D tensor):
+// matrices in the file's dtype, mapped in place when aligned; vectors as fp32.
+// Errors name the file and tensor.
 Tensor load_hf_tensor(const TensorSet& set, const std::string& name, int64_t rows, int64_t cols);
 
 // config.json for `c` with weights stored as `dtype` (torch_dtype).

@@ -66,7 +66,7 @@ void embed(const Model& m, std::span<const int> tokens, float* x) {
     if (m.weights.tok_embed_packed)
       m.weights.tok_embed_packed->dequantize_rows(id, id + 1, x + t * d, d);
     else
-      std::memcpy(x + t * d, m.weights.tok_embed.row(id), size_t(d) * sizeof(float));
+      m.weights.tok_embed.rows_to_f32(id, id + 1, x + t * d, d);  // any storage type
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "model/dense16.h"
 #include "pack/packed_linear.h"
 #include "util/fast_exp.h"
 
@@ -30,6 +31,8 @@ void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
   if (ldy < 0) ldy = out;
   if (L.packed) {
     L.packed->matmul(x, y, T, in, ldy);
+  } else if (!L.w.is_f32()) {
+    dense16_matmul(L.w, x, y, T, in, ldy);  // fp16/bf16 weights read in place
   } else if (T == 1 && int64_t(out) * in <= kSmallGemv) {
     // Tiny layers (stories260K): OpenBLAS threads sgemv from ~10k weights on,
     // and a fork/join costs more than the product; one thread, vectorised loop.

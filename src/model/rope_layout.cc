@@ -5,7 +5,8 @@
 namespace slim {
 
 namespace {
-Tensor permute(const Tensor& w, int n_heads, int head_dim, bool to_halves) {
+Tensor permute(const Tensor& w16, int n_heads, int head_dim, bool to_halves) {
+  const Tensor w = w16.to_f32();
   const int64_t cols = w.cols(), half = head_dim / 2;
   std::vector<float> out(size_t(w.numel()));
   for (int h = 0; h < n_heads; ++h)

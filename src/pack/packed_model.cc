@@ -169,6 +169,7 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   auto add_dense = [&](const std::string& name, const Tensor& t, bool vector, std::span<const int64_t> rows = {}) {
     Tensor src = t;
     if (!rows.empty()) {  // RoPE row order
+      SLIM_CHECK(t.is_f32(), "{}: {}: RoPE row reordering of a 16-bit tensor", dir, name);
       std::vector<float> v(size_t(t.numel()));
       for (size_t r = 0; r < rows.size(); ++r)
         std::memcpy(&v[r * size_t(t.cols())], t.row(rows[r]), size_t(t.cols()) * sizeof(float));
@@ -196,8 +197,9 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   std::map<std::string, std::string> meta = opt.metadata;
   // Output head and embedding: dense, packed now by RTN (head_bits /
   // embed_bits), or copied when the model was loaded packed.
-  auto add_rtn_packed = [&](const std::string& prefix, const Tensor& t, int bits, const char* what) {
-    SLIM_CHECK(!t.empty(), "{}: the {} is already packed; repack it from a model where it is dense", dir, what);
+  auto add_rtn_packed = [&](const std::string& prefix, const Tensor& t16, int bits, const char* what) {
+    SLIM_CHECK(!t16.empty(), "{}: the {} is already packed; repack it from a model where it is dense", dir, what);
+    const Tensor t = t16.to_f32();
     LinearQuantParams hp{-1, prefix, opt.head_group_size, {}, {}};
     std::vector<float> q(size_t(t.numel()));  // (rows, cols)
     rtn_quantize(t.data(), t.rows(), t.cols(), bits, opt.head_group_size, q.data(), &hp.params);

@@ -90,7 +90,8 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
       SLIM_CHECK(bl != nullptr, "SliM-LLM+: the bit map has no entry for layer {} {}", l, refs[j].name);
       BlockWeights& sb = const_cast<BlockWeights&>(slim_model ? slim_model->weights.blocks[size_t(l)] : b);
       const Linear& src = opt.weights == "gptq" ? *sb.linears()[j].linear : L;  // linears() is not const
-      latent[j].assign(src.w.data(), src.w.data() + src.w.numel());
+      const Tensor src_w = src.w.to_f32();
+      latent[j].assign(src_w.data(), src_w.data() + src_w.numel());
       lwc.push_back(std::make_unique<LwcLinear>(latent[j].data(), L.out(), L.in(), bl->group_size, bl->bits));
       if (opt.init == "slim") {
         const LinearQuantParams& sp = (*slim_params)[slim_index + j];

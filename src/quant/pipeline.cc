@@ -275,6 +275,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     for (int l = 0; l < m.config.n_layers; ++l) {
       for (auto& ref : m.weights.blocks[size_t(l)].linears()) {
         Linear& L = *ref.linear;
+        L.w = L.w.to_f32();  // one linear at a time in fp32
         check_finite(L, l, ref.name);
         auto t0 = Clock::now();
         std::vector<float> q(size_t(L.w.numel()));
