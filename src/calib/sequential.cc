@@ -6,6 +6,7 @@
 
 #include "model/forward.h"
 #include "util/half.h"
+#include "util/mapped_file.h"
 #include "util/progress.h"
 
 namespace slim {
@@ -110,10 +111,20 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     {
       auto refs = b.linears();
-      for (size_t j = 0; j < refs.size(); ++j)
-        if (refs[j].linear->w.raw() == widened[j].raw()) refs[j].linear->w = source[j];
+      for (size_t j = 0; j < refs.size(); ++j) {
+        if (refs[j].linear->w.raw() == widened[j].raw()) {
+          refs[j].linear->w = source[j];
+        } else if (source[j].is_view()) {  // replaced: the mapped source pages are done with
+          drop_mapped_pages(source[j].raw(), size_t(source[j].bytes()));
+        }
+      }
     }
-    prog.update(l + 1);
+    source.clear();
+    widened.clear();
+    if (opt.block_done) opt.block_done(l);
+    const double tok_s = double(2 * n * T) * (l + 1) / std::max(1e-9, prog.elapsed_s());
+    prog.update(l + 1, fmt::format("{:.0f} calibration tok/s, RSS {:.2f} GiB (anonymous {:.2f})", tok_s,
+                                   double(current_rss_bytes()) / (1 << 30), double(anonymous_rss_bytes()) / (1 << 30)));
   }
   prog.finish();
 }

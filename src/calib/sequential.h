@@ -42,6 +42,9 @@ struct SequentialOptions {
   bool fp16_activations = false;
   int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
+  // Called when block `layer` is final (quantized and propagated): the caller
+  // may write it out and release its weights.
+  std::function<void(int layer)> block_done;
 };
 
 // What run_sequential (and the GPTQ-family quantizers it drives) allocates for

@@ -97,9 +97,9 @@ void run(const GenerateArgs& a) {
   const double rss_mib = double(peak_rss_bytes()) / 1048576.0;
   fmt::print(stderr,
              "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s); "
-             "peak RSS {:.1f} MiB\n",
+             "peak RSS {:.1f} MiB (anonymous now {:.1f} MiB; the rest is mapped model pages)\n",
              prompt_tokens, prefill_s, prompt_tokens / prefill_s, generated, decode_s,
-             generated > 0 ? generated / decode_s : 0.0, rss_mib);
+             generated > 0 ? generated / decode_s : 0.0, rss_mib, double(anonymous_rss_bytes()) / 1048576.0);
   write_json(a.json, {{"text", printed},
                       {"prompt_tokens", prompt_tokens},
                       {"generated_tokens", generated},

@@ -15,6 +15,7 @@
 #include "io/hf_checkpoint.h"
 #include "io/model_source.h"
 #include "pack/packed_model.h"
+#include "pack/sharded_writer.h"
 #include "quant/bitmap.h"
 #include "quant/pipeline.h"
 #include "util/error.h"
@@ -35,6 +36,7 @@ struct QuantizeArgs {
   uint64_t seed = 0;
   std::string out;
   std::string bitmap;
+  std::string out_dtype = "source";
   bool no_sba = false, no_sqc = false;
   bool pack = false;
   int head_bits = 0;
@@ -89,30 +91,51 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
   SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
-  nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
-  // Assembled under the temporary name, then published.
+  // The output is written as the blocks finish (pack/sharded_writer.h), into
+  // the temporary directory that publish() renames at the end.
   const std::string final_dir = out.final_dir();
+  const fs::path tmp(out.tmp());
+  std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
+                                             {"slim.bits", std::to_string(a.q.bits)},
+                                             {"slim.group_size", std::to_string(a.q.group_size)},
+                                             {"slim.version", SLIM_VERSION},
+                                             {"slim.calibration", calib_info.dump()},
+                                             {"slim.command", command_line()}};
+  ShardedWriterOptions wo;
+  wo.pack = a.pack;
+  SLIM_CHECK(parse_dtype(m.source_dtype, &wo.dtype), "internal: source dtype '{}'", m.source_dtype);
+  if (!a.pack && a.out_dtype != "source") {
+    std::string up = a.out_dtype;
+    for (char& ch : up) ch = char(std::toupper(static_cast<unsigned char>(ch)));
+    SLIM_CHECK(parse_dtype(up, &wo.dtype) && (wo.dtype == DType::F32 || wo.dtype == DType::F16 || wo.dtype == DType::BF16),
+               "--out-dtype must be source, f32, f16 or bf16, got '{}'", a.out_dtype);
+  }
+  SLIM_CHECK(!a.pack || a.out_dtype == "source", "--out-dtype applies to the fake-quantized output; --pack keeps "
+             "the unquantized tensors in the source dtype");
+  wo.metadata = meta;
+  wo.head_bits = a.head_bits;
+  wo.embed_bits = a.embed_bits;
+  wo.group_size = a.q.group_size;
+  ShardedModelWriter writer(m, tmp.string(), wo);
+  writer.write_rest();
+  // Each finished block is written and released: its quantized weights and
+  // parameters leave memory, so the output never accumulates in memory.
+  size_t params_written = 0;
+  auto write_block = [&](int l) {
+    size_t end = params_written;
+    while (end < params.size() && params[end].layer == l) ++end;
+    writer.write_block(l, std::span<const LinearQuantParams>(params.data() + params_written, end - params_written));
+    for (size_t i = params_written; i < end; ++i) std::vector<QuantParams>().swap(params[i].params);
+    params_written = end;
+    for (auto& r : m.weights.blocks[size_t(l)].linears()) r.linear->w = Tensor();
+  };
+  if (a.q.method != "slim+") a.q.block_done = write_block;  // slim+ holds every block until its end
+  nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
+  if (a.q.method == "slim+")
+    for (int l = 0; l < m.config.n_layers; ++l) write_block(l);
+  writer.write_index();
   {
-    const fs::path tmp(out.tmp());
-    std::map<std::string, std::string> meta = {{"slim.method", a.q.method},
-                                               {"slim.bits", std::to_string(a.q.bits)},
-                                               {"slim.group_size", std::to_string(a.q.group_size)},
-                                               {"slim.version", SLIM_VERSION},
-                                               {"slim.calibration", calib_info.dump()},
-                                               {"slim.command", command_line()}};
-    if (a.pack) {
-      PackedSaveOptions po;
-      po.source_dtype = m.source_dtype;
-      po.metadata = meta;
-      po.head_bits = a.head_bits;
-      po.embed_bits = a.embed_bits;
-      save_packed_model(m, params, po, tmp.string());
-    } else {
-      HfSaveOptions so;
-      so.metadata = meta;
-      save_hf_model(m, tmp.string(), so);
-    }
     copy_tokenizer(lm.paths, tmp.string());
     if (a.q.method == "slim" || a.q.method == "slim+") {
       bitmap.model = lm.paths.model_path;
@@ -224,6 +247,8 @@ void add_quantize(CLI::App& app) {
                   "(groups of 128); 0 keeps it in the source dtype")->capture_default_str();
   cmd->add_option("--embed-bits", a->embed_bits, "with --pack: also pack the token embedding by RTN at this many "
                   "bits (groups of 128); 0 keeps it in the source dtype")->capture_default_str();
+  cmd->add_option("--out-dtype", a->out_dtype, "fake-quantized output: source (the checkpoint's dtype), f32, f16 "
+                  "or bf16")->capture_default_str();
   cmd->add_flag("--pack", a->pack, "write the packed low-bit model (model.slim.safetensors, docs/FORMAT.md) "
                 "instead of fake-quantized fp32 weights");
   add_threads_option(cmd, a->threads);

@@ -267,8 +267,10 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
     return inter ? rope_rows_interleaved_to_halves(t, heads, c.head_dim) : t;
   };
   const auto& w = m.weights;
-  add("model.embed_tokens.weight", w.tok_embed, false);
+  const bool rest = opt.part == -2 || opt.part == -1;
+  if (rest) add("model.embed_tokens.weight", w.tok_embed, false);
   for (int l = 0; l < c.n_layers; ++l) {
+    if (opt.part != -2 && opt.part != l) continue;
     const auto& b = w.blocks[size_t(l)];
     auto N = [&](const std::string& leaf) { return hf_block_tensor(l, leaf); };
     add(N("input_layernorm.weight"), b.attn_norm, true);
@@ -287,12 +289,12 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
     add(N("mlp.up_proj.weight"), b.w_up.w, false);
     add(N("mlp.down_proj.weight"), b.w_down.w, false);
   }
-  add("model.norm.weight", w.final_norm, true);
-  if (!c.tie_embeddings) add("lm_head.weight", w.lm_head, false);
+  if (rest) add("model.norm.weight", w.final_norm, true);
+  if (rest && !c.tie_embeddings) add("lm_head.weight", w.lm_head, false);
   auto meta = opt.metadata;
   meta.emplace("format", "pt");
-  write_safetensors((fs::path(dir) / "model.safetensors").string(), out, meta);
-  write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
+  write_safetensors((fs::path(dir) / opt.file_name).string(), out, meta);
+  if (rest) write_file_atomic((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n");
 }
 
 }  // namespace slim

@@ -30,6 +30,10 @@ std::vector<std::byte> tensor_bytes(const Tensor& t, DType dtype);
 struct HfSaveOptions {
   DType dtype = DType::F32;                     // F32, F16 or BF16
   std::map<std::string, std::string> metadata;  // goes into the safetensors header
+  // Which tensors (sharded output): every one (-2), those outside the blocks
+  // plus config.json (-1), or decoder block `part`; into `file_name`.
+  int part = -2;
+  std::string file_name = "model.safetensors";
 };
 // Writes config.json and model.safetensors into `dir` (which must exist), in
 // the HF layout (RoPE halves; wq/wk rows permuted if the model is interleaved).

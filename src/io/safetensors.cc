@@ -270,8 +270,6 @@ std::span<const std::byte> SafetensorsFile::data(const TensorInfo& t) const {
 namespace {
 namespace fs = std::filesystem;
 
-constexpr const char* kSingleFile = "model.safetensors";
-constexpr const char* kIndexFile = "model.safetensors.index.json";
 
 // Shard names come from a downloaded file; they must stay inside the model dir.
 bool safe_shard_name(const std::string& s) {
@@ -288,12 +286,12 @@ TensorSet TensorSet::open_file(const std::string& path) {
   return ts;
 }
 
-TensorSet TensorSet::open_dir(const std::string& dir) {
-  const std::string index_path = (fs::path(dir) / kIndexFile).string();
-  const std::string single_path = (fs::path(dir) / kSingleFile).string();
+TensorSet TensorSet::open_dir(const std::string& dir, const std::string& single, const std::string& index) {
+  const std::string index_path = (fs::path(dir) / index).string();
+  const std::string single_path = (fs::path(dir) / single).string();
   if (!file_exists(index_path)) {
     if (file_exists(single_path)) return open_file(single_path);
-    fail("{}: no safetensors weights found (looked for {} and {})", dir, kIndexFile, kSingleFile);
+    fail("{}: no safetensors weights found (looked for {} and {})", dir, index, single);
   }
 
   const std::string text = read_file(index_path);

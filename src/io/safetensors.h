@@ -64,7 +64,10 @@ class SafetensorsFile {
 // every name in the index exists in its shard and no name appears twice.
 class TensorSet {
  public:
-  static TensorSet open_dir(const std::string& dir);
+  // `single` (model.safetensors), or the shards listed by `index`
+  // (model.safetensors.index.json, the Hugging Face convention).
+  static TensorSet open_dir(const std::string& dir, const std::string& single = "model.safetensors",
+                            const std::string& index = "model.safetensors.index.json");
   static TensorSet open_file(const std::string& path);
 
   struct Ref {

@@ -102,9 +102,19 @@ struct MappedLinear {
   PackedLinear linear;
 };
 
-std::shared_ptr<const PackedLinear> load_linear(const std::shared_ptr<const SafetensorsFile>& file,
+// The shard holding `name` (every part of a packed linear lives in one shard).
+std::shared_ptr<const SafetensorsFile> shard_of(const TensorSet& set, const std::string& name, const std::string& dir) {
+  const auto ref = set.find(name);
+  SLIM_CHECK(ref.file != nullptr, "{}: missing tensor '{}'", dir, name);
+  for (const auto& f : set.files())
+    if (f.get() == ref.file) return f;
+  fail("internal: {}: tensor '{}' without its file", dir, name);
+}
+
+std::shared_ptr<const PackedLinear> load_linear(const TensorSet& set, const std::string& dir,
                                                 const std::string& prefix, int64_t rows, int64_t cols,
                                                 int group_size) {
+  const std::shared_ptr<const SafetensorsFile> file = shard_of(set, prefix + ".qweight", dir);
   const std::string& path = file->path();
   auto get = [&](const char* suffix, DType dtype, std::vector<int64_t> shape) -> std::span<const std::byte> {
     const std::string name = prefix + suffix;
@@ -156,7 +166,9 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   std::map<std::pair<int, std::string>, const LinearQuantParams*> by_linear;
   for (const auto& p : params) by_linear[{p.layer, p.name}] = &p;
   SLIM_CHECK(params.empty() || by_linear.size() == params.size(), "{}: duplicate linear in the quantizer parameters", dir);
-  int group_size = params.empty() ? 0 : params[0].group_size;
+  int group_size = params.empty() ? opt.group_size : params[0].group_size;
+  const bool rest = opt.part == kAllParts || opt.part == kRestPart;
+  auto want_block = [&](int l) { return opt.part == kAllParts || opt.part == l; };
   for (const auto& p : params)
     SLIM_CHECK(p.group_size == group_size, "{}: every linear must share one group size ({} vs {})", dir, p.group_size,
                group_size);
@@ -209,7 +221,8 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     return packed.back().parts().group_size;
   };
   const PackedLinear* embed_packed = w.tok_embed_packed.get();
-  if (opt.embed_bits > 0) {
+  if (!rest) {
+  } else if (opt.embed_bits > 0) {
     meta["slim.embed_group_size"] = std::to_string(add_rtn_packed("model.embed_tokens", w.tok_embed, opt.embed_bits, "embedding"));
     embed_packed = &packed.back();
   } else if (w.tok_embed_packed) {
@@ -221,6 +234,7 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   const auto q_rows = inter ? halves_source_rows(c.n_heads, c.head_dim) : std::vector<int64_t>{};
   const auto k_rows = inter ? halves_source_rows(c.n_kv_heads, c.head_dim) : std::vector<int64_t>{};
   for (int l = 0; l < c.n_layers; ++l) {
+    if (!want_block(l)) continue;
     auto& b = const_cast<BlockWeights&>(w.blocks[size_t(l)]);  // linears() is non-const; nothing is modified
     add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
     add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
@@ -244,9 +258,10 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
       if (!ref.linear->bias.empty()) add_dense(prefix + ".bias", ref.linear->bias, true);
     }
   }
-  add_dense("model.norm.weight", w.final_norm, true);
+  if (rest) add_dense("model.norm.weight", w.final_norm, true);
   const bool head_is_embed = c.tie_embeddings && (w.lm_head_packed == nullptr || w.lm_head_packed == w.tok_embed_packed);
-  if (opt.head_bits > 0) {
+  if (!rest) {
+  } else if (opt.head_bits > 0) {
     meta["slim.head_group_size"] = std::to_string(add_rtn_packed("lm_head", w.lm_head, opt.head_bits, "output head"));
     meta["slim.head_bits"] = std::to_string(opt.head_bits);
   } else if (head_is_embed && embed_packed) {
@@ -268,11 +283,14 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   meta["slim.format_version"] = std::to_string(kPackedFormatVersion);
   meta["slim.source_dtype"] = opt.source_dtype;
   meta["slim.group_size"] = std::to_string(group_size);
-  write_safetensors((fs::path(dir) / kPackedFileName).string(), out, meta);
-  write_file_atomic((fs::path(dir) / "config.json").string(), hf_config_json(c, dense).dump(2) + "\n");
+  write_safetensors((fs::path(dir) / opt.file_name).string(), out, meta);
+  if (rest) write_file_atomic((fs::path(dir) / "config.json").string(), hf_config_json(c, dense).dump(2) + "\n");
 }
 
-bool is_packed_model_dir(const std::string& dir) { return file_exists((fs::path(dir) / kPackedFileName).string()); }
+bool is_packed_model_dir(const std::string& dir) {
+  return file_exists((fs::path(dir) / kPackedFileName).string()) ||
+         file_exists((fs::path(dir) / kPackedIndexName).string());
+}
 
 Model load_packed_model(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
@@ -282,9 +300,11 @@ Model load_packed_model(const std::string& dir) {
   m.source = dir;
   m.format = kPackedFormat;
   const ModelConfig& c = m.config;
-  const std::string path = (fs::path(dir) / kPackedFileName).string();
-  TensorSet set = TensorSet::open_file(path);
+  // One file, or shards (written as the blocks finish) with an index; every
+  // shard carries the same format metadata: it is read from the first.
+  TensorSet set = TensorSet::open_dir(dir, kPackedFileName, kPackedIndexName);
   const auto& file = set.files().at(0);
+  const std::string path = file->path();
   const auto& meta = file->metadata();
   auto fmt_it = meta.find("format");
   SLIM_CHECK(fmt_it != meta.end() && fmt_it->second == kPackedFormat,
@@ -299,8 +319,8 @@ Model load_packed_model(const std::string& dir) {
 
   auto& w = m.weights;
   const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
-  if (file->find("model.embed_tokens.qweight")) {
-    w.tok_embed_packed = load_linear(file, "model.embed_tokens", V, d, parse_group_size(meta, "slim.embed_group_size", path));
+  if (set.find("model.embed_tokens.qweight").file) {
+    w.tok_embed_packed = load_linear(set, dir, "model.embed_tokens", V, d, parse_group_size(meta, "slim.embed_group_size", path));
   } else {
     w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
   }
@@ -315,14 +335,14 @@ Model load_packed_model(const std::string& dir) {
     for (const auto& ref : b.linears()) {
       const auto [rows, cols] = shapes[i++];
       const std::string prefix = hf_block_tensor(l, linear_leaf(ref.name));
-      ref.linear->packed = load_linear(file, prefix, rows, cols, group_size);
+      ref.linear->packed = load_linear(set, dir, prefix, rows, cols, group_size);
       if (c.qkv_bias && ref.site == InputSite::AttnIn)
         ref.linear->bias = load_hf_tensor(set, prefix + ".bias", 1, rows);
     }
   }
   w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
-  if (file->find("lm_head.qweight")) {
-    w.lm_head_packed = load_linear(file, "lm_head", V, d, parse_group_size(meta, "slim.head_group_size", path));
+  if (set.find("lm_head.qweight").file) {
+    w.lm_head_packed = load_linear(set, dir, "lm_head", V, d, parse_group_size(meta, "slim.head_group_size", path));
   }
   if (set.find("lm_head.weight").file)
     w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
@@ -339,10 +359,9 @@ Model load_packed_model(const std::string& dir) {
 PackedSummary summarize_packed_model(const Model& m) {
   SLIM_CHECK(m.format == kPackedFormat, "{}: not a packed model", m.source);
   PackedSummary s;
-  const std::string path = (fs::path(m.source) / kPackedFileName).string();
-  s.file_bytes = int64_t(fs::file_size(path));
-  auto f = SafetensorsFile::open(path);
-  s.metadata = f->metadata();
+  const TensorSet set = TensorSet::open_dir(m.source, kPackedFileName, kPackedIndexName);
+  for (const auto& f : set.files()) s.file_bytes += int64_t(fs::file_size(f->path()));
+  s.metadata = set.files().at(0)->metadata();
   for (BlockWeights b : m.weights.blocks)  // a copy of views: linears() needs a mutable object
     for (const auto& ref : b.linears()) {
       const PackedLinear& p = *ref.linear->packed;

@@ -13,6 +13,7 @@
 namespace slim {
 
 inline constexpr const char* kPackedFileName = "model.slim.safetensors";
+inline constexpr const char* kPackedIndexName = "model.slim.safetensors.index.json";  // sharded output
 inline constexpr const char* kPackedFormat = "slim-packed";
 inline constexpr int kPackedFormatVersion = 1;
 
@@ -27,7 +28,14 @@ struct PackedSaveOptions {
   // > 0: also pack the token embedding the same way (a tied head then reads
   // the packed embedding too). Rows are dequantized one token at a time.
   int embed_bits = 0;
+  // Which tensors to write (sharded output, written as the blocks finish):
+  // every tensor (kAllParts), everything outside the blocks plus config.json
+  // (kRestPart), or decoder block `part` only; into `file_name`.
+  int part = -2;
+  std::string file_name = kPackedFileName;
+  int group_size = 0;  // the model's group size for the metadata when `params` is empty (kRestPart)
 };
+inline constexpr int kAllParts = -2, kRestPart = -1;
 
 // Writes kPackedFileName and config.json into `dir` (which must exist).
 // `m` holds the fake-quantized weights and `params` the quantizer parameters

@@ -207,6 +207,7 @@ nlohmann::json quantize_slim_plus(Model& m, const CalibWindows* calib, const Qua
   lo.progress = opt.progress;
   QuantizeOptions so = opt;
   so.method = "slim";
+  so.block_done = nullptr;  // SliM's blocks are an intermediate, not the output
   std::vector<LinearQuantParams> slim_params;
   so.params_out = &slim_params;
   Model slim_model = m;  // shares the tensors; quantize_model replaces each linear's weights, never writes into them

@@ -16,6 +16,7 @@
 #include "quant/sba.h"
 #include "quant/sqc.h"
 #include "util/error.h"
+#include "util/mapped_file.h"
 #include "util/progress.h"
 
 namespace slim {
@@ -275,6 +276,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     for (int l = 0; l < m.config.n_layers; ++l) {
       for (auto& ref : m.weights.blocks[size_t(l)].linears()) {
         Linear& L = *ref.linear;
+        const Tensor source = L.w;
         L.w = L.w.to_f32();  // one linear at a time in fp32
         check_finite(L, l, ref.name);
         auto t0 = Clock::now();
@@ -286,7 +288,9 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
         if (opt.params_out) opt.params_out->push_back({l, ref.name, opt.group_size, gb, std::move(params)});
         layers.push_back(layer_line(l, ref.name, L, opt, gb,
                                     std::chrono::duration<double>(Clock::now() - t0).count(), tot));
+        if (source.is_view()) drop_mapped_pages(source.raw(), size_t(source.bytes()));
       }
+      if (opt.block_done) opt.block_done(l);
       prog.update(l + 1);
     }
     prog.finish();
@@ -301,6 +305,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       opt.bitmap = &model_alloc;
     }
     so.capture_stride = capture_stride(int64_t(calib->tokens.size()) * calib->seqlen, opt);
+    so.block_done = opt.block_done;
     SiteCache site;
     run_sequential(
         m, *calib,

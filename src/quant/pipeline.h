@@ -4,6 +4,7 @@
 // as in GPTQ and SliM-LLM). The result is the fake-quantized model plus a
 // JSON report.
 #pragma once
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -78,6 +79,9 @@ struct QuantizeOptions {
   // When set, receives every linear's parameters in execution order (for
   // packing). Needs contiguous groups: not --act-order without --static-groups.
   std::vector<LinearQuantParams>* params_out = nullptr;
+  // Called when decoder block `layer` is final (rtn, gptq, slim; slim+ keeps
+  // every block until the end): the caller may write it out and release it.
+  std::function<void(int layer)> block_done;
 };
 
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:

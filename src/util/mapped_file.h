@@ -29,4 +29,11 @@ class MappedFile {
   size_t size_ = 0;
 };
 
+// Tells the kernel that the mapped pages of [p, p + n) are not needed now (the
+// whole pages inside the range): they leave the resident set and are read from
+// the file again if touched. Used when a finished block's source weights are
+// done with, so the resident set does not grow with depth. [p, p + n) must lie
+// in a MappedFile's (read-only) mapping: on anonymous memory this would zero it.
+void drop_mapped_pages(const void* p, size_t n);
+
 }  // namespace slim

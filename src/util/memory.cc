@@ -48,6 +48,8 @@ int64_t parse_size(const std::string& s) {
 int64_t peak_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "VmHWM")) * 1024; }
 int64_t current_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "VmRSS")) * 1024; }
 
+int64_t anonymous_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "RssAnon")) * 1024; }
+
 int64_t available_memory_bytes() {
   if (const char* env = std::getenv("SLIM_MEMORY_LIMIT"); env && *env) {
     const std::string s = env;

@@ -13,6 +13,9 @@ namespace slim {
 int64_t peak_rss_bytes();
 // Current resident set size (VmRSS) in bytes; 0 when /proc is unavailable.
 int64_t current_rss_bytes();
+// Current anonymous resident memory (RssAnon: heap and buffers, not the pages
+// of mapped model files, which the kernel can drop and re-read) in bytes.
+int64_t anonymous_rss_bytes();
 
 // The memory a command may use: $SLIM_MEMORY_LIMIT when set (bytes, or with a
 // K/M/G suffix; "off" disables the check: returns -1), else MemAvailable from
