@@ -72,7 +72,7 @@ Streamed quantize_streamed(const std::string& method, bool pack, const std::stri
   ShardedModelWriter w(m, dir, wo);
   w.write_rest();
   size_t done = 0;
-  o.block_done = [&](int l) {
+  o.block_done = [&](int l, const QuantizeOptions::BlockState&) {
     for (int k = 0; k < l; ++k)
       if (m.weights.blocks[size_t(k)].wq.w.empty()) r.released_before_next.push_back(k);
     size_t end = done;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "model/forward.h"
+#include "util/error.h"
 #include "util/half.h"
 #include "util/mapped_file.h"
 #include "util/progress.h"
@@ -27,6 +28,9 @@ class ActivationStore {
       f16_to_f32(std::span(&half_[size_t(i * row_)], size_t(row_)), std::span(out, size_t(row_)));
     else
       std::copy_n(&full_[size_t(i * row_)], row_, out);
+  }
+  std::span<std::byte> bytes() {
+    return fp16_ ? std::as_writable_bytes(std::span(half_)) : std::as_writable_bytes(std::span(full_));
   }
   void store(int64_t i, const float* in) {
     if (fp16_)
@@ -55,9 +59,15 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
                  "lower --nsamples or --seqlen, or add --fp16-activations");
   ActivationStore acts(n, T, c.dim, opt.fp16_activations);
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
-  for (int64_t i = 0; i < n; ++i) {
-    embed(m, calib.tokens[size_t(i)], x.data());
-    acts.store(i, x.data());
+  SLIM_CHECK(opt.start_block >= 0 && opt.start_block <= c.n_layers, "internal: start block {}", opt.start_block);
+  if (opt.start_block > 0) {
+    SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
+    opt.load_inputs(acts.bytes());
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      embed(m, calib.tokens[size_t(i)], x.data());
+      acts.store(i, x.data());
+    }
   }
   RopeTable rope;
   rope.build(c, T);
@@ -66,7 +76,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
                                 HessianAccumulator(c.dim), HessianAccumulator(c.hidden_dim)};
   CapturedInputs captured[4];
   Progress prog("block", c.n_layers, opt.progress);
-  for (int l = 0; l < c.n_layers; ++l) {
+  for (int l = opt.start_block; l < c.n_layers; ++l) {
     BlockWeights& b = m.weights.blocks[size_t(l)];
     // The block in fp32 while it is calibrated and quantized (16-bit source
     // weights are read in place elsewhere). A linear the callback did not
@@ -121,8 +131,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     source.clear();
     widened.clear();
-    if (opt.block_done) opt.block_done(l);
-    const double tok_s = double(2 * n * T) * (l + 1) / std::max(1e-9, prog.elapsed_s());
+    if (opt.block_done) opt.block_done(l, acts.bytes());
+    const double tok_s = double(2 * n * T) * (l + 1 - opt.start_block) / std::max(1e-9, prog.elapsed_s());
     prog.update(l + 1, fmt::format("{:.0f} calibration tok/s, RSS {:.2f} GiB (anonymous {:.2f})", tok_s,
                                    double(current_rss_bytes()) / (1 << 30), double(anonymous_rss_bytes()) / (1 << 30)));
   }

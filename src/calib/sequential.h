@@ -8,7 +8,9 @@
 //       next block's inputs, so each block sees the quantized prefix.
 // Only one block's activations live in memory (fp32, or fp16 to halve it).
 #pragma once
+#include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -43,8 +45,14 @@ struct SequentialOptions {
   int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
   // Called when block `layer` is final (quantized and propagated): the caller
-  // may write it out and release its weights.
-  std::function<void(int layer)> block_done;
+  // may write it out and release its weights. `next_inputs` are the raw
+  // activations every window feeds block layer + 1 (fp32 or fp16, as stored),
+  // what a checkpoint needs to resume there.
+  std::function<void(int layer, std::span<const std::byte> next_inputs)> block_done;
+  // Resume: blocks before start_block are done; load_inputs fills the raw
+  // activations of block start_block's inputs (the bytes a block_done gave).
+  int start_block = 0;
+  std::function<void(std::span<std::byte> inputs)> load_inputs;
 };
 
 // What run_sequential (and the GPTQ-family quantizers it drives) allocates for

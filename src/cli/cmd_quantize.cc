@@ -5,10 +5,17 @@
 // assembled under a temporary name and renamed at the end: an interrupted run
 // never leaves a half-written DIR that looks valid.
 #include <fmt/format.h>
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/file.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <csignal>
 
 #include <filesystem>
 
+#include "calib/checkpoint.h"
 #include "calib/dataset.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -42,7 +49,59 @@ struct QuantizeArgs {
   int head_bits = 0;
   int embed_bits = 0;
   int threads = 0;
+  bool resume = false, restart = false;
 };
+
+// SIGINT / SIGTERM: stop after the block in progress is checkpointed. A
+// second signal gets the default action (the process ends at once; the last
+// checkpoint stays).
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  std::signal(sig, SIG_DFL);
+}
+
+// The command line as recorded in the output: without --resume / --restart,
+// so a resumed run writes the same bytes as an uninterrupted one.
+std::string recorded_command_line() {
+  std::string out;
+  size_t i = 0;
+  const std::string cl = command_line();
+  while (i < cl.size()) {
+    size_t j = cl.find(' ', i);
+    if (j == std::string::npos) j = cl.size();
+    const std::string tok = cl.substr(i, j - i);
+    if (tok != "--resume" && tok != "--restart") out += (out.empty() ? "" : " ") + tok;
+    i = j + 1;
+  }
+  return out;
+}
+
+// The options the output depends on (quant_report.json and the checkpoint's fingerprint).
+nlohmann::json options_json(const QuantizeArgs& a) {
+  nlohmann::json o = {{"method", a.q.method},
+                      {"bits", a.q.bits},
+                      {"group_size", a.q.group_size},
+                      {"damp", a.q.damp},
+                      {"act_order", a.q.act_order},
+                      {"static_groups", a.q.static_groups},
+                      {"fp16_activations", a.q.fp16_activations},
+                      {"pack", a.pack},
+                      {"head_bits", a.head_bits},
+                      {"embed_bits", a.embed_bits},
+                      {"out_dtype", a.out_dtype}};
+  if (a.q.method == "slim+")
+    o.update({{"lwc_lr", a.q.lwc_lr}, {"aug_loss", a.q.lwc_aug_loss}, {"lwc_batch", a.q.lwc_batch},
+              {"lwc_epochs_option", a.q.lwc_epochs}, {"lwc_init_option", a.q.lwc_init},
+              {"lwc_weights_option", a.q.lwc_weights}});
+  if (a.q.method == "slim" || a.q.method == "slim+")
+    o.update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful}, {"sqc_lambda", a.q.sqc_lambda},
+              {"bitmap", a.bitmap}, {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
+              {"sba_scope", a.q.sba_scope}, {"sba_normalize", a.q.sba_normalize}, {"sqc_p_min", a.q.sqc_p_min},
+              {"sqc_binary_iters", a.q.sqc_binary_iters}, {"sqc_coarse", a.q.sqc_coarse},
+              {"sqc_refine", a.q.sqc_refine}, {"sba_token_stride", a.q.sba_token_stride}});
+  return o;
+}
 
 void run(QuantizeArgs& a) {
   apply_threads(a.threads);
@@ -51,7 +110,14 @@ void run(QuantizeArgs& a) {
   Model& m = lm.model;
   // Before any long work: refuses an --out that would lose data, finds an
   // unwritable parent now, and removes temporaries of killed runs.
-  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap});
+  // The temporary is the run's checkpoint directory (".DIR.checkpoint"),
+  // kept when the run stops after a committed block, for --resume.
+  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap}, OutputDir::Resumable{});
+  SLIM_CHECK(!(a.resume && a.restart), "--resume and --restart exclude each other");
+  const int lock_fd = ::open((fs::path(out.tmp()) / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  SLIM_CHECK(lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0,
+             "{}: another slim quantize is writing this output (its checkpoint directory {} is locked)", a.out,
+             out.tmp());
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
@@ -101,7 +167,45 @@ void run(QuantizeArgs& a) {
                                              {"slim.group_size", std::to_string(a.q.group_size)},
                                              {"slim.version", SLIM_VERSION},
                                              {"slim.calibration", calib_info.dump()},
-                                             {"slim.command", command_line()}};
+                                             {"slim.command", recorded_command_line()}};
+  // Everything the output depends on; a checkpoint of a run with another
+  // fingerprint is refused (calib/checkpoint.h).
+  std::string calib_hash;
+  {
+    uint64_t h = 0;
+    for (const auto& w : calib.tokens) h = hash_bytes(std::as_bytes(std::span(w)), h);
+    calib_hash = fmt::format("{:016x}", h);
+  }
+  const nlohmann::json options = options_json(a);
+  const nlohmann::json fingerprint = {{"model", model_fingerprint(lm.paths.model_path)},
+                                      {"calibration", {{"info", calib_info}, {"windows_hash", calib_hash}}},
+                                      {"options", options},
+                                      {"threads", omp_get_max_threads()},
+                                      {"version", SLIM_VERSION}};
+  Checkpoint ck(out.tmp(), fingerprint);
+  std::optional<CheckpointState> resumed;
+  if (ck.exists() && !a.restart) {
+    SLIM_CHECK(a.resume, "{}: an interrupted run left a checkpoint in {}; add --resume to continue it, or "
+               "--restart to discard it", a.out, out.tmp());
+    resumed = ck.load();
+    fmt::print(stderr, "resuming from the checkpoint in {}: blocks 0..{} of {} done\n", out.tmp(),
+               resumed->next_block - 1, resumed->n_blocks);
+  } else {
+    if (a.resume) fmt::print(stderr, "--resume: no checkpoint in {}; starting from block 0\n", out.tmp());
+    std::error_code ec;  // a fresh start: nothing of an earlier run stays in our directory
+    for (const auto& e : fs::directory_iterator(out.tmp(), ec))
+      if (const std::string n = e.path().filename().string(); n != ".lock" && n != kOutputMarker)
+        fs::remove_all(e.path(), ec);
+  }
+  QuantizeOptions::Resume resume;
+  if (resumed) {
+    SLIM_CHECK(a.q.method != "slim+", "--resume: slim+ keeps every block until its end and is not checkpointed");
+    resume.start_block = resumed->next_block;
+    resume.layers = resumed->layers;
+    resume.bitmap = resumed->bitmap;
+    resume.load_inputs = [&](std::span<std::byte> in) { ck.load_inputs(*resumed, in); };
+    a.q.resume = &resume;
+  }
   ShardedWriterOptions wo;
   wo.pack = a.pack;
   SLIM_CHECK(parse_dtype(m.source_dtype, &wo.dtype), "internal: source dtype '{}'", m.source_dtype);
@@ -123,6 +227,7 @@ void run(QuantizeArgs& a) {
   // parameters leave memory, so the output never accumulates in memory.
   size_t params_written = 0;
   auto write_block = [&](int l) {
+    if (l < resume.start_block) return;  // written by the interrupted run
     size_t end = params_written;
     while (end < params.size() && params[end].layer == l) ++end;
     writer.write_block(l, std::span<const LinearQuantParams>(params.data() + params_written, end - params_written));
@@ -130,7 +235,24 @@ void run(QuantizeArgs& a) {
     params_written = end;
     for (auto& r : m.weights.blocks[size_t(l)].linears()) r.linear->w = Tensor();
   };
-  if (a.q.method != "slim+") a.q.block_done = write_block;  // slim+ holds every block until its end
+  const int n_layers = m.config.n_layers;
+  if (a.q.method != "slim+")  // slim+ holds every block until its end
+    a.q.block_done = [&](int l, const QuantizeOptions::BlockState& st) {
+      write_block(l);
+      ck.commit(l + 1, n_layers, st.layers, st.bitmap, st.next_inputs);
+      out.keep();
+      // Test seam (tests/cli/resume_test.sh): SLIM_TEST_SIGNAL_AFTER_BLOCK=N:SIG
+      // raises SIG once block N is committed, as a kill or Ctrl-C would.
+      if (const char* e = std::getenv("SLIM_TEST_SIGNAL_AFTER_BLOCK")) {
+        int nb = 0, sig = 0;
+        if (std::sscanf(e, "%d:%d", &nb, &sig) == 2 && nb == l + 1) std::raise(sig);
+      }
+      if (g_stop_signal && l + 1 < n_layers)
+        fail("stopped by signal {} after block {}/{}; the checkpoint is in {}: run the same command with --resume "
+             "to continue", int(g_stop_signal), l + 1, n_layers, out.tmp());
+    };
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
   if (a.q.method == "slim+")
     for (int l = 0; l < m.config.n_layers; ++l) write_block(l);
@@ -141,28 +263,22 @@ void run(QuantizeArgs& a) {
       bitmap.model = lm.paths.model_path;
       save_bitmap((tmp / "bitmap.json").string(), bitmap);
     }
-    report["command"] = command_line();
+    report["command"] = recorded_command_line();
     report["version"] = SLIM_VERSION;
     report["source_model"] = lm.paths.model_path;
     report["calibration"] = calib_info;
-    report["options"] = {{"method", a.q.method},        {"bits", a.q.bits},
-                         {"group_size", a.q.group_size}, {"damp", a.q.damp},
-                         {"act_order", a.q.act_order},   {"static_groups", a.q.static_groups},
-                         {"fp16_activations", a.q.fp16_activations}, {"pack", a.pack}};
+    report["options"] = options;
     if (a.q.method == "slim+")
-      report["options"].update({{"lwc_epochs", report["lwc"]["epochs"]}, {"lwc_lr", a.q.lwc_lr},
-                                {"aug_loss", a.q.lwc_aug_loss}, {"lwc_batch", a.q.lwc_batch},
-                                {"lwc_init", report["lwc"]["init"]}, {"lwc_weights", report["lwc"]["weights"]}});
-    if (a.q.method == "slim" || a.q.method == "slim+")
-      report["options"].update({{"sba", a.q.sba}, {"sqc", a.q.sqc}, {"faithful", a.q.faithful},
-                                {"sqc_lambda", a.q.sqc_lambda}, {"bitmap", a.bitmap},
-                                {"sba_criterion", a.q.sba_criterion}, {"sba_max_up", a.q.sba_max_up},
-                                {"sba_scope", a.q.sba_scope}, {"sba_normalize", a.q.sba_normalize},
-                                {"sqc_p_min", a.q.sqc_p_min}, {"sqc_binary_iters", a.q.sqc_binary_iters},
-                                {"sqc_coarse", a.q.sqc_coarse}, {"sqc_refine", a.q.sqc_refine}});
+      report["options"].update({{"lwc_epochs", report["lwc"]["epochs"]}, {"lwc_init", report["lwc"]["init"]},
+                                {"lwc_weights", report["lwc"]["weights"]}});
+    if (resumed) report["resumed_from_block"] = resumed->next_block;
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
   }
+  ck.remove_files();
+  std::error_code ec;
+  fs::remove(fs::path(out.tmp()) / ".lock", ec);
   out.publish();
+  ::close(lock_fd);
   const auto& t = report["totals"];
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12} {:>10}\n", "method", "bits", "group", "linears", "bits/weight",
              "seconds");
@@ -252,6 +368,9 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--pack", a->pack, "write the packed low-bit model (model.slim.safetensors, docs/FORMAT.md) "
                 "instead of fake-quantized fp32 weights");
   add_threads_option(cmd, a->threads);
+  cmd->add_flag("--resume", a->resume, "continue an interrupted run from its checkpoint (the same command, same "
+                "--threads); the output is byte-identical to an uninterrupted run");
+  cmd->add_flag("--restart", a->restart, "discard the checkpoint of an interrupted run and start again");
   // --faithful sets the reference's values of the options it covers; giving
   // one of them explicitly as well is a contradiction, refused.
   cmd->callback([a, faithful, p_min, bin_iters, criterion] {

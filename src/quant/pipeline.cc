@@ -270,10 +270,24 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   nlohmann::json layers = nlohmann::json::array();
   Totals tot;
   auto t_start = Clock::now();
+  const int start_block = opt.resume ? opt.resume->start_block : 0;
+  if (opt.resume) {  // the finished blocks' report lines and allocations
+    SLIM_CHECK(!slim || !opt.sba || opt.sba_scope == "layer" || opt.bitmap,
+               "resuming needs --sba-scope layer (a model-scope allocation is not checkpointed)");
+    layers = opt.resume->layers;
+    bitmap = opt.resume->bitmap;
+    for (const auto& line : layers) {
+      const double w = line["shape"][0].get<double>() * line["shape"][1].get<double>();
+      tot.weights += w;
+      tot.bits += line["bits_per_weight"].get<double>() * w;
+      tot.seconds += line["seconds"].get<double>();
+      if (line.contains("damp_retries")) tot.damp_retries += line["damp_retries"].get<int>();
+    }
+  }
 
   if (opt.method == "rtn") {
     Progress prog("block", m.config.n_layers, opt.progress);
-    for (int l = 0; l < m.config.n_layers; ++l) {
+    for (int l = start_block; l < m.config.n_layers; ++l) {
       for (auto& ref : m.weights.blocks[size_t(l)].linears()) {
         Linear& L = *ref.linear;
         const Tensor source = L.w;
@@ -290,7 +304,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                                     std::chrono::duration<double>(Clock::now() - t0).count(), tot));
         if (source.is_view()) drop_mapped_pages(source.raw(), size_t(source.bytes()));
       }
-      if (opt.block_done) opt.block_done(l);
+      if (opt.block_done) opt.block_done(l, {layers, bitmap, {}});
       prog.update(l + 1);
     }
     prog.finish();
@@ -305,7 +319,12 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       opt.bitmap = &model_alloc;
     }
     so.capture_stride = capture_stride(int64_t(calib->tokens.size()) * calib->seqlen, opt);
-    so.block_done = opt.block_done;
+    if (opt.block_done)
+      so.block_done = [&](int l, std::span<const std::byte> next) { opt.block_done(l, {layers, bitmap, next}); };
+    if (opt.resume) {
+      so.start_block = start_block;
+      so.load_inputs = opt.resume->load_inputs;
+    }
     SiteCache site;
     run_sequential(
         m, *calib,

@@ -80,8 +80,25 @@ struct QuantizeOptions {
   // packing). Needs contiguous groups: not --act-order without --static-groups.
   std::vector<LinearQuantParams>* params_out = nullptr;
   // Called when decoder block `layer` is final (rtn, gptq, slim; slim+ keeps
-  // every block until the end): the caller may write it out and release it.
-  std::function<void(int layer)> block_done;
+  // every block until the end): the caller may write it out and release it,
+  // and checkpoint the state (report lines, bit map and the next block's
+  // inputs; no inputs for rtn).
+  struct BlockState {
+    const nlohmann::json& layers;             // report lines of blocks 0..layer
+    const Bitmap& bitmap;                     // slim: allocations of blocks 0..layer
+    std::span<const std::byte> next_inputs;   // calibration activations entering block layer + 1
+  };
+  std::function<void(int layer, const BlockState& state)> block_done;
+  // Resume from a checkpoint: blocks before start_block are done (already
+  // written by the caller); their report lines and bit-map entries are taken
+  // over, load_inputs fills the inputs of block start_block (gptq, slim).
+  struct Resume {
+    int start_block = 0;
+    nlohmann::json layers = nlohmann::json::array();
+    Bitmap bitmap;
+    std::function<void(std::span<std::byte> inputs)> load_inputs;
+  };
+  const Resume* resume = nullptr;
 };
 
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:

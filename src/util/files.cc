@@ -140,8 +140,24 @@ OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string
   write_file_atomic((tmp / kOutputMarker).string(), fmt::format("written by slim {}\n", SLIM_VERSION));
 }
 
+OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, Resumable) {
+  SLIM_CHECK(!final_dir.empty(), "--out DIR is required");
+  std::error_code ec;
+  const fs::path dst = fs::weakly_canonical(fs::absolute(final_dir), ec);
+  SLIM_CHECK(!ec && !dst.filename().empty(), "--out {}: not a usable directory name", final_dir);
+  check_replaceable(dst, inputs);
+  final_ = dst.string();
+  if (fs::exists(dst.parent_path(), ec)) remove_stale_partials(dst);
+  const fs::path tmp = dst.parent_path() / ("." + dst.filename().string() + ".checkpoint");
+  keep_ = fs::exists(tmp, ec);  // an earlier run's: never removed by this one unless published
+  fs::create_directories(tmp, ec);
+  if (ec) fail("--out {}: cannot create a directory next to it ({}): {}", final_dir, tmp.string(), ec.message());
+  tmp_ = tmp.string();
+  write_file_atomic((tmp / kOutputMarker).string(), fmt::format("written by slim {}\n", SLIM_VERSION));
+}
+
 OutputDir::~OutputDir() {
-  if (published_ || tmp_.empty()) return;
+  if (published_ || keep_ || tmp_.empty()) return;
   std::error_code ec;
   fs::remove_all(tmp_, ec);
 }

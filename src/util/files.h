@@ -38,7 +38,13 @@ void publish_dir(const std::string& tmp_dir, const std::string& final_dir);
 class OutputDir {
  public:
   OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs = {});
+  // Resumable: the temporary has a fixed name, ".DIR.checkpoint" (found again
+  // by a later run, never removed as stale), is reused when it exists, and
+  // survives this object once keep() was called (a checkpoint is in it).
+  struct Resumable {};
+  OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, Resumable);
   ~OutputDir();
+  void keep() { keep_ = true; }
   OutputDir(const OutputDir&) = delete;
   OutputDir& operator=(const OutputDir&) = delete;
   const std::string& tmp() const { return tmp_; }
@@ -47,7 +53,7 @@ class OutputDir {
 
  private:
   std::string final_, tmp_;
-  bool published_ = false;
+  bool published_ = false, keep_ = false;
 };
 
 // Marks a directory as written by slim (so a later run may replace it).

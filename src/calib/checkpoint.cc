@@ -1,0 +1,177 @@
+#include "calib/checkpoint.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "util/error.h"
+#include "util/files.h"
+
+namespace slim {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+constexpr int kCheckpointVersion = 1;
+constexpr const char* kManifest = "checkpoint.json";
+constexpr const char* kBitmap = "bitmap.partial.json";
+
+std::string hex(uint64_t v) { return fmt::format("{:016x}", v); }
+
+// Every field where a and b differ, as "path: a vs b".
+void diff(const json& a, const json& b, const std::string& path, std::vector<std::string>& out) {
+  if (a.is_object() && b.is_object()) {
+    for (const auto& [k, v] : a.items()) diff(v, b.contains(k) ? b[k] : json(), path.empty() ? k : path + "." + k, out);
+    for (const auto& [k, v] : b.items())
+      if (!a.contains(k)) diff(json(), v, path.empty() ? k : path + "." + k, out);
+  } else if (a != b) {
+    out.push_back(fmt::format("{}: {} now, {} in the checkpoint", path, a.dump(), b.dump()));
+  }
+}
+}  // namespace
+
+uint64_t hash_bytes(std::span<const std::byte> b, uint64_t seed) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ seed ^ (uint64_t(b.size()) * 0xff51afd7ed558ccdull);
+  size_t i = 0;
+  for (; i + 8 <= b.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, b.data() + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  for (; i < b.size(); ++i) h = (h ^ uint64_t(b[i])) * 0x100000001b3ull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 33);
+}
+
+json model_fingerprint(const std::string& model_path) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (fs::is_directory(model_path, ec)) {
+    for (const auto& e : fs::directory_iterator(model_path, ec)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_regular_file(ec) && (n == "config.json" || n.ends_with(".safetensors") || n.ends_with(".index.json")))
+        files.push_back(e.path());
+    }
+    std::sort(files.begin(), files.end());
+  } else {
+    files.push_back(model_path);
+  }
+  json out = json::object();
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    SLIM_CHECK(in, "{}: cannot open", f.string());
+    const int64_t size = int64_t(fs::file_size(f, ec));
+    constexpr int64_t kMiB = 1 << 20;
+    std::vector<std::byte> buf(size_t(std::min(size, 2 * kMiB)));
+    const int64_t head = std::min(size, kMiB);
+    in.read(reinterpret_cast<char*>(buf.data()), head);
+    if (size > head) {
+      const int64_t tail = std::min(size - head, kMiB);
+      in.seekg(size - tail);
+      in.read(reinterpret_cast<char*>(buf.data() + head), tail);
+    }
+    SLIM_CHECK(in, "{}: cannot read", f.string());
+    out[f.filename().string()] = {{"bytes", size}, {"sample_hash", hex(hash_bytes(buf))}};
+  }
+  return out;
+}
+
+Checkpoint::Checkpoint(std::string dir, json fingerprint) : dir_(std::move(dir)), fingerprint_(std::move(fingerprint)) {}
+
+bool Checkpoint::exists() const { return file_exists((fs::path(dir_) / kManifest).string()); }
+
+CheckpointState Checkpoint::load() const {
+  const std::string path = (fs::path(dir_) / kManifest).string();
+  json j;
+  try {
+    j = json::parse(read_file(path));
+  } catch (const json::exception& e) {
+    fail("{}: not a readable checkpoint ({}); remove the directory or use --restart", path, e.what());
+  }
+  SLIM_CHECK(j.is_object() && j.value("version", 0) == kCheckpointVersion,
+             "{}: checkpoint version {} (this build writes {}); use --restart", path,
+             j.is_object() ? j.value("version", 0) : 0, kCheckpointVersion);
+  std::vector<std::string> diffs;
+  diff(fingerprint_, j.value("fingerprint", json()), "", diffs);
+  if (!diffs.empty())
+    fail("{}: this checkpoint is of another run; it differs in:\n  {}\nrun the original command with --resume, or "
+         "use --restart to discard the checkpoint",
+         path, fmt::join(diffs, "\n  "));
+  CheckpointState st;
+  try {
+    st.next_block = j.at("next_block").get<int>();
+    st.n_blocks = j.at("n_blocks").get<int>();
+    st.layers = j.at("layers");
+    const json& in = j.at("inputs");
+    if (!in.is_null()) {
+      st.inputs_file = in.at("file").get<std::string>();
+      st.inputs_bytes = in.at("bytes").get<int64_t>();
+      st.inputs_hash = std::stoull(in.at("hash").get<std::string>(), nullptr, 16);
+      SLIM_CHECK(st.inputs_file.find('/') == std::string::npos, "{}: inputs file '{}' is not a plain name", path,
+                 st.inputs_file);
+    }
+  } catch (const json::exception& e) {
+    fail("{}: damaged checkpoint ({}); use --restart", path, e.what());
+  }
+  SLIM_CHECK(st.next_block >= 1 && st.next_block <= st.n_blocks, "{}: next_block {} outside 1..{}", path,
+             st.next_block, st.n_blocks);
+  const std::string bm = (fs::path(dir_) / kBitmap).string();
+  if (file_exists(bm)) st.bitmap = load_bitmap(bm);
+  return st;
+}
+
+void Checkpoint::load_inputs(const CheckpointState& st, std::span<std::byte> out) const {
+  const std::string path = (fs::path(dir_) / st.inputs_file).string();
+  SLIM_CHECK(!st.inputs_file.empty() && int64_t(out.size()) == st.inputs_bytes,
+             "{}: the checkpoint holds {} bytes of block inputs, this run needs {}", path, st.inputs_bytes, out.size());
+  std::ifstream in(path, std::ios::binary);
+  SLIM_CHECK(in, "{}: cannot open the checkpointed block inputs", path);
+  in.read(reinterpret_cast<char*>(out.data()), std::streamsize(out.size()));
+  SLIM_CHECK(in && in.peek() == EOF, "{}: truncated or oversized (expected {} bytes)", path, out.size());
+  SLIM_CHECK(hash_bytes(out) == st.inputs_hash, "{}: content does not match the checkpoint's hash; use --restart",
+             path);
+}
+
+void Checkpoint::commit(int next_block, int n_blocks, const json& layers, const Bitmap& bitmap,
+                        std::span<const std::byte> inputs) {
+  const fs::path dir(dir_);
+  std::string old_inputs;
+  if (exists()) {
+    try {
+      old_inputs = json::parse(read_file((dir / kManifest).string())).at("inputs").value("file", "");
+    } catch (...) {
+    }
+  }
+  json in = nullptr;
+  if (!inputs.empty()) {
+    const std::string name = fmt::format("inputs-{:05d}.bin", next_block);
+    write_file_atomic((dir / name).string(),
+                      std::string_view(reinterpret_cast<const char*>(inputs.data()), inputs.size()));
+    in = {{"file", name}, {"bytes", int64_t(inputs.size())}, {"hash", hex(hash_bytes(inputs))}};
+  }
+  if (!bitmap.layers.empty()) save_bitmap((dir / kBitmap).string(), bitmap);
+  const json j = {{"version", kCheckpointVersion}, {"fingerprint", fingerprint_}, {"next_block", next_block},
+                  {"n_blocks", n_blocks},          {"layers", layers},           {"inputs", in}};
+  write_file_atomic((dir / kManifest).string(), j.dump(1) + "\n");
+  std::error_code ec;
+  if (!old_inputs.empty() && old_inputs.find('/') == std::string::npos &&
+      old_inputs != (in.is_null() ? "" : in["file"].get<std::string>()))
+    fs::remove(dir / old_inputs, ec);
+}
+
+void Checkpoint::remove_files() const {
+  const fs::path dir(dir_);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n == kManifest || n == kBitmap || (n.starts_with("inputs-") && n.ends_with(".bin"))) fs::remove(e.path(), ec);
+  }
+}
+
+}  // namespace slim

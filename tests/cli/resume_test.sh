@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# slim quantize --resume, end to end on stories260K (skipped without ../shared):
+# a run stopped by SIGTERM after block 1, resumed, killed by SIGKILL after
+# block 3, resumed again, writes the same bytes as an uninterrupted run; a
+# checkpoint is never silently reused or discarded.
+#   resume_test.sh SLIM_BINARY SOURCE_DIR
+set -uo pipefail
+slim=$1 src=$2
+shared="$src/../shared/data"
+[ -f "$shared/models/stories260K.bin" ] || { echo "skip: no $shared/models/stories260K.bin"; exit 77; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method slim --bits 2
+      --group-size 16 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 8 --seqlen 128 --threads 1
+      --pack)
+for pack in pack fake; do
+  a=("${args[@]}")
+  [ $pack = fake ] && unset 'a[${#a[@]}-1]'
+  # The same --out for both runs (the command line is recorded in the output).
+  out="$work/out-$pack" ck="$work/.out-$pack.checkpoint"
+  "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 || { cat "$work/log"; fail "uninterrupted run"; }
+  mv "$out" "$work/full-$pack"
+  SLIM_TEST_SIGNAL_AFTER_BLOCK=1:15 "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 && fail "SIGTERM did not stop the run"
+  grep -q "stopped by signal 15 after block 1/5" "$work/log" || { cat "$work/log"; fail "no stop message"; }
+  [ -f "$ck/checkpoint.json" ] && [ ! -e "$out" ] || fail "no checkpoint kept, or a partial output published"
+  # Without --resume the checkpoint is neither reused nor discarded.
+  "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 && fail "a checkpoint was silently reused or discarded"
+  grep -q "add --resume to continue it" "$work/log" || { cat "$work/log"; fail "no hint to resume"; }
+  # Another run's options are refused, naming what differs.
+  other=("${a[@]}")
+  for i in "${!other[@]}"; do [ "${other[$i]}" = --bits ] && other[$((i + 1))]=3; done
+  "$slim" "${other[@]}" --out "$out" --resume > "$work/log" 2>&1 && { cat "$work/log"; echo "${other[*]}"; fail "other options resumed"; }
+  grep -q "options.bits" "$work/log" || { cat "$work/log"; fail "differing option not named"; }
+  SLIM_TEST_SIGNAL_AFTER_BLOCK=3:9 "$slim" "${a[@]}" --out "$out" --resume > "$work/log" 2>&1
+  [ $? -eq 137 ] || { cat "$work/log"; fail "SIGKILL seam did not kill"; }
+  grep -q "blocks 0..0 of 5 done" "$work/log" || { cat "$work/log"; fail "did not resume after block 1"; }
+  "$slim" "${a[@]}" --out "$out" --resume > "$work/log" 2>&1 || { cat "$work/log"; fail "final resume"; }
+  grep -q "blocks 0..2 of 5 done" "$work/log" || { cat "$work/log"; fail "did not resume after block 3"; }
+  [ ! -e "$ck" ] || fail "checkpoint directory left after the run finished"
+  for f in "$work/full-$pack"/*; do
+    n=$(basename "$f")
+    [ "$n" = quant_report.json ] && continue  # timings differ
+    cmp -s "$f" "$out/$n" || fail "$pack: $n differs from the uninterrupted run"
+  done
+  [ "$(ls "$work/full-$pack" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "$pack: different file lists"
+  echo "ok: $pack output of the resumed run is byte-identical"
+done
