@@ -6,7 +6,9 @@
 //   make_synthetic_model --shape tinyllama --dtype bf16 --out DIR [--seed S]
 //
 // Shapes: tinyllama (TinyLlama-1.1B: hidden 2048, 22 layers, 32 heads, 4 KV
-// heads, FFN 5632, vocab 32000), small (hidden 256, 4 layers; for quick checks).
+// heads, FFN 5632, vocab 32000), llama2-7b (hidden 4096, 32 layers, 32 heads,
+// FFN 11008; held in fp32 while generated: use --layers N to fit in memory),
+// small (hidden 256, 4 layers; for quick checks). --layers N overrides the depth.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -45,12 +47,14 @@ ModelConfig shape_config(const std::string& shape) {
   c.vocab_size = 32000;
   if (shape == "tinyllama") {
     c.dim = 2048, c.hidden_dim = 5632, c.n_layers = 22, c.n_heads = 32, c.n_kv_heads = 4, c.max_seq_len = 2048;
+  } else if (shape == "llama2-7b") {
+    c.dim = 4096, c.hidden_dim = 11008, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 32, c.max_seq_len = 4096;
   } else if (shape == "mid") {
     c.dim = 1024, c.hidden_dim = 2816, c.n_layers = 2, c.n_heads = 16, c.n_kv_heads = 4, c.max_seq_len = 1024;
   } else if (shape == "small") {
     c.dim = 256, c.hidden_dim = 704, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2, c.max_seq_len = 1024;
   } else {
-    fail("unknown --shape '{}' (tinyllama, mid, small)", shape);
+    fail("unknown --shape '{}' (tinyllama, llama2-7b, mid, small)", shape);
   }
   c.head_dim = c.dim / c.n_heads;
   return c;
@@ -61,6 +65,7 @@ ModelConfig shape_config(const std::string& shape) {
 int main(int argc, char** argv) {
   std::string shape = "tinyllama", dtype_s = "BF16", out;
   uint64_t seed = 0;
+  int layers = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -71,8 +76,9 @@ int main(int argc, char** argv) {
     else if (a == "--dtype") dtype_s = next();
     else if (a == "--out") out = next();
     else if (a == "--seed") seed = std::stoull(next());
+    else if (a == "--layers") layers = std::stoi(next());
     else {
-      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|mid|small --dtype bf16|f16|f32 --out DIR [--seed S]\n");
+      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|mid|small --dtype bf16|f16|f32 --out DIR [--seed S] [--layers N]\n");
       return 2;
     }
   }
@@ -83,6 +89,7 @@ int main(int argc, char** argv) {
     SLIM_CHECK(parse_dtype(dtype_s, &dtype), "unknown --dtype '{}'", dtype_s);
     Model m;
     m.config = shape_config(shape);
+    if (layers > 0) m.config.n_layers = layers;
     const ModelConfig& c = m.config;
     uint64_t s = seed * 1000;
     auto& w = m.weights;

@@ -4,6 +4,7 @@
 // packed, and is readable by a plain safetensors reader.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "calib/dataset.h"
@@ -114,6 +115,35 @@ TEST(ShardedOutput, StreamedModelLoadsAsTheInMemoryOne) {
         const auto got = forward_logits(loaded, test::random_tokens(20, loaded.config.vocab_size, 5));
         EXPECT_LT(max_abs_diff(got, s.logits_in_memory), 2e-4f);
       }
+}
+
+}  // namespace
+}  // namespace slim
+
+namespace slim {
+namespace {
+
+// --scratch: the activations live in a mapped scratch file; same result.
+TEST(ShardedOutput, ScratchFileActivationsGiveTheSameModel) {
+  for (bool fp16 : {false, true}) {
+    Model a = test::make_tiny_model(), b = a;
+    const CalibWindows calib = sample_windows(test::random_tokens(2000, 48, 9), 8, 32, 0);
+    QuantizeOptions o;
+    o.bits = 3;
+    o.group_size = 8;
+    o.progress = false;
+    o.fp16_activations = fp16;
+    quantize_model(a, &calib, o);
+    test::TempDir scratch;
+    o.scratch_dir = scratch.path();
+    quantize_model(b, &calib, o);
+    for (size_t l = 0; l < a.weights.blocks.size(); ++l) {
+      auto ra = a.weights.blocks[l].linears(), rb = b.weights.blocks[l].linears();
+      for (size_t j = 0; j < ra.size(); ++j)
+        ASSERT_EQ(std::memcmp(ra[j].linear->w.data(), rb[j].linear->w.data(), size_t(ra[j].linear->w.bytes())), 0);
+    }
+    EXPECT_TRUE(fs::is_empty(scratch.path()));  // the scratch file was unlinked at once
+  }
 }
 
 }  // namespace

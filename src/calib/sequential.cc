@@ -2,7 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "model/forward.h"
 #include "util/error.h"
@@ -14,36 +20,60 @@ namespace slim {
 
 namespace {
 
-// Activations of every calibration window at one depth: (nsamples, seqlen, dim).
+// Activations of every calibration window at one depth: (nsamples, seqlen,
+// dim), fp32 or fp16; in memory, or in a memory-mapped scratch file (unlinked
+// at once, so it disappears with the process) when a directory is given.
 class ActivationStore {
  public:
-  ActivationStore(int64_t n, int64_t seq, int64_t dim, bool fp16) : n_(n), row_(seq * dim), fp16_(fp16) {
-    if (fp16_)
-      half_.resize(size_t(n * row_));
-    else
-      full_.resize(size_t(n * row_));
+  ActivationStore(int64_t n, int64_t seq, int64_t dim, bool fp16, const std::string& scratch_dir)
+      : row_(seq * dim), fp16_(fp16), bytes_(size_t(n * row_) * (fp16 ? 2 : 4)) {
+    if (scratch_dir.empty()) {
+      mem_.resize(bytes_);
+      base_ = mem_.data();
+      return;
+    }
+    std::string path = (std::filesystem::path(scratch_dir) / "slim-activations-XXXXXX").string();
+    const int fd = ::mkstemp(path.data());
+    SLIM_CHECK(fd >= 0, "--scratch {}: cannot create a scratch file: {}", scratch_dir, std::strerror(errno));
+    ::unlink(path.c_str());
+    const bool sized = ::ftruncate(fd, off_t(bytes_)) == 0;
+    void* p = sized ? ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+    const int err = errno;
+    ::close(fd);
+    SLIM_CHECK(p != MAP_FAILED, "--scratch {}: cannot map {} bytes of scratch: {}", scratch_dir, bytes_,
+               std::strerror(err));
+    base_ = static_cast<std::byte*>(p);
+    mapped_ = true;
   }
+  ~ActivationStore() {
+    if (mapped_) ::munmap(base_, bytes_);
+  }
+  ActivationStore(const ActivationStore&) = delete;
+  ActivationStore& operator=(const ActivationStore&) = delete;
+
   void load(int64_t i, float* out) const {
     if (fp16_)
-      f16_to_f32(std::span(&half_[size_t(i * row_)], size_t(row_)), std::span(out, size_t(row_)));
+      f16_to_f32(std::span(half() + i * row_, size_t(row_)), std::span(out, size_t(row_)));
     else
-      std::copy_n(&full_[size_t(i * row_)], row_, out);
+      std::copy_n(full() + i * row_, row_, out);
   }
-  std::span<std::byte> bytes() {
-    return fp16_ ? std::as_writable_bytes(std::span(half_)) : std::as_writable_bytes(std::span(full_));
-  }
+  std::span<std::byte> bytes() { return {base_, bytes_}; }
   void store(int64_t i, const float* in) {
     if (fp16_)
-      for (int64_t k = 0; k < row_; ++k) half_[size_t(i * row_ + k)] = f32_to_f16(in[k]);
+      for (int64_t k = 0; k < row_; ++k) half()[i * row_ + k] = f32_to_f16(in[k]);
     else
-      std::copy_n(in, row_, &full_[size_t(i * row_)]);
+      std::copy_n(in, row_, full() + i * row_);
   }
 
  private:
-  int64_t n_, row_;
+  float* full() const { return reinterpret_cast<float*>(base_); }
+  uint16_t* half() const { return reinterpret_cast<uint16_t*>(base_); }
+  int64_t row_;
   bool fp16_;
-  std::vector<float> full_;
-  std::vector<uint16_t> half_;
+  size_t bytes_;
+  std::vector<std::byte> mem_;
+  std::byte* base_ = nullptr;
+  bool mapped_ = false;
 };
 
 int site_index(InputSite s) { return int(s); }
@@ -57,7 +87,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   const int T = calib.seqlen;
   require_memory(sequential_memory(c, n, T, opt), "calibration",
                  "lower --nsamples or --seqlen, or add --fp16-activations");
-  ActivationStore acts(n, T, c.dim, opt.fp16_activations);
+  ActivationStore acts(n, T, c.dim, opt.fp16_activations, opt.scratch_dir);
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   SLIM_CHECK(opt.start_block >= 0 && opt.start_block <= c.n_layers, "internal: start block {}", opt.start_block);
   if (opt.start_block > 0) {
@@ -144,7 +174,9 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   const int64_t d = c.dim, q = c.q_dim(), h = c.hidden_dim, widest = std::max({d, q, h});
   MemoryNeed need;
   need.add("calibration windows", tokens * 4);
-  need.add("calibration activations", tokens * d * (opt.fp16_activations ? 2 : 4));
+  if (opt.scratch_dir.empty()) need.add("calibration activations", tokens * d * (opt.fp16_activations ? 2 : 4));
+  // One block widened to fp32 while it is calibrated and quantized.
+  need.add("one block in fp32", 4 * (d * (2 * q + 2 * int64_t(c.kv_dim())) + 3 * d * h));
   // Four accumulators: a double sum and a float batch of dim x dim each.
   need.add("Hessians", (2 * d * d + q * q + h * h) * (8 + 4));
   // GPTQ on the widest input: the Hessian, its Cholesky factor and inverse.

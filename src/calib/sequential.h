@@ -12,6 +12,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <string>
 #include <vector>
 
 #include "calib/dataset.h"
@@ -42,6 +43,7 @@ using QuantizeLinearFn = std::function<void(LinearJob& job)>;
 
 struct SequentialOptions {
   bool fp16_activations = false;
+  std::string scratch_dir;  // non-empty: activations in a memory-mapped scratch file there
   int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
   // Called when block `layer` is final (quantized and propagated): the caller

@@ -50,6 +50,7 @@ struct QuantizeArgs {
   int embed_bits = 0;
   int threads = 0;
   bool resume = false, restart = false;
+  bool fp32_activations = false;
 };
 
 // SIGINT / SIGTERM: stop after the block in progress is checkpointed. A
@@ -139,6 +140,17 @@ void run(QuantizeArgs& a) {
     SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
     SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
+    SLIM_CHECK(!(a.fp32_activations && a.q.fp16_activations), "--fp16-activations and --fp32-activations exclude each other");
+    // Activations in fp16 once they are large: they are the one buffer that
+    // grows with the calibration set (7B, 128 x 2048 tokens: 4 GiB in fp32).
+    const double act_gib = double(a.nsamples) * seqlen * m.config.dim * 4 / double(1 << 30);
+    if (!a.fp32_activations && !a.q.fp16_activations && act_gib > 4.0) {
+      a.q.fp16_activations = true;
+      fmt::print(stderr, "calibration activations in fp16 ({:.1f} GiB in fp32; --fp32-activations keeps fp32)\n",
+                 act_gib);
+    }
+    if (!a.q.scratch_dir.empty())
+      SLIM_CHECK(dir_exists(a.q.scratch_dir), "--scratch {}: not a directory", a.q.scratch_dir);
     require_memory(quantize_memory(m.config, a.nsamples, seqlen, a.q), fmt::format("quantize --method {}", a.q.method),
                    "lower --nsamples or --seqlen, or add --fp16-activations");
     if (seqlen < a.seqlen)
@@ -357,7 +369,11 @@ void add_quantize(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--act-order", a->q.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
   cmd->add_flag("--static-groups", a->q.static_groups, "GPTQ: fit group grids before any update (with --act-order)");
-  cmd->add_flag("--fp16-activations", a->q.fp16_activations, "store calibration activations in fp16 (half memory)");
+  cmd->add_flag("--fp16-activations", a->q.fp16_activations,
+                "store calibration activations in fp16 (half memory; automatic above 4 GiB of fp32 activations)");
+  cmd->add_flag("--fp32-activations", a->fp32_activations, "keep calibration activations in fp32 however large");
+  cmd->add_option("--scratch", a->q.scratch_dir, "keep the calibration activations in a memory-mapped scratch "
+                  "file in this directory instead of memory (70B-wide models)");
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "
                   "(groups of 128); 0 keeps it in the source dtype")->capture_default_str();

@@ -181,6 +181,7 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
   Bitmap map;
   SequentialOptions so;
   so.fp16_activations = opt.fp16_activations;
+  so.scratch_dir = opt.scratch_dir;
   so.progress = opt.progress;
   run_sequential(
       m, calib,
@@ -234,6 +235,7 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   if (opt.method == "rtn") return {};
   SequentialOptions so;
   so.fp16_activations = opt.fp16_activations;
+  so.scratch_dir = opt.scratch_dir;
   so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
   return sequential_memory(c, nsamples, seqlen, so);
 }
@@ -312,6 +314,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     SLIM_CHECK(calib != nullptr && !calib->tokens.empty(), "GPTQ needs calibration data (--calib)");
     SequentialOptions so;
     so.fp16_activations = opt.fp16_activations;
+    so.scratch_dir = opt.scratch_dir;
     so.progress = opt.progress;
     Bitmap model_alloc;
     if (slim && opt.sba && !opt.bitmap && opt.sba_scope != "layer") {

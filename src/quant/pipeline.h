@@ -34,6 +34,7 @@ struct QuantizeOptions {
   bool act_order = false;
   bool static_groups = false;
   bool fp16_activations = false;
+  std::string scratch_dir;  // calibration activations in a memory-mapped file there (--scratch)
   bool progress = true;
   // SliM-LLM (method "slim"): GPTQ + salience-determined bit allocation (SBA)
   // + salience-weighted quantizer calibration (SQC).
