@@ -7,8 +7,12 @@
 //
 // Shapes: tinyllama (TinyLlama-1.1B: hidden 2048, 22 layers, 32 heads, 4 KV
 // heads, FFN 5632, vocab 32000), llama2-7b (hidden 4096, 32 layers, 32 heads,
-// FFN 11008; held in fp32 while generated: use --layers N to fit in memory),
-// small (hidden 256, 4 layers; for quick checks). --layers N overrides the depth.
+// FFN 11008), llama3-8b (4096, 32 layers, 8 KV heads, FFN 14336, vocab
+// 128256), llama2-70b (8192, 80 layers, 64 heads, 8 KV heads, FFN 28672),
+// mid, small (hidden 256, 4 layers; for quick checks). --layers N overrides
+// the depth. The model is written block by block as safetensors shards with an
+// index (pack/sharded_writer.h): memory is one block in fp32 plus the
+// embedding and head, whatever the depth.
 #include <fmt/format.h>
 
 #include <cstring>
@@ -17,6 +21,7 @@
 #include <string>
 
 #include "io/hf_checkpoint.h"
+#include "pack/sharded_writer.h"
 #include "model/weights.h"
 #include "util/error.h"
 
@@ -49,12 +54,18 @@ ModelConfig shape_config(const std::string& shape) {
     c.dim = 2048, c.hidden_dim = 5632, c.n_layers = 22, c.n_heads = 32, c.n_kv_heads = 4, c.max_seq_len = 2048;
   } else if (shape == "llama2-7b") {
     c.dim = 4096, c.hidden_dim = 11008, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 32, c.max_seq_len = 4096;
+  } else if (shape == "llama3-8b") {
+    c.dim = 4096, c.hidden_dim = 14336, c.n_layers = 32, c.n_heads = 32, c.n_kv_heads = 8, c.max_seq_len = 8192;
+    c.vocab_size = 128256;
+    c.rope_theta = 500000.f;
+  } else if (shape == "llama2-70b") {
+    c.dim = 8192, c.hidden_dim = 28672, c.n_layers = 80, c.n_heads = 64, c.n_kv_heads = 8, c.max_seq_len = 4096;
   } else if (shape == "mid") {
     c.dim = 1024, c.hidden_dim = 2816, c.n_layers = 2, c.n_heads = 16, c.n_kv_heads = 4, c.max_seq_len = 1024;
   } else if (shape == "small") {
     c.dim = 256, c.hidden_dim = 704, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2, c.max_seq_len = 1024;
   } else {
-    fail("unknown --shape '{}' (tinyllama, llama2-7b, mid, small)", shape);
+    fail("unknown --shape '{}' (tinyllama, llama2-7b, llama3-8b, llama2-70b, mid, small)", shape);
   }
   c.head_dim = c.dim / c.n_heads;
   return c;
@@ -93,9 +104,21 @@ int main(int argc, char** argv) {
     const ModelConfig& c = m.config;
     uint64_t s = seed * 1000;
     auto& w = m.weights;
+    // Seeds in the order of the earlier whole-model generator (embedding,
+    // blocks, final norm, head), so the same --seed gives the same weights.
     w.tok_embed = generated(c.vocab_size, c.dim, 0.02f, 0.f, ++s);
+    w.final_norm = generated(1, c.dim, 0.f, 1.f, s + 9 * uint64_t(c.n_layers) + 1);
+    w.lm_head = generated(c.vocab_size, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 2);
     w.blocks.resize(size_t(c.n_layers));
-    for (auto& b : w.blocks) {
+    std::filesystem::create_directories(out);
+    ShardedWriterOptions wo;
+    wo.dtype = dtype;
+    wo.metadata = {{"slim.synthetic", fmt::format("generated weights, shape {}, seed {}", shape, seed)}};
+    ShardedModelWriter writer(m, out, wo);
+    writer.write_rest();
+    w.tok_embed = w.lm_head = Tensor();
+    for (int l = 0; l < c.n_layers; ++l) {
+      auto& b = w.blocks[size_t(l)];
       b.attn_norm = generated(1, c.dim, 0.f, 1.f, ++s);
       b.ffn_norm = generated(1, c.dim, 0.f, 1.f, ++s);
       b.wq.w = generated(c.q_dim(), c.dim, 0.02f, 0.f, ++s);
@@ -105,14 +128,12 @@ int main(int argc, char** argv) {
       b.w_gate.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_up.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_down.w = generated(c.dim, c.hidden_dim, 0.02f, 0.f, ++s);
+      writer.write_block(l, {});
+      b = BlockWeights();
+      fmt::print(stderr, "\rblock {}/{}", l + 1, c.n_layers);
     }
-    w.final_norm = generated(1, c.dim, 0.f, 1.f, ++s);
-    w.lm_head = generated(c.vocab_size, c.dim, 0.02f, 0.f, ++s);
-    std::filesystem::create_directories(out);
-    HfSaveOptions so;
-    so.dtype = dtype;
-    so.metadata = {{"slim.synthetic", fmt::format("generated weights, shape {}, seed {}", shape, seed)}};
-    save_hf_model(m, out, so);
+    writer.write_index();
+    fmt::print(stderr, "\n");
     fmt::print("wrote {} ({} parameters, {}, generated weights)\n", out, c.n_params(), dtype_name(dtype));
   } catch (const std::exception& e) {
     fmt::print(stderr, "error: {}\n", e.what());
