@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -118,6 +119,17 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       ref.linear->w = ref.linear->w.to_f32();
       widened.push_back(ref.linear->w);
     }
+    using Clock = std::chrono::steady_clock;
+    auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
+    BlockTimes bt;
+    bt.layer = l;
+    {
+      double w = 0;
+      for (auto& ref : b.linears()) w += double(ref.linear->out()) * double(ref.linear->in());
+      // linears 2·T·weights, causal attention 2·2·q_dim·T(T+1)/2, per window
+      bt.forward_gflop = double(n) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
+    }
+    auto t0 = Clock::now();
     // (1) Hessians from the original weights.
     hess[0].reset(c.dim);
     hess[1].reset(c.q_dim());
@@ -125,7 +137,9 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     hess[3].reset(c.hidden_dim);
     for (auto& cap : captured) cap.x.clear();
     LinearInputHook hook = [&](InputSite s, const float* in, int rows, int dim) {
+      const auto h0 = Clock::now();
       hess[site_index(s)].add(in, rows);
+      bt.hessian_add += secs(h0, Clock::now());
       if (opt.capture_stride > 0) {
         CapturedInputs& cap = captured[site_index(s)];
         cap.dim = dim;
@@ -136,6 +150,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       acts.load(i, x.data());
       block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook);
     }
+    auto t1 = Clock::now();
+    bt.hessian_pass = secs(t0, t1);
     // (2) Quantize the block's linears.
     for (auto& ref : b.linears()) {
       LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)],
@@ -143,6 +159,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       quantize(job);
       prog.update(l, fmt::format("layer {} {}", l, ref.name));
     }
+    auto t2 = Clock::now();
+    bt.quantize = secs(t1, t2);
     // (3) Propagate through the quantized block.
     for (int64_t i = 0; i < n; ++i) {
       acts.load(i, x.data());
@@ -161,7 +179,11 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     source.clear();
     widened.clear();
+    auto t3 = Clock::now();
+    bt.propagate = secs(t2, t3);
+    if (opt.times) opt.times->push_back(bt);  // before block_done, so a checkpoint can include it
     if (opt.block_done) opt.block_done(l, acts.bytes());
+    if (opt.times) opt.times->back().block_done = secs(t3, Clock::now());
     const double tok_s = double(2 * n * T) * (l + 1 - opt.start_block) / std::max(1e-9, prog.elapsed_s());
     prog.update(l + 1, fmt::format("{:.0f} calibration tok/s, RSS {:.2f} GiB (anonymous {:.2f})", tok_s,
                                    double(current_rss_bytes()) / (1 << 30), double(anonymous_rss_bytes()) / (1 << 30)));

@@ -41,6 +41,17 @@ struct LinearJob {
 // Quantizes one linear in place; returns a JSON-able report line.
 using QuantizeLinearFn = std::function<void(LinearJob& job)>;
 
+// Where one block's time went (seconds), for the report.
+struct BlockTimes {
+  int layer = 0;
+  double hessian_pass = 0;  // forward with the original weights, Hessian accumulation included
+  double hessian_add = 0;   //   of which accumulating the Hessians (syrk)
+  double quantize = 0;      // every linear's quantizer (factor, allocation, GPTQ, SQC)
+  double propagate = 0;     // forward with the quantized weights
+  double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
+  double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
+};
+
 struct SequentialOptions {
   bool fp16_activations = false;
   std::string scratch_dir;  // non-empty: activations in a memory-mapped scratch file there
@@ -55,6 +66,7 @@ struct SequentialOptions {
   // activations of block start_block's inputs (the bytes a block_done gave).
   int start_block = 0;
   std::function<void(std::span<std::byte> inputs)> load_inputs;
+  std::vector<BlockTimes>* times = nullptr;  // receives one entry per block run
 };
 
 // What run_sequential (and the GPTQ-family quantizers it drives) allocates for

@@ -104,6 +104,37 @@ nlohmann::json options_json(const QuantizeArgs& a) {
   return o;
 }
 
+// Where the hours went, summed over the blocks this run computed.
+void print_time_by_part(const nlohmann::json& report) {
+  const auto& blocks = report["blocks"];
+  if (blocks.empty()) return;
+  auto sum_b = [&](const char* k) {
+    double s = 0;
+    for (const auto& b : blocks) s += b[k].get<double>();
+    return s;
+  };
+  auto sum_l = [&](const char* k) {
+    double s = 0;
+    for (const auto& l : report["layers"])
+      if (l.contains(k) && l["layer"].get<int>() >= blocks[0]["layer"].get<int>()) s += l[k].get<double>();
+    return s;
+  };
+  const double gflop = sum_b("forward_gflop"), prop = sum_b("propagate_seconds"), hp = sum_b("hessian_pass_seconds");
+  const double ha = sum_b("hessian_add_seconds");
+  fmt::print("\n{:<44} {:>10}\n", "time by part (blocks of this run)", "seconds");
+  fmt::print("{:<44} {:>10.2f}   ({:.1f} GFLOP/s without the Hessian adds)\n", "forward, original weights (+ Hessians)", hp,
+             hp - ha > 0 ? gflop / (hp - ha) : 0.0);
+  fmt::print("{:<44} {:>10.2f}\n", "  of which Hessian accumulation (syrk)", ha);
+  fmt::print("{:<44} {:>10.2f}\n", "quantizers", sum_b("quantize_seconds"));
+  fmt::print("{:<44} {:>10.2f}\n", "  GPTQ factors (Cholesky, inverse)", sum_l("factor_seconds"));
+  fmt::print("{:<44} {:>10.2f}\n", "  bit allocation (SBA)", sum_l("allocation_seconds"));
+  fmt::print("{:<44} {:>10.2f}\n", "  GPTQ column loop (SQC included)", sum_l("gptq_seconds"));
+  fmt::print("{:<44} {:>10.2f}\n", "    of which SQC", sum_l("sqc_seconds"));
+  fmt::print("{:<44} {:>10.2f}   ({:.1f} GFLOP/s)\n", "forward, quantized weights (propagation)", prop,
+             prop > 0 ? gflop / prop : 0.0);
+  fmt::print("{:<44} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
+}
+
 void run(QuantizeArgs& a) {
   apply_threads(a.threads);
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
@@ -296,6 +327,7 @@ void run(QuantizeArgs& a) {
              "seconds");
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12.4f} {:>10.2f}\n", a.q.method, a.q.bits, a.q.group_size,
              report["layers"].size(), t["bits_per_weight"].get<double>(), t["total_seconds"].get<double>());
+  print_time_by_part(report);
   fmt::print("wrote {}\n", final_dir);
 }
 }  // namespace

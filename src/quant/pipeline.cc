@@ -1,5 +1,6 @@
 #include "quant/pipeline.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -270,6 +271,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
              "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
   Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
+  std::vector<BlockTimes> block_times;
   Totals tot;
   auto t_start = Clock::now();
   const int start_block = opt.resume ? opt.resume->start_block : 0;
@@ -322,6 +324,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       opt.bitmap = &model_alloc;
     }
     so.capture_stride = capture_stride(int64_t(calib->tokens.size()) * calib->seqlen, opt);
+    so.times = &block_times;
     if (opt.block_done)
       so.block_done = [&](int l, std::span<const std::byte> next) { opt.block_done(l, {layers, bitmap, next}); };
     if (opt.resume) {
@@ -343,10 +346,16 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.static_groups = opt.static_groups;
           // H itself is needed only by the error criteria and when SBA's ranking
           // cannot come from the factor: faithful (absolute damp) or act-order (permuted U).
+          const auto tf = Clock::now();
           site.select(job, go,
                       slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl"));
+          const double factor_s = std::chrono::duration<double>(Clock::now() - tf).count();
+          double alloc_s = 0;
+          auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
           if (slim) {
+            const auto ta = Clock::now();
             BitmapLayer bl = allocate_bits(job, site, opt);
+            alloc_s = std::chrono::duration<double>(Clock::now() - ta).count();
             go.group_bits = bl.bits;
             if (opt.sqc) {
               SqcOptions sq;
@@ -356,15 +365,27 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
               sq.binary_iters = opt.sqc_binary_iters;
               sq.coarse = opt.sqc_coarse;
               sq.local_min_bits = local_min_bits;
-              go.fitter = make_sqc_fitter(sq);
+              // Timed: SQC's share of GPTQ for the report (called from GPTQ's threads).
+              go.fitter = [fit = make_sqc_fitter(sq), sqc_ns](const float* w, int64_t rows, int64_t width, int64_t ld,
+                                                              std::span<const double> u, int bits, QuantParams* out) {
+                const auto t = Clock::now();
+                fit(w, rows, width, ld, u, bits, out);
+                *sqc_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t).count();
+              };
             }
             bitmap.layers.push_back(std::move(bl));
           }
+          const auto tg = Clock::now();
           GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), *site.factor, go);
+          const double gptq_s = std::chrono::duration<double>(Clock::now() - tg).count();
           if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r.group_bits, r.params});
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
           auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);
+          line["factor_seconds"] = factor_s;
+          line["allocation_seconds"] = alloc_s;
+          line["gptq_seconds"] = gptq_s;  // SQC included
+          line["sqc_seconds"] = double(sqc_ns->load()) * 1e-9;
           line["gptq_loss"] = r.loss;
           line["damp"] = r.damp_used;
           line["damp_retries"] = r.damp_retries;
@@ -389,7 +410,18 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   if (bitmap_out) *bitmap_out = std::move(bitmap);
   // Whole-model size: quantized linears at their storage cost, the rest fp16.
   const double other = double(m.config.n_params()) - tot.weights;
+  nlohmann::json blocks = nlohmann::json::array();
+  for (const BlockTimes& b : block_times)
+    blocks.push_back({{"layer", b.layer},
+                      {"hessian_pass_seconds", b.hessian_pass},
+                      {"hessian_add_seconds", b.hessian_add},
+                      {"quantize_seconds", b.quantize},
+                      {"propagate_seconds", b.propagate},
+                      {"write_seconds", b.block_done},
+                      {"forward_gflop", b.forward_gflop},
+                      {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
   return {{"layers", layers},
+          {"blocks", blocks},
           {"totals",
            {{"method", opt.method},
             {"bits", opt.bits},
