@@ -231,6 +231,15 @@ void run(QuantizeArgs& a) {
     SLIM_CHECK(a.resume, "{}: an interrupted run left a checkpoint in {}; add --resume to continue it, or "
                "--restart to discard it", a.out, out.tmp());
     resumed = ck.load();
+    // Temporaries of writes a kill interrupted ("NAME.tmpXXXXXXXX") never reach the output.
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(out.tmp(), ec)) {
+      const std::string n = e.path().filename().string();
+      const size_t k = n.rfind(".tmp");
+      if (k != std::string::npos && n.size() == k + 12 &&
+          n.find_first_not_of("0123456789abcdef", k + 4) == std::string::npos)
+        fs::remove(e.path(), ec);
+    }
     fmt::print(stderr, "resuming from the checkpoint in {}: blocks 0..{} of {} done\n", out.tmp(),
                resumed->next_block - 1, resumed->n_blocks);
   } else {

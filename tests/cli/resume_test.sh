@@ -46,3 +46,34 @@ for pack in pack fake; do
   [ "$(ls "$work/full-$pack" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "$pack: different file lists"
   echo "ok: $pack output of the resumed run is byte-identical"
 done
+
+# SIGKILL at random moments (mid-block, mid-write), resumed each time until the
+# run completes: always the uninterrupted bytes.
+a=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method gptq --bits 3
+   --group-size 32 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 48 --seqlen 256 --threads 1 --pack)
+out="$work/out-kill"
+"$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 || { cat "$work/log"; fail "uninterrupted run (kill test)"; }
+mv "$out" "$work/full-kill"
+start=$(date +%s%N)
+"$slim" "${a[@]}" --out "$out" > /dev/null 2>&1
+total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+rm -rf "$out"
+RANDOM=${SLIM_TEST_SEED:-$$}
+kills=0
+for attempt in $(seq 1 40); do
+  ms=$(( RANDOM % (total_ms + 1) + 1 ))
+  timeout -s KILL "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))" "$slim" "${a[@]}" --out "$out" --resume \
+    > "$work/log" 2>&1
+  rc=$?
+  [ $rc -eq 0 ] && break
+  [ $rc -eq 137 ] || { cat "$work/log"; fail "run after $kills kills failed with $rc"; }
+  kills=$((kills + 1))
+done
+[ -d "$out" ] || fail "no output after 40 attempts"
+for f in "$work/full-kill"/*; do
+  n=$(basename "$f")
+  [ "$n" = quant_report.json ] && continue
+  cmp -s "$f" "$out/$n" || fail "kill test ($kills kills): $n differs from the uninterrupted run"
+done
+[ "$(ls "$work/full-kill" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "kill test: different file lists"
+echo "ok: killed $kills times at random moments (run of ${total_ms} ms), resumed to the same bytes"
