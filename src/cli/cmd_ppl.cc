@@ -56,6 +56,8 @@ void run(const PplArgs& a) {
   fmt::print("{:<12} {:>10} {:>8} {:>8} {:>10.4f} {:>10.2f}\n",
              std::filesystem::path(a.text).filename().string().substr(0, 12), r.tokens, r.seqlen, r.chunks, r.ppl,
              r.seconds);
+  fmt::print(stderr, "peak RSS {:.2f} GiB (mapped model pages included), anonymous {:.2f} GiB\n",
+             double(peak_rss_bytes()) / (1 << 30), double(sampled_peak_anonymous_bytes()) / (1 << 30));
   write_json(a.json, {{"ppl", r.ppl},
                       {"mean_nll", r.mean_nll},
                       {"tokens", r.tokens},
@@ -67,6 +69,8 @@ void run(const PplArgs& a) {
                       {"text", a.text},
                       {"text_prefix_only", a.max_chunks > 0},  // --max-chunks: "tokens" counts the prefix read
                       {"chunk_nll", r.chunk_nll},
+                      {"peak_rss_bytes", peak_rss_bytes()},
+                      {"peak_anonymous_bytes_sampled", sampled_peak_anonymous_bytes()},
                       {"command", command_line()}});
 }
 }  // namespace

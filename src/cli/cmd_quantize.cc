@@ -324,6 +324,8 @@ void run(QuantizeArgs& a) {
       report["options"].update({{"lwc_epochs", report["lwc"]["epochs"]}, {"lwc_init", report["lwc"]["init"]},
                                 {"lwc_weights", report["lwc"]["weights"]}});
     if (resumed) report["resumed_from_block"] = resumed->next_block;
+    report["memory"] = {{"peak_rss_bytes", peak_rss_bytes()},
+                        {"peak_anonymous_bytes_sampled", sampled_peak_anonymous_bytes()}};
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
   }
   ck.remove_files();
@@ -337,6 +339,8 @@ void run(QuantizeArgs& a) {
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12.4f} {:>10.2f}\n", a.q.method, a.q.bits, a.q.group_size,
              report["layers"].size(), t["bits_per_weight"].get<double>(), t["total_seconds"].get<double>());
   print_time_by_part(report);
+  fmt::print("peak RSS {:.2f} GiB (mapped model pages included), anonymous {:.2f} GiB (sampled per block)\n",
+             double(peak_rss_bytes()) / (1 << 30), double(sampled_peak_anonymous_bytes()) / (1 << 30));
   fmt::print("wrote {}\n", final_dir);
 }
 }  // namespace

@@ -1,6 +1,7 @@
 #include "util/memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -49,6 +50,15 @@ int64_t peak_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/stat
 int64_t current_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "VmRSS")) * 1024; }
 
 int64_t anonymous_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "RssAnon")) * 1024; }
+
+int64_t sampled_peak_anonymous_bytes() {
+  static std::atomic<int64_t> peak{0};
+  const int64_t now = anonymous_rss_bytes();
+  int64_t p = peak.load();
+  while (now > p && !peak.compare_exchange_weak(p, now)) {
+  }
+  return std::max(p, now);
+}
 
 int64_t available_memory_bytes() {
   if (const char* env = std::getenv("SLIM_MEMORY_LIMIT"); env && *env) {

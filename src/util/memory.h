@@ -16,6 +16,9 @@ int64_t current_rss_bytes();
 // Current anonymous resident memory (RssAnon: heap and buffers, not the pages
 // of mapped model files, which the kernel can drop and re-read) in bytes.
 int64_t anonymous_rss_bytes();
+// The largest anonymous_rss_bytes() seen by any call so far (Progress samples
+// it at every line), this call included: /proc has no peak of RssAnon.
+int64_t sampled_peak_anonymous_bytes();
 
 // The memory a command may use: $SLIM_MEMORY_LIMIT when set (bytes, or with a
 // K/M/G suffix; "off" disables the check: returns -1), else MemAvailable from

@@ -1,5 +1,7 @@
 #include "util/progress.h"
 
+#include "util/memory.h"
+
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ double Progress::elapsed_s() const {
 
 void Progress::update(long done, const std::string& note) {
   if (!enabled_) return;
+  (void)sampled_peak_anonymous_bytes();
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_print_).count();
   if (done < total_ && since < (tty_ ? 0.2 : 5.0)) return;
