@@ -128,6 +128,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       for (auto& ref : b.linears()) w += double(ref.linear->out()) * double(ref.linear->in());
       // linears 2·T·weights, causal attention 2·2·q_dim·T(T+1)/2, per window
       bt.forward_gflop = double(n) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
+      bt.hessian_pass_gflop = bt.forward_gflop - double(n) * 2.0 * T * double(b.w_down.out()) * double(b.w_down.in()) / 1e9;
     }
     auto t0 = Clock::now();
     // (1) Hessians from the original weights.
@@ -148,7 +149,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     };
     for (int64_t i = 0; i < n; ++i) {
       acts.load(i, x.data());
-      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook);
+      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
     }
     auto t1 = Clock::now();
     bt.hessian_pass = secs(t0, t1);

@@ -50,6 +50,7 @@ struct BlockTimes {
   double propagate = 0;     // forward with the quantized weights
   double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
   double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
+  double hessian_pass_gflop = 0;  // the Hessian pass's share (no down_proj product), syrk excluded
 };
 
 struct SequentialOptions {

@@ -27,7 +27,7 @@ void KVCache::init(const ModelConfig& c, int max_seq_) {
 }
 
 void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T, int pos0,
-                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook) {
+                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook, bool inputs_only) {
   s.ensure(c, T);
   const int64_t n = int64_t(T) * c.dim;
   float* k_new = kbuf + int64_t(pos0) * c.kv_dim();  // (T, kv_dim) rows of this call
@@ -53,6 +53,7 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   linear(s.xn.data(), b.w_up, s.up.data(), T);
   swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
   if (hook) (*hook)(InputSite::MlpHidden, s.gate.data(), T, c.hidden_dim);
+  if (inputs_only) return;
   linear(s.gate.data(), b.w_down, s.proj.data(), T);
   add_inplace(x, s.proj.data(), n);
 }

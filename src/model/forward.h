@@ -41,8 +41,12 @@ struct KVCache {
 // x (T, dim) in/out: one decoder block for tokens at positions pos0..pos0+T-1.
 // kbuf/vbuf (pos0+T, kv_dim): rows 0..pos0-1 hold earlier keys/values; this
 // call writes rows pos0..pos0+T-1.
+// inputs_only: stop once the last linear's input is known (calibration's
+// Hessian pass, whose output is discarded: saves the down_proj product, ~1/5
+// of a LLaMA block's FLOPs); x is then not the block's output.
 void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T, int pos0,
-                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr);
+                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr,
+                   bool inputs_only = false);
 
 // x (T, dim) = embedding rows of `tokens`. Throws on an out-of-range id.
 void embed(const Model& m, std::span<const int> tokens, float* x);

@@ -419,6 +419,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"propagate_seconds", b.propagate},
                       {"write_seconds", b.block_done},
                       {"forward_gflop", b.forward_gflop},
+                      {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
   return {{"layers", layers},
           {"blocks", blocks},
