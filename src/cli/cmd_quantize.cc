@@ -175,7 +175,7 @@ void run(QuantizeArgs& a) {
     // Activations in fp16 once they are large: they are the one buffer that
     // grows with the calibration set (7B, 128 x 2048 tokens: 4 GiB in fp32).
     const double act_gib = double(a.nsamples) * seqlen * m.config.dim * 4 / double(1 << 30);
-    if (!a.fp32_activations && !a.q.fp16_activations && act_gib > 4.0) {
+    if (!a.fp32_activations && !a.q.fp16_activations && act_gib >= 2.0) {
       a.q.fp16_activations = true;
       fmt::print(stderr, "calibration activations in fp16 ({:.1f} GiB in fp32; --fp32-activations keeps fp32)\n",
                  act_gib);
@@ -415,7 +415,7 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--act-order", a->q.act_order, "GPTQ: quantize columns by decreasing Hessian diagonal");
   cmd->add_flag("--static-groups", a->q.static_groups, "GPTQ: fit group grids before any update (with --act-order)");
   cmd->add_flag("--fp16-activations", a->q.fp16_activations,
-                "store calibration activations in fp16 (half memory; automatic above 4 GiB of fp32 activations)");
+                "store calibration activations in fp16 (half memory; automatic from 2 GiB of fp32 activations)");
   cmd->add_flag("--fp32-activations", a->fp32_activations, "keep calibration activations in fp32 however large");
   cmd->add_option("--scratch", a->q.scratch_dir, "keep the calibration activations in a memory-mapped scratch "
                   "file in this directory instead of memory (70B-wide models)");
