@@ -43,8 +43,29 @@ struct QuantizeArgs {
 };
 
 void run(QuantizeArgs& a) {
-  apply_threads(a.threads);
+  // Every option first: a bad one fails before the model is loaded.
+  check_threads(a.threads);
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
+  a.q.sba = !a.no_sba;
+  a.q.sqc = !a.no_sqc;
+  {
+    QuantizeOptions q = a.q;
+    std::vector<LinearQuantParams> none;
+    if (a.pack) q.params_out = &none;  // packing's own constraints (--act-order needs --static-groups)
+    validate_quantize_options(q);
+  }
+  SLIM_CHECK(a.bitmap.empty() || a.q.method == "slim" || a.q.method == "slim+",
+             "--bitmap applies to --method slim and slim+");
+  if (a.q.method != "rtn") {
+    SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
+    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
+    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
+  }
+  SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
+  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
+  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
+  if (options_only()) return;
+  apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   Model& m = lm.model;
   // Before any long work: refuses an --out that would lose data, finds an
@@ -53,11 +74,8 @@ void run(QuantizeArgs& a) {
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
-  a.q.sba = !a.no_sba;
-  a.q.sqc = !a.no_sqc;
   Bitmap saved;
   if (!a.bitmap.empty()) {
-    SLIM_CHECK(a.q.method == "slim" || a.q.method == "slim+", "--bitmap applies to --method slim and slim+");
     saved = load_bitmap(a.bitmap, [&](int block, const std::string& name) -> std::optional<std::pair<int64_t, int64_t>> {
       if (block < 0 || block >= m.config.n_layers) return std::nullopt;
       for (auto& r : m.weights.blocks[size_t(block)].linears())
@@ -67,9 +85,6 @@ void run(QuantizeArgs& a) {
     a.q.bitmap = &saved;
   }
   if (a.q.method != "rtn") {
-    SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
-    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
-    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
     require_memory(quantize_memory(m.config, a.nsamples, seqlen, a.q), fmt::format("quantize --method {}", a.q.method),
                    "lower --nsamples or --seqlen, or add --fp16-activations");
@@ -86,9 +101,6 @@ void run(QuantizeArgs& a) {
   Bitmap bitmap;
   std::vector<LinearQuantParams> params;
   if (a.pack) a.q.params_out = &params;
-  SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
-  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
-  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
 
   // Assembled under the temporary name, then published.
