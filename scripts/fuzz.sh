@@ -4,7 +4,8 @@
 #   bash scripts/fuzz.sh                  every target, 30 s each
 #   bash scripts/fuzz.sh TARGET [SECONDS] one target (fuzz_safetensors, fuzz_hf_config, ...)
 # New inputs that grow coverage go to build-fuzz/corpus/TARGET (not the committed seeds);
-# a crash leaves build-fuzz/crash-* and makes this script fail.
+# a crash, leak, timeout or OOM leaves its input in build-fuzz/artifacts/TARGET/ and makes this
+# script fail (remove the file once the defect is fixed and the input is a seed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -33,12 +34,20 @@ cmake --build build-fuzz -j"$(nproc)" --target "${targets[@]}"
 export ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export OMP_NUM_THREADS=1
 for t in "${targets[@]}"; do
-  mkdir -p "build-fuzz/corpus/$t"
+  mkdir -p "build-fuzz/corpus/$t" "build-fuzz/artifacts/$t"
   dict=(); [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="$root/fuzz/dict/$t.dict")
   echo "fuzz: $t for ${seconds}s"
+  rc=0
   (cd build-fuzz && "./fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-     -print_final_stats=1 "${dict[@]}" "corpus/$t" "$root/fuzz/corpus/$t" > "fuzz-$t.log" 2>&1 || true)
-  grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb|SUMMARY)' "build-fuzz/fuzz-$t.log" || true
-  (cd build-fuzz && ls crash-* leak-* timeout-* oom-* 2>/dev/null) && { echo "fuzz: $t found a failure"; exit 1; }
+     -print_final_stats=1 -artifact_prefix="artifacts/$t/" "${dict[@]}" "corpus/$t" "$root/fuzz/corpus/$t" \
+     > "fuzz-$t.log" 2>&1) || rc=$?
+  grep -E '^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb|SUMMARY)' \
+    "build-fuzz/fuzz-$t.log" || true
+  # libFuzzer exits non-zero on a crash, leak, timeout or OOM and writes the input to artifacts/.
+  if [ "$rc" -ne 0 ] || [ -n "$(ls -A "build-fuzz/artifacts/$t")" ]; then
+    echo "fuzz: $t failed (exit $rc); log build-fuzz/fuzz-$t.log, inputs:"
+    ls "build-fuzz/artifacts/$t"
+    exit 1
+  fi
 done
 echo "fuzz: no crash, leak or timeout"
