@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
   const Seed seeds[] = {
       {"rtn2_g16", "rtn", 2, 16, false, "F32", 0, 0},
       {"rtn3_row_head4_embed4", "rtn", 3, -1, false, "F16", 4, 4},
-      {"slim2_g16_mixed", "slim", 2, 16, false, "BF16", 0, 0},
+      {"slim2_g16", "slim", 2, 16, false, "BF16", 0, 0},  // SBA keeps layers this small uniform
+      {"rtn1_g16", "rtn", 1, 16, false, "F32", 1, 0},     // 1-bit groups (offsets), 1-bit packed head
       {"gptq4_g16_qwen_bias", "gptq", 4, 16, true, "F32", 2, 0},
   };
   for (const auto& s : seeds) write_seed(s, out);
