@@ -469,6 +469,14 @@ TEST_F(ByteLevel, MalformedAndUnsupported) {
   const std::string p = dir.file("broken.json");
   put(p, "{\"model\": {\"type\": \"BPE\", ");
   expect_error([&] { load_hf_tokenizer(p); }, {p, "malformed JSON"});
+  // Found by fuzz_tokenizer_json: a number beyond double's range is nlohmann's out_of_range,
+  // not a parse_error; it escaped as a bare "[json.exception.out_of_range.406]" without the file.
+  put(p, "{\"version\": \"1.0\", \"added_tokens\": [1e309]}");
+  expect_error([&] { load_hf_tokenizer(p); }, {p, "malformed JSON", "1e309"});
+  put(dir.file("tokenizer_config.json"), "{\"bos_token\": 1e400}");
+  expect_error([&] { load(bytelevel_json(false, false, false), "tokenizer.json"); },
+               {"tokenizer_config.json", "malformed JSON", "1e400"});
+  std::filesystem::remove(dir.file("tokenizer_config.json"));
   json j = bytelevel_json(false, false, false);
   j["model"]["type"] = "WordPiece";
   expect_error([&] { load(j, "wp.json"); }, {"wp.json", "WordPiece"});

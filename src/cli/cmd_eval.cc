@@ -2,6 +2,7 @@
 // prompts and metrics; see eval/zeroshot.h and io/tasks.h).
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "cli/commands.h"
@@ -42,12 +43,24 @@ std::vector<std::string> split_tasks(const std::string& s) {
 }
 
 void run(const EvalArgs& a) {
+  check_threads(a.threads);
+  SLIM_CHECK(a.limit == -1 || a.limit >= 1, "--limit must be positive (or -1: every example), got {}", a.limit);
+  SLIM_CHECK(a.max_len >= 0, "--max-len must be >= 0 (0 = the model's context), got {}", a.max_len);
+  const std::vector<std::string> tasks = split_tasks(a.tasks);
+  for (const auto& t : tasks) {
+    const auto& known = known_tasks();
+    if (std::find(known.begin(), known.end(), t) != known.end()) continue;
+    std::string names;
+    for (const auto& n : known) names += (names.empty() ? "" : ", ") + n;
+    fail("--tasks: unknown task \"{}\" (known: {})", t, names);
+  }
+  if (options_only()) return;
   apply_threads(a.threads);
   SLIM_CHECK(std::filesystem::is_directory(a.data_dir), "--data-dir {}: not a directory", a.data_dir);
   // Every task file is read before any scoring, so a missing or malformed
   // file fails in seconds, not after an hour of the first task.
   std::vector<TaskData> data;
-  for (const auto& t : split_tasks(a.tasks)) data.push_back(load_task(t, a.data_dir));
+  for (const auto& t : tasks) data.push_back(load_task(t, a.data_dir));
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
 
   ZeroShotOptions opt;

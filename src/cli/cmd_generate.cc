@@ -31,8 +31,12 @@ struct GenerateArgs {
 };
 
 void run(const GenerateArgs& a) {
-  apply_threads(a.threads);
+  check_threads(a.threads);
   validate_sampling(a.temperature, a.top_p);
+  SLIM_CHECK(a.max_tokens >= 0, "--max-tokens must be >= 0, got {}", a.max_tokens);
+  SLIM_CHECK(a.prompt_tokens >= 0, "--prompt-tokens must be >= 0 (0 = the whole prompt), got {}", a.prompt_tokens);
+  if (options_only()) return;
+  apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   const ModelConfig& c = lm.model.config;
   std::vector<int> ids = lm.tokenizer->encode(a.prompt_file.empty() ? a.prompt : read_text(a.prompt_file), true);

@@ -32,6 +32,7 @@ int64_t disk_bytes(const std::string& path) {
 }
 
 void run(const InspectArgs& a) {
+  if (options_only()) return;
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer, /*need_tokenizer=*/false);
   const ModelConfig& c = lm.model.config;
   std::unique_ptr<Tokenizer> tok;

@@ -29,6 +29,10 @@ struct PackArgs {
 
 void run(const PackArgs& a) {
   SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
+  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
+  SLIM_CHECK(a.head_group_size == -1 || a.head_group_size >= 1,
+             "--head-group-size must be -1 (one group per row) or positive, got {}", a.head_group_size);
+  if (options_only()) return;
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer, /*need_tokenizer=*/false);
   SLIM_CHECK(lm.model.format == kPackedFormat,
              "{}: slim pack rewrites packed models; make one with `slim quantize ... --pack`", lm.paths.model_path);
@@ -38,7 +42,6 @@ void run(const PackArgs& a) {
   po.head_bits = a.head_bits;
   po.head_group_size = a.head_group_size;
   po.embed_bits = a.embed_bits;
-  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
   for (const auto& [k, v] : src->metadata())
     if (k.rfind("slim.", 0) == 0 && k.find("head_") == std::string::npos && k.find("embed_") == std::string::npos) po.metadata[k] = v;
   po.metadata["slim.repacked_by"] = command_line();

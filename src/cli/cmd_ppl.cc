@@ -26,15 +26,18 @@ struct PplArgs {
 };
 
 void run(const PplArgs& a) {
-  apply_threads(a.threads);
+  check_threads(a.threads);
   SLIM_CHECK(!a.text.empty(), "--text is required");
+  SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
+  SLIM_CHECK(a.max_chunks == -1 || a.max_chunks > 0, "--max-chunks must be positive (or -1: all), got {}",
+             a.max_chunks);
+  if (options_only()) return;
+  apply_threads(a.threads);
   SLIM_CHECK(!std::filesystem::is_directory(a.text), "--text {}: is a directory, expected a text file", a.text);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   const ModelConfig& c = lm.model.config;
   SLIM_CHECK(a.seqlen >= 2 && a.seqlen <= c.max_seq_len, "--seqlen must be in 2..{} (the model's context), got {}",
              c.max_seq_len, a.seqlen);
-  SLIM_CHECK(a.max_chunks == -1 || a.max_chunks > 0, "--max-chunks must be positive (or -1: all), got {}",
-             a.max_chunks);
   MemoryNeed need = perplexity_memory(c, a.seqlen, omp_get_max_threads());
   std::error_code ec;
   const int64_t text_bytes = int64_t(std::filesystem::file_size(a.text, ec));

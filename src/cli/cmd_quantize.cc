@@ -136,8 +136,36 @@ void print_time_by_part(const nlohmann::json& report) {
 }
 
 void run(QuantizeArgs& a) {
-  apply_threads(a.threads);
+  // Every option first: a bad one fails before the model is loaded.
+  check_threads(a.threads);
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
+  a.q.sba = !a.no_sba;
+  a.q.sqc = !a.no_sqc;
+  {
+    QuantizeOptions q = a.q;
+    std::vector<LinearQuantParams> none;
+    if (a.pack) q.params_out = &none;  // packing's own constraints (--act-order needs --static-groups)
+    validate_quantize_options(q);
+  }
+  SLIM_CHECK(a.bitmap.empty() || a.q.method == "slim" || a.q.method == "slim+",
+             "--bitmap applies to --method slim and slim+");
+  if (a.q.method != "rtn") {
+    SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
+    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
+    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
+  }
+  SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
+  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
+  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
+  SLIM_CHECK(!(a.resume && a.restart), "--resume and --restart exclude each other");
+  SLIM_CHECK(!(a.fp32_activations && a.q.fp16_activations), "--fp16-activations and --fp32-activations exclude each other");
+  SLIM_CHECK(a.out_dtype == "source" || a.out_dtype == "f32" || a.out_dtype == "f16" || a.out_dtype == "bf16",
+             "--out-dtype must be source, f32, f16 or bf16, got '{}'", a.out_dtype);
+  SLIM_CHECK(!a.pack || a.out_dtype == "source", "--out-dtype applies to the fake-quantized output; --pack keeps "
+             "the unquantized tensors in the source dtype");
+  SLIM_CHECK(a.q.scratch_dir.empty() || dir_exists(a.q.scratch_dir), "--scratch {}: not a directory", a.q.scratch_dir);
+  if (options_only()) return;
+  apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   Model& m = lm.model;
   // Before any long work: refuses an --out that would lose data, finds an
@@ -153,11 +181,8 @@ void run(QuantizeArgs& a) {
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
-  a.q.sba = !a.no_sba;
-  a.q.sqc = !a.no_sqc;
   Bitmap saved;
   if (!a.bitmap.empty()) {
-    SLIM_CHECK(a.q.method == "slim" || a.q.method == "slim+", "--bitmap applies to --method slim and slim+");
     saved = load_bitmap(a.bitmap, [&](int block, const std::string& name) -> std::optional<std::pair<int64_t, int64_t>> {
       if (block < 0 || block >= m.config.n_layers) return std::nullopt;
       for (auto& r : m.weights.blocks[size_t(block)].linears())
@@ -167,9 +192,6 @@ void run(QuantizeArgs& a) {
     a.q.bitmap = &saved;
   }
   if (a.q.method != "rtn") {
-    SLIM_CHECK(!a.calib.empty(), "--calib FILE is required for --method {}", a.q.method);
-    SLIM_CHECK(a.nsamples > 0, "--nsamples must be positive, got {}", a.nsamples);
-    SLIM_CHECK(a.seqlen >= 2, "--seqlen must be at least 2, got {}", a.seqlen);
     const int seqlen = std::min(a.seqlen, m.config.max_seq_len);
     SLIM_CHECK(!(a.fp32_activations && a.q.fp16_activations), "--fp16-activations and --fp32-activations exclude each other");
     // Activations in fp16 once they are large: they are the one buffer that
@@ -197,9 +219,6 @@ void run(QuantizeArgs& a) {
   Bitmap bitmap;
   std::vector<LinearQuantParams> params;
   if (a.pack) a.q.params_out = &params;
-  SLIM_CHECK((a.head_bits == 0 && a.embed_bits == 0) || a.pack, "--head-bits and --embed-bits need --pack");
-  SLIM_CHECK(a.embed_bits >= 0 && a.embed_bits <= 8, "--embed-bits must be in 0..8, got {}", a.embed_bits);
-  SLIM_CHECK(a.head_bits >= 0 && a.head_bits <= 8, "--head-bits must be in 0..8, got {}", a.head_bits);
 
   // The output is written as the blocks finish (pack/sharded_writer.h), into
   // the temporary directory that publish() renames at the end.

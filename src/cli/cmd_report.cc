@@ -92,6 +92,7 @@ Bitmap uniform_map(const std::vector<ReportLine>& lines) {
 }
 
 void run(const ReportArgs& a) {
+  if (options_only()) return;
   SLIM_CHECK(dir_exists(a.dir), "{}: no such directory", a.dir);
   const std::string report_path = a.dir + "/quant_report.json";
   const std::string bitmap_path = a.dir + "/bitmap.json";

@@ -16,6 +16,7 @@ struct TokenizeArgs {
 };
 
 void run(const TokenizeArgs& a) {
+  if (options_only()) return;
   ResolvedModel r = resolve_model(a.model.model, a.model.tokenizer);
   Model m = load_model(r.model_path);
   auto tok = load_model_tokenizer(r, m.config);

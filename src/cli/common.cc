@@ -12,7 +12,11 @@ namespace slim::cli {
 
 namespace {
 std::string g_cmdline;
+bool g_options_only = false;
 }
+
+void set_options_only(bool on) { g_options_only = on; }
+bool options_only() { return g_options_only; }
 
 void add_model_options(CLI::App* cmd, ModelArgs& a) {
   cmd->add_option("-m,--model", a.model,
@@ -27,8 +31,14 @@ void add_threads_option(CLI::App* cmd, int& threads) {
   cmd->add_option("--threads", threads, "worker threads (default: all cores)");
 }
 
+void check_threads(int threads) {
+  SLIM_CHECK(threads >= 0 && threads <= kMaxThreads, "--threads must be in 0..{} (0 = all cores), got {}",
+             kMaxThreads, threads);
+}
+
 void apply_threads(int threads) {
-  if (threads <= 0) return;
+  check_threads(threads);
+  if (threads == 0) return;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
 }

@@ -18,7 +18,17 @@ struct ModelArgs {
 void add_model_options(CLI::App* cmd, ModelArgs& a);
 // --threads N (default: all cores); applied by apply_threads().
 void add_threads_option(CLI::App* cmd, int& threads);
+// --threads must be 0 (all cores) or 1..kMaxThreads: a huge count would make the
+// OpenMP runtime try to start that many threads at the first parallel loop.
+inline constexpr int kMaxThreads = 1024;
+void check_threads(int threads);
 void apply_threads(int threads);
+
+// Options-only mode (the CLI fuzz target fuzz/fuzz_cli.cc and tests/cli_options_test.cc):
+// every command checks its options, as a real run does first, and then returns before it
+// resolves a model or opens a file.
+void set_options_only(bool on);
+bool options_only();
 
 // Writes `j` to `path` atomically (pretty-printed), or does nothing if empty.
 void write_json(const std::string& path, const nlohmann::json& j);

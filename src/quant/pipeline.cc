@@ -241,34 +241,61 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   return sequential_memory(c, nsamples, seqlen, so);
 }
 
-nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
-  if (opt_in.method == "slim+") return quantize_slim_plus(m, calib, opt_in, bitmap_out);
-  QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
+void validate_quantize_options(const QuantizeOptions& opt) {
   SLIM_CHECK(opt.bits >= 1 && opt.bits <= 8, "--bits must be in 1..8, got {}", opt.bits);
   SLIM_CHECK(opt.group_size == -1 || opt.group_size >= 1, "--group-size must be -1 or positive, got {}",
              opt.group_size);
-  SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq" || opt.method == "slim",
+  SLIM_CHECK(opt.method == "rtn" || opt.method == "gptq" || opt.method == "slim" || opt.method == "slim+",
              "unknown --method '{}' (rtn, gptq, slim, slim+)", opt.method);
-  const bool slim = opt.method == "slim";
+  const bool slim = opt.method == "slim" || opt.method == "slim+";
   SLIM_CHECK(!opt.params_out || !opt.act_order || opt.static_groups,
              "packing needs each group to be a contiguous run of columns: --act-order needs --static-groups");
   SLIM_CHECK(!slim || (opt.bits >= 2 && opt.bits <= 4), "--method slim allocates N-1/N/N+1 bits: --bits must be 2, 3 or 4");
-  if (opt.sqc_refine == "default") opt.sqc_refine = opt.bits == 3 && !opt.faithful ? "auto" : "all";
-  const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);  // throws on an unknown mode
+  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "--damp must be a finite number >= 0, got {}", opt.damp);
+  SLIM_CHECK(std::isfinite(opt.sqc_lambda) && opt.sqc_lambda > 0, "--sqc-lambda must be a finite number > 0, got {}",
+             opt.sqc_lambda);
+  SLIM_CHECK(std::isfinite(opt.sqc_p_min) && opt.sqc_p_min > 0 && opt.sqc_p_min < 1,
+             "--sqc-p-min must be in (0, 1), got {}", opt.sqc_p_min);
+  SLIM_CHECK(opt.sqc_binary_iters >= 0, "--sqc-binary-iters must be >= 0, got {}", opt.sqc_binary_iters);
+  SLIM_CHECK(opt.sba_token_stride >= 0, "--sba-token-stride must be >= 0 (0 = automatic), got {}",
+             opt.sba_token_stride);
+  const std::string refine =
+      opt.sqc_refine == "default" ? (opt.bits == 3 && !opt.faithful ? "auto" : "all") : opt.sqc_refine;
+  const int local_min_bits = sqc_local_min_bits(refine);  // throws on an unknown mode
   SLIM_CHECK(opt.sqc_coarse == 0 || (opt.sqc_coarse >= 2 && opt.sqc_coarse <= 50),
              "--sqc-coarse must be 0 (grid order) or 2..50, got {}", opt.sqc_coarse);
-  SLIM_CHECK(local_min_bits == 0 || opt.sqc_coarse >= 2, "--sqc-refine {} needs --sqc-coarse 2..50",
-             opt.sqc_refine);
+  SLIM_CHECK(local_min_bits == 0 || opt.sqc_coarse >= 2, "--sqc-refine {} needs --sqc-coarse 2..50", refine);
   SLIM_CHECK(opt.sba_criterion == "kl" || opt.sba_criterion == "obs" || opt.sba_criterion == "hessian",
              "unknown --sba-criterion '{}' (kl, obs, hessian)", opt.sba_criterion);
   SLIM_CHECK(opt.sba_scope == "layer" || opt.sba_scope == "depth" || opt.sba_scope == "model",
              "unknown --sba-scope '{}' (layer, depth, model)",
              opt.sba_scope);
+  SLIM_CHECK(opt.sba_normalize == "none" || opt.sba_normalize == "output",
+             "unknown --sba-normalize '{}' (none, output)", opt.sba_normalize);
   SLIM_CHECK(opt.sba_max_up == 1 || opt.sba_max_up == 2, "--sba-max-up must be 1 or 2, got {}", opt.sba_max_up);
   SLIM_CHECK(opt.sba_criterion != "kl" || (opt.sba_scope == "layer" && opt.sba_max_up == 1),
              "--sba-scope model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
   SLIM_CHECK(!opt.faithful || (opt.sba_criterion == "kl" && opt.sqc_p_min == 0.9 && opt.sqc_binary_iters == 0),
              "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
+  if (opt.method == "slim+") {  // lwc_train_model checks these too, but only after SliM's whole run
+    SLIM_CHECK(opt.lwc_epochs >= -1, "--lwc-epochs must be >= 0 (or -1: default), got {}", opt.lwc_epochs);
+    SLIM_CHECK(std::isfinite(opt.lwc_lr) && opt.lwc_lr > 0, "--lwc-lr must be a finite number > 0, got {}",
+               opt.lwc_lr);
+    SLIM_CHECK(opt.lwc_batch >= 1, "--lwc-batch must be >= 1, got {}", opt.lwc_batch);
+    SLIM_CHECK(opt.lwc_init.empty() || opt.lwc_init == "minmax" || opt.lwc_init == "slim",
+               "unknown --lwc-init '{}' (minmax, slim)", opt.lwc_init);
+    SLIM_CHECK(opt.lwc_weights.empty() || opt.lwc_weights == "raw" || opt.lwc_weights == "gptq",
+               "unknown --lwc-weights '{}' (raw, gptq)", opt.lwc_weights);
+  }
+}
+
+nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
+  validate_quantize_options(opt_in);
+  if (opt_in.method == "slim+") return quantize_slim_plus(m, calib, opt_in, bitmap_out);
+  QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
+  const bool slim = opt.method == "slim";
+  if (opt.sqc_refine == "default") opt.sqc_refine = opt.bits == 3 && !opt.faithful ? "auto" : "all";
+  const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);
   Bitmap bitmap;
   nlohmann::json layers = nlohmann::json::array();
   std::vector<BlockTimes> block_times;

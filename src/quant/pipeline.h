@@ -105,6 +105,12 @@ struct QuantizeOptions {
 // Quantizes `m` in place. `calib` is ignored by RTN. Returns the report:
 // {"layers": [...], "totals": {...}}.
 // For methods "slim" and "slim+", `bitmap_out` (if given) receives the allocation used.
+// Checks every option of `opt` that needs no model (bits, group size, method, SliM's and
+// SliM+'s settings); errors name the command-line option. quantize_model runs it first;
+// `slim quantize` runs it before it loads the model, so a bad option fails in milliseconds,
+// not after a model load and a calibration pass.
+void validate_quantize_options(const QuantizeOptions& opt);
+
 // The large buffers quantize_model will allocate for `nsamples` windows of
 // `seqlen` tokens (empty for RTN), for the up-front check.
 MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const QuantizeOptions& opt);
