@@ -108,6 +108,16 @@ CheckpointState Checkpoint::load() const {
     st.next_block = j.at("next_block").get<int>();
     st.n_blocks = j.at("n_blocks").get<int>();
     st.layers = j.at("layers");
+    // The report lines are summed on resume: each must be what a run wrote.
+    SLIM_CHECK(st.layers.is_array(), "{}: 'layers' is not an array; use --restart", path);
+    for (const auto& line : st.layers) {
+      const bool ok = line.is_object() && line.contains("shape") && line["shape"].is_array() &&
+                      line["shape"].size() == 2 && line["shape"][0].is_number_unsigned() &&
+                      line["shape"][1].is_number_unsigned() && line.contains("bits_per_weight") &&
+                      line["bits_per_weight"].is_number() && line.contains("seconds") && line["seconds"].is_number() &&
+                      (!line.contains("damp_retries") || line["damp_retries"].is_number_integer());
+      SLIM_CHECK(ok, "{}: damaged report line {}; use --restart", path, line.dump());
+    }
     const json& in = j.at("inputs");
     if (!in.is_null()) {
       st.inputs_file = in.at("file").get<std::string>();

@@ -40,28 +40,29 @@ Tensor Tensor::zeros(int64_t rows, int64_t cols) {
   return from(std::vector<float>(size_t(rows * cols), 0.f), rows, cols);
 }
 
-Tensor Tensor::from(std::vector<float> values, int64_t rows, int64_t cols) {
-  SLIM_CHECK(int64_t(values.size()) == rows * cols, "internal: {} values for a {}x{} tensor", values.size(), rows, cols);
+Tensor Tensor::owned(std::shared_ptr<void> storage, const void* data, ElemType type, int64_t rows, int64_t cols) {
   Tensor t;
-  auto v = std::make_shared<std::vector<float>>(std::move(values));
-  t.data_ = v->data();
-  t.owned_ = std::move(v);
+  t.data_ = data;
+  t.owned_ = std::move(storage);
   t.rows_ = rows;
   t.cols_ = cols;
+  t.type_ = type;
   return t;
+}
+
+Tensor Tensor::from(std::vector<float> values, int64_t rows, int64_t cols) {
+  SLIM_CHECK(int64_t(values.size()) == rows * cols, "internal: {} values for a {}x{} tensor", values.size(), rows, cols);
+  auto v = std::make_shared<std::vector<float>>(std::move(values));
+  const void* data = v->data();
+  return owned(std::move(v), data, ElemType::F32, rows, cols);
 }
 
 Tensor Tensor::from16(std::vector<uint16_t> values, ElemType type, int64_t rows, int64_t cols) {
   SLIM_CHECK(type != ElemType::F32 && int64_t(values.size()) == rows * cols,
              "internal: {} 16-bit values for a {}x{} tensor", values.size(), rows, cols);
-  Tensor t;
   auto v = std::make_shared<std::vector<uint16_t>>(std::move(values));
-  t.data_ = v->data();
-  t.owned_ = std::move(v);
-  t.rows_ = rows;
-  t.cols_ = cols;
-  t.type_ = type;
-  return t;
+  const void* data = v->data();
+  return owned(std::move(v), data, type, rows, cols);
 }
 
 const uint16_t* Tensor::data16() const {

@@ -59,6 +59,7 @@ class Tensor {
 
  private:
   [[noreturn]] static void not_f32();
+  static Tensor owned(std::shared_ptr<void> storage, const void* data, ElemType type, int64_t rows, int64_t cols);
   const void* data_ = nullptr;
   int64_t rows_ = 0, cols_ = 0;
   ElemType type_ = ElemType::F32;

@@ -124,23 +124,13 @@ void check_replaceable(const fs::path& dst, const std::vector<std::string>& inpu
 
 }  // namespace
 
-OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs) {
-  SLIM_CHECK(!final_dir.empty(), "--out DIR is required");
-  std::error_code ec;
-  const fs::path dst = fs::weakly_canonical(fs::absolute(final_dir), ec);
-  SLIM_CHECK(!ec && !dst.filename().empty(), "--out {}: not a usable directory name", final_dir);
-  check_replaceable(dst, inputs);
-  final_ = dst.string();
-  if (fs::exists(dst.parent_path(), ec)) remove_stale_partials(dst);
-  std::random_device rd;
-  const fs::path tmp = dst.parent_path() / fmt::format("{}{}-{:08x}", partial_prefix(dst), ::getpid(), rd());
-  fs::create_directories(tmp, ec);
-  if (ec) fail("--out {}: cannot create a directory next to it ({}): {}", final_dir, tmp.string(), ec.message());
-  tmp_ = tmp.string();
-  write_file_atomic((tmp / kOutputMarker).string(), fmt::format("written by slim {}\n", SLIM_VERSION));
-}
+OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs)
+    : OutputDir(final_dir, inputs, false) {}
 
-OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, Resumable) {
+OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, Resumable)
+    : OutputDir(final_dir, inputs, true) {}
+
+OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, bool resumable) {
   SLIM_CHECK(!final_dir.empty(), "--out DIR is required");
   std::error_code ec;
   const fs::path dst = fs::weakly_canonical(fs::absolute(final_dir), ec);
@@ -148,8 +138,17 @@ OutputDir::OutputDir(const std::string& final_dir, const std::vector<std::string
   check_replaceable(dst, inputs);
   final_ = dst.string();
   if (fs::exists(dst.parent_path(), ec)) remove_stale_partials(dst);
-  const fs::path tmp = dst.parent_path() / ("." + dst.filename().string() + ".checkpoint");
-  keep_ = fs::exists(tmp, ec);  // an earlier run's: never removed by this one unless published
+  fs::path tmp;
+  if (resumable) {
+    tmp = dst.parent_path() / ("." + dst.filename().string() + ".checkpoint");
+    // An earlier run's: reused, and never removed by this one unless published.
+    keep_ = fs::exists(tmp, ec);
+    SLIM_CHECK(!keep_ || fs::is_empty(tmp, ec) || fs::exists(tmp / kOutputMarker, ec),
+               "--out {}: {} exists and was not written by slim; move it away", final_dir, tmp.string());
+  } else {
+    std::random_device rd;
+    tmp = dst.parent_path() / fmt::format("{}{}-{:08x}", partial_prefix(dst), ::getpid(), rd());
+  }
   fs::create_directories(tmp, ec);
   if (ec) fail("--out {}: cannot create a directory next to it ({}): {}", final_dir, tmp.string(), ec.message());
   tmp_ = tmp.string();

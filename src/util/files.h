@@ -52,6 +52,7 @@ class OutputDir {
   void publish();
 
  private:
+  OutputDir(const std::string& final_dir, const std::vector<std::string>& inputs, bool resumable);
   std::string final_, tmp_;
   bool published_ = false, keep_ = false;
 };
