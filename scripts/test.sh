@@ -11,7 +11,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   [ -f build-sanitize/CMakeCache.txt ] || cmake -S . -B build-sanitize "${gen[@]}" \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
     -DSLIM_SANITIZE=ON -DSLIM_BUILD_BENCH=OFF
-  cmake --build build-sanitize -j"$(nproc)" --target slim_tests
+  cmake --build build-sanitize -j"$(nproc)" --target slim_tests slim
   # detect_leaks: OpenBLAS/libgomp keep thread-local buffers until exit; leaks in our code still show
   # up through ASan's other checks (use after free, overflow). halt_on_error: first report fails the test.
   cd build-sanitize && ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

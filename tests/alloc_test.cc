@@ -101,7 +101,9 @@ TEST(Alloc, LayerScopeAveragesExactlyN) {
         for (size_t g = 0; g < bits[l].size(); ++g) {
           EXPECT_GE(bits[l][g], 1);
           EXPECT_LE(bits[l][g], 2 + max_up);
-          if (!t[l].movable[g]) EXPECT_EQ(bits[l][g], 2);
+          if (!t[l].movable[g]) {
+            EXPECT_EQ(bits[l][g], 2);
+          }
         }
       }
     }

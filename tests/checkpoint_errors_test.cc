@@ -142,9 +142,9 @@ TEST_F(HfErrors, IntegerWeights) {
   expect_error([&] { load_hf_model(dir.path()); }, {"model.norm.weight", "I32"});
 }
 TEST_F(HfErrors, UnsupportedRopeScaling) {
-  cfg["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 4.0}};
+  cfg["rope_scaling"] = {{"rope_type", "longrope"}, {"factor", 4.0}};
   write_cfg();
-  expect_error([&] { load_hf_model(dir.path()); }, {"config.json", "yarn"});
+  expect_error([&] { load_hf_model(dir.path()); }, {"config.json", "longrope", "supported: default, linear"});
 }
 TEST_F(HfErrors, GqaHeadsMustDivide) {
   cfg["num_key_value_heads"] = 3;

@@ -83,6 +83,7 @@ void run(const InspectArgs& a) {
       {"max_seq_len", c.max_seq_len},
       {"norm_eps", c.norm_eps},
       {"rope_theta", c.rope_theta},
+      {"rope_scaling", rope_scaling_name(c.rope_scaling.type)},
       {"position", pos_name(c.pos)},
       {"qkv_bias", c.qkv_bias},
       {"sliding_window", c.sliding_window},
@@ -114,7 +115,10 @@ void run(const InspectArgs& a) {
   fmt::print("format       {} ({}), architecture {}\n", lm.model.format, lm.model.source_dtype, c.arch);
   fmt::print("dims         dim {}, ffn {}, layers {}, heads {} (kv {}, head_dim {}), vocab {}, context {}\n", c.dim,
              c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size, c.max_seq_len);
-  fmt::print("blocks       RMSNorm eps {:g}, {}, theta {:g}, SwiGLU{}{}{}\n", c.norm_eps, pos_name(c.pos), c.rope_theta,
+  fmt::print("blocks       RMSNorm eps {:g}, {}, theta {:g}{}, SwiGLU{}{}{}\n", c.norm_eps, pos_name(c.pos), c.rope_theta,
+             c.rope_scaling.type == RopeScalingType::None
+                 ? ""
+                 : fmt::format(" ({} scaling x{:g})", rope_scaling_name(c.rope_scaling.type), c.rope_scaling.factor),
              c.qkv_bias ? ", q/k/v bias" : "", c.tie_embeddings ? ", tied embeddings" : "",
              c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "");
   fmt::print("parameters   {} ({:.3f} M), fp32 {:.2f} MiB, on disk {:.2f} MiB\n", c.n_params(), c.n_params() / 1e6,

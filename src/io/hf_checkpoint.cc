@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "io/hf_rope_scaling.h"
 #include "model/arch.h"
 #include "model/rope_layout.h"
 #include "util/error.h"
@@ -140,11 +141,12 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.eos_id = first_id(j, "eos_token_id", path);
   if (spec->uses_sliding_window && get_or<bool>(j, "use_sliding_window", true, path))
     c.sliding_window = int(json_int_or(j, "sliding_window", 0, path, 0, 1 << 24));
-  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
-    SLIM_CHECK(it->is_object(), "{}: field 'rope_scaling' must be an object or null, got {} {}", path,
-               it->type_name(), it->dump());
-    const std::string type = string_or(*it, "rope_type", string_or(*it, "type", "?", path), path);
-    SLIM_CHECK(type == "default", "{}: rope_scaling type '{}' is not supported yet", path, type);
+  if (auto it = j.find("rope_scaling"); it != j.end()) c.rope_scaling = parse_rope_scaling(*it, path);
+  if (c.rope_scaling.type == RopeScalingType::Yarn && c.rope_scaling.factor == 0) {
+    // transformers: without a factor, YaRN stretches the original context to max_position_embeddings.
+    SLIM_CHECK(c.rope_scaling.original_max_pos > 0,
+               "{}: rope_scaling type 'yarn' needs a 'factor' or 'original_max_position_embeddings'", path);
+    c.rope_scaling.factor = double(c.max_seq_len) / c.rope_scaling.original_max_pos;
   }
   const std::string act = string_or(j, "hidden_act", "silu", path);
   SLIM_CHECK(act == "silu", "{}: hidden_act '{}' is not supported (LLaMA-family models use silu)", path, act);
@@ -220,6 +222,7 @@ nlohmann::json hf_config_json(const ModelConfig& c, DType dtype) {
   if (c.bos_id >= 0) cfg["bos_token_id"] = c.bos_id;
   if (c.eos_id >= 0) cfg["eos_token_id"] = c.eos_id;
   if (c.sliding_window > 0) cfg["sliding_window"] = c.sliding_window;
+  if (c.rope_scaling.type != RopeScalingType::None) cfg["rope_scaling"] = rope_scaling_json(c.rope_scaling);
 
   return cfg;
 }

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "model/rope_scaling.h"
+
 namespace slim {
 
 enum class NormKind { RMSNorm, LayerNorm };        // LayerNorm: OPT (not yet wired)
@@ -25,6 +27,7 @@ struct ModelConfig {
   int max_seq_len = 0;       // context length (max_position_embeddings)
   float norm_eps = 1e-5f;
   float rope_theta = 10000.f;
+  RopeScaling rope_scaling;  // config.json "rope_scaling" (LLaMA-3.1 "llama3", "yarn", ...)
   int sliding_window = 0;    // 0: full causal attention (Mistral: window size)
   NormKind norm = NormKind::RMSNorm;
   MlpKind mlp = MlpKind::SwiGLU;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "model/dense16.h"
+#include "model/rope_scaling.h"
 #include "pack/packed_linear.h"
 #include "util/fast_exp.h"
 
@@ -73,11 +74,12 @@ void RopeTable::build(const ModelConfig& c, int max_pos_) {
   max_pos = max_pos_;
   cos.resize(size_t(max_pos) * half);
   sin.resize(size_t(max_pos) * half);
+  const RopeFrequencies f = rope_frequencies(c.rope_theta, c.head_dim, c.rope_scaling, c.max_seq_len, max_pos);
   for (int p = 0; p < max_pos; ++p)
     for (int i = 0; i < half; ++i) {
-      const double freq = std::pow(double(c.rope_theta), -2.0 * i / c.head_dim);
-      cos[size_t(p) * half + i] = float(std::cos(p * freq));
-      sin[size_t(p) * half + i] = float(std::sin(p * freq));
+      const double angle = p * f.inv_freq[size_t(i)];
+      cos[size_t(p) * half + i] = float(std::cos(angle) * f.attention_scale);
+      sin[size_t(p) * half + i] = float(std::sin(angle) * f.attention_scale);
     }
 }
 

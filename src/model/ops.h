@@ -25,8 +25,9 @@ void swiglu(float* gate, const float* up, int64_t n);
 // x += y, elementwise.
 void add_inplace(float* x, const float* y, int64_t n);
 
-// Rotary position embedding tables: cos/sin of pos * theta^(-2i/head_dim),
-// shape (max_pos, head_dim/2), computed in double once.
+// Rotary position embedding tables: cos/sin of pos * theta^(-2i/head_dim)
+// (with config rope_scaling applied: model/rope_scaling.h), shape
+// (max_pos, head_dim/2), computed in double once.
 struct RopeTable {
   int half = 0;
   int max_pos = 0;
