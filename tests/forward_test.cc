@@ -40,6 +40,22 @@ TEST(Forward, MatchesNaiveReferenceHalvesWithBiasAndUntiedHead) {
   EXPECT_LT(max_abs_diff(forward_logits(m, tok), test::reference_logits(m, tok)), 2e-4f);
 }
 
+TEST(Forward, MatchesNaiveReferenceQwen3QkNorm) {
+  test::TinySpec s;
+  s.qk_norm = true;
+  s.pos = PosKind::RopeHalves;
+  s.dim = 24;
+  s.heads = 2;  // head_dim 12 with q/k norms of 12
+  s.kv_heads = 1;
+  Model m = test::make_tiny_model(s);
+  auto tok = test::random_tokens(30, m.config.vocab_size, 11);
+  const auto ref = test::reference_logits(m, tok);
+  EXPECT_LT(max_abs_diff(forward_logits(m, tok), ref), 2e-4f);
+  Model no_norm = m;  // the norms matter: without them the logits move
+  no_norm.config.qk_norm = false;
+  EXPECT_GT(max_abs_diff(forward_logits(no_norm, tok), ref), 1e-3f);
+}
+
 TEST(Forward, LongSequenceSpansSeveralAttentionRowBlocks) {
   test::TinySpec s;
   s.seq = 200;

@@ -208,12 +208,17 @@ struct RefBlock {
   ModelConfig c;
   Vec an, fn, wq, wk, wv, wo, wg, wu, wd, bq, bk, bv;
   bool bias = false;
+  Vec qn, kn;  // (head_dim) per-head q/k norms when c.qk_norm
   Vec forward(const Vec& x, int T) const {
     const int d = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hid = c.hidden_dim;
     Vec xn = ref_rmsnorm(x, an, T, d, c.norm_eps);
-    Vec q = ref_rope(ref_linear(xn, wq, bias ? &bq : nullptr, T, d, qd), T, c.n_heads, c.head_dim, c.pos, c.rope_theta);
-    Vec k = ref_rope(ref_linear(xn, wk, bias ? &bk : nullptr, T, d, kvd), T, c.n_kv_heads, c.head_dim, c.pos,
-                     c.rope_theta);
+    Vec q = ref_linear(xn, wq, bias ? &bq : nullptr, T, d, qd), k = ref_linear(xn, wk, bias ? &bk : nullptr, T, d, kvd);
+    if (c.qk_norm) {
+      q = ref_rmsnorm(q, qn, T * c.n_heads, c.head_dim, c.norm_eps);
+      k = ref_rmsnorm(k, kn, T * c.n_kv_heads, c.head_dim, c.norm_eps);
+    }
+    q = ref_rope(q, T, c.n_heads, c.head_dim, c.pos, c.rope_theta);
+    k = ref_rope(k, T, c.n_kv_heads, c.head_dim, c.pos, c.rope_theta);
     Vec v = ref_linear(xn, wv, bias ? &bv : nullptr, T, d, kvd);
     Vec o = ref_linear(ref_attention(c, q, k, v, T), wo, nullptr, T, qd, d);
     Vec xm = x;
@@ -226,11 +231,12 @@ struct RefBlock {
   }
 };
 
-void check_block(PosKind pos, bool bias) {
+void check_block(PosKind pos, bool bias, bool qk_norm = false) {
   test::TinySpec spec;
   spec.layers = 1;
   spec.pos = pos;
   spec.qkv_bias = bias;
+  spec.qk_norm = qk_norm;
   spec.dim = 8;
   spec.hidden = 12;
   spec.heads = 4;
@@ -253,7 +259,7 @@ void check_block(PosKind pos, bool bias) {
 
   RefBlock r{c,         to_d(b.attn_norm), to_d(b.ffn_norm), to_d(b.wq.w), to_d(b.wk.w), to_d(b.wv.w),
              to_d(b.wo.w), to_d(b.w_gate.w), to_d(b.w_up.w), to_d(b.w_down.w), to_d(b.wq.bias), to_d(b.wk.bias),
-             to_d(b.wv.bias), bias};
+             to_d(b.wv.bias), bias,        to_d(b.q_norm),   to_d(b.k_norm)};
   Vec xd = to_d(x), Rd = to_d(R);
   Vec ref_out = r.forward(xd, T);
   for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref_out[i], 1e-4);
@@ -268,6 +274,10 @@ void check_block(PosKind pos, bool bias) {
   expect_fd(f, &r.wd, g.w_down, "block dWdown");
   expect_fd(f, &r.an, g.attn_norm, "block d attn_norm");
   expect_fd(f, &r.fn, g.ffn_norm, "block d ffn_norm");
+  if (qk_norm) {
+    expect_fd(f, &r.qn, g.q_norm, "block d q_norm");
+    expect_fd(f, &r.kn, g.k_norm, "block d k_norm");
+  }
   if (bias) {
     expect_fd(f, &r.bq, g.bq, "block dbq");
     expect_fd(f, &r.bk, g.bk, "block dbk");
@@ -277,6 +287,7 @@ void check_block(PosKind pos, bool bias) {
 
 TEST(GradBlock, MatchesFiniteDifferencesInterleaved) { check_block(PosKind::RopeInterleaved, false); }
 TEST(GradBlock, MatchesFiniteDifferencesHalvesWithBias) { check_block(PosKind::RopeHalves, true); }
+TEST(GradBlock, MatchesFiniteDifferencesWithQkNorm) { check_block(PosKind::RopeHalves, false, true); }
 
 // The training forward is the inference block on one window.
 TEST(GradBlock, ForwardEqualsModelBlockForward) {

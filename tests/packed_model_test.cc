@@ -28,6 +28,7 @@ struct Case {
   const char* method;
   int bits, group_size;
   bool qkv_bias = false;
+  bool qk_norm = false;  // Qwen3
 };
 
 class PackedModelTest : public ::testing::TestWithParam<Case> {};
@@ -38,6 +39,10 @@ Model quantize_and_pack(const Case& c, const std::string& dir, test::TinySpec sp
   spec.hidden = 44;
   if (c.qkv_bias) {
     spec.qkv_bias = true;
+    spec.pos = PosKind::RopeHalves;
+  }
+  if (c.qk_norm) {
+    spec.qk_norm = true;
     spec.pos = PosKind::RopeHalves;
   }
   Model m = test::make_tiny_model(spec);
@@ -56,7 +61,7 @@ Model quantize_and_pack(const Case& c, const std::string& dir, test::TinySpec sp
 
 std::string describe(const ::testing::TestParamInfo<Case>& i) {
   return fmt::format("{}_b{}_g{}{}", std::string(i.param.method) == "slim+" ? "slimplus" : i.param.method, i.param.bits, i.param.group_size < 0 ? 0 : i.param.group_size,
-                     i.param.qkv_bias ? "_bias" : "");
+                     i.param.qkv_bias ? "_bias" : i.param.qk_norm ? "_qknorm" : "");
 }
 
 TEST_P(PackedModelTest, SameModelAsFakeQuant) {
@@ -92,7 +97,8 @@ INSTANTIATE_TEST_SUITE_P(Methods, PackedModelTest,
                                            Case{"rtn", 4, -1}, Case{"rtn", 8, 16}, Case{"gptq", 3, 16},
                                            Case{"gptq", 2, 32, true}, Case{"slim", 2, 16}, Case{"slim", 3, 16}, Case{"slim+", 2, 16},
                                            Case{"slim+", 3, 16, true},
-                                           Case{"slim", 4, 32}),
+                                           Case{"slim", 4, 32}, Case{"gptq", 2, 16, false, true},
+                                           Case{"slim+", 2, 16, false, true}),
                          describe);
 
 TEST(PackedModel, SlimFileHoldsMixedBitsAndIsSmall) {

@@ -49,6 +49,18 @@ inline std::vector<float> reference_logits(const Model& m, const std::vector<int
       const auto& b = m.weights.blocks[size_t(l)];
       auto xn = norm(x, b.attn_norm);
       auto q = matvec(b.wq, xn), k = matvec(b.wk, xn), v = matvec(b.wv, xn);
+      if (c.qk_norm) {  // Qwen3: RMSNorm of each head vector
+        auto head_norm = [&](std::vector<double>& u, const Tensor& w) {
+          for (size_t h0 = 0; h0 < u.size(); h0 += size_t(hd)) {
+            double ss = 0;
+            for (int i = 0; i < hd; ++i) ss += u[h0 + size_t(i)] * u[h0 + size_t(i)];
+            const double inv = 1.0 / std::sqrt(ss / hd + c.norm_eps);
+            for (int i = 0; i < hd; ++i) u[h0 + size_t(i)] *= inv * w.data()[i];
+          }
+        };
+        head_norm(q, b.q_norm);
+        head_norm(k, b.k_norm);
+      }
       rope(q, c.n_heads, t);
       rope(k, c.n_kv_heads, t);
       K[size_t(l)].push_back(k);

@@ -14,6 +14,7 @@ struct TinySpec {
   PosKind pos = PosKind::RopeInterleaved;
   bool tie = true;
   bool qkv_bias = false;
+  bool qk_norm = false;  // Qwen3
   uint32_t seed = 1;
 };
 
@@ -27,7 +28,10 @@ inline Tensor random_tensor(std::mt19937& rng, int64_t rows, int64_t cols, float
 inline Model make_tiny_model(const TinySpec& s = {}) {
   Model m;
   ModelConfig& c = m.config;
-  c.arch = s.pos == PosKind::RopeInterleaved ? "llama2c" : (s.qkv_bias ? "Qwen2ForCausalLM" : "LlamaForCausalLM");
+  c.arch = s.pos == PosKind::RopeInterleaved ? "llama2c"
+           : s.qk_norm                        ? "Qwen3ForCausalLM"
+           : s.qkv_bias                       ? "Qwen2ForCausalLM"
+                                              : "LlamaForCausalLM";
   c.dim = s.dim;
   c.hidden_dim = s.hidden;
   c.n_layers = s.layers;
@@ -39,6 +43,7 @@ inline Model make_tiny_model(const TinySpec& s = {}) {
   c.pos = s.pos;
   c.tie_embeddings = s.tie;
   c.qkv_bias = s.qkv_bias;
+  c.qk_norm = s.qk_norm;
   c.bos_id = 1;
   c.eos_id = 2;
   m.format = "memory";
@@ -56,6 +61,10 @@ inline Model make_tiny_model(const TinySpec& s = {}) {
       b.wq.bias = random_tensor(rng, 1, c.q_dim(), 0.1f);
       b.wk.bias = random_tensor(rng, 1, c.kv_dim(), 0.1f);
       b.wv.bias = random_tensor(rng, 1, c.kv_dim(), 0.1f);
+    }
+    if (s.qk_norm) {
+      b.q_norm = random_tensor(rng, 1, c.head_dim, 0.2f, 1.f);
+      b.k_norm = random_tensor(rng, 1, c.head_dim, 0.2f, 1.f);
     }
     b.wo.w = random_tensor(rng, s.dim, c.q_dim(), ws);
     b.ffn_norm = random_tensor(rng, 1, s.dim, 0.1f, 1.f);

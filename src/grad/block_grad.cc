@@ -24,6 +24,8 @@ void BlockGrads::zero(const ModelConfig& c, const BlockWeights& b) {
   zeros(bk, size_t(b.wk.bias.numel()));
   zeros(bv, size_t(b.wv.bias.numel()));
   zeros(attn_norm, size_t(c.dim));
+  zeros(q_norm, size_t(b.q_norm.numel()));
+  zeros(k_norm, size_t(b.k_norm.numel()));
   zeros(ffn_norm, size_t(c.dim));
 }
 
@@ -65,6 +67,15 @@ void block_train_forward(const ModelConfig& c, const BlockWeights& b, const Rope
   linear_forward(a.xn1.data(), b.wq.w.data(), bias_or_null(b.wq), a.q.data(), T, d, qd);
   linear_forward(a.xn1.data(), b.wk.w.data(), bias_or_null(b.wk), a.k.data(), T, d, kvd);
   linear_forward(a.xn1.data(), b.wv.w.data(), bias_or_null(b.wv), a.v.data(), T, d, kvd);
+  if (c.qk_norm) {  // per-head RMSNorm: rows of head_dim
+    a.q_lin = a.q;
+    a.k_lin = a.k;
+    a.rstd_q.resize(size_t(T) * c.n_heads);
+    a.rstd_k.resize(size_t(T) * c.n_kv_heads);
+    rmsnorm_forward(a.q_lin.data(), b.q_norm.data(), a.q.data(), a.rstd_q.data(), T * c.n_heads, c.head_dim, c.norm_eps);
+    rmsnorm_forward(a.k_lin.data(), b.k_norm.data(), a.k.data(), a.rstd_k.data(), T * c.n_kv_heads, c.head_dim,
+                    c.norm_eps);
+  }
   rope_forward(a.q.data(), T, c.n_heads, c.head_dim, c.pos, rope);
   rope_forward(a.k.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
   attention_forward(c, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.p.data(), T);
@@ -106,6 +117,16 @@ void block_backward(const ModelConfig& c, const BlockWeights& b, const RopeTable
                      s.dv.data(), T, s.attn);
   rope_backward(s.dq.data(), T, c.n_heads, c.head_dim, c.pos, rope);
   rope_backward(s.dk.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
+  if (c.qk_norm) {  // through the per-head norms: dq, dk become gradients of the projections
+    s.dq_lin.assign(s.dq.size(), 0.f);
+    s.dk_lin.assign(s.dk.size(), 0.f);
+    rmsnorm_backward(s.dq.data(), a.q_lin.data(), b.q_norm.data(), a.rstd_q.data(), s.dq_lin.data(), g.q_norm.data(),
+                     T * c.n_heads, c.head_dim);
+    rmsnorm_backward(s.dk.data(), a.k_lin.data(), b.k_norm.data(), a.rstd_k.data(), s.dk_lin.data(), g.k_norm.data(),
+                     T * c.n_kv_heads, c.head_dim);
+    s.dq.swap(s.dq_lin);
+    s.dk.swap(s.dk_lin);
+  }
   zeros(s.dxn, Td);
   linear_backward(s.dq.data(), a.xn1.data(), b.wq.w.data(), s.dxn.data(), g.wq.data(), bias_grad(g.bq), T, d, qd);
   linear_backward(s.dk.data(), a.xn1.data(), b.wk.w.data(), s.dxn.data(), g.wk.data(), bias_grad(g.bk), T, d, kvd);

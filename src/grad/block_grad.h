@@ -18,6 +18,8 @@ struct BlockActs {
   std::vector<float> rstd1;  // (T)
   std::vector<float> q;      // (T, q_dim)   after RoPE
   std::vector<float> k, v;   // (T, kv_dim)  k after RoPE
+  std::vector<float> q_lin, k_lin;    // (T, q_dim), (T, kv_dim) projections before the q/k norms (qk_norm)
+  std::vector<float> rstd_q, rstd_k;  // (T*n_heads), (T*n_kv_heads)
   std::vector<float> p;      // (n_heads, T, T) softmax probabilities
   std::vector<float> att;    // (T, q_dim)   attention output (o_proj input)
   std::vector<float> xmid;   // (T, dim)     x + o_proj(att)
@@ -32,6 +34,7 @@ struct BlockGrads {
   std::vector<float> wq, wk, wv, wo, w_gate, w_up, w_down;
   std::vector<float> bq, bk, bv;
   std::vector<float> attn_norm, ffn_norm;
+  std::vector<float> q_norm, k_norm;  // (head_dim) when the block has q/k norms
   void zero(const ModelConfig& c, const BlockWeights& b);
   std::vector<float>* of(const char* linear_name);  // "q_proj", ... -> its weight gradient
 };
@@ -44,7 +47,7 @@ void block_train_forward(const ModelConfig& c, const BlockWeights& b, const Rope
 // g += parameter gradients; dx (T, dim) = input gradient unless null.
 // scratch is reused across calls.
 struct BackwardScratch {
-  std::vector<float> dxmid, dxn, dh, dgate, dup, datt, dq, dk, dv, attn;
+  std::vector<float> dxmid, dxn, dh, dgate, dup, datt, dq, dk, dv, attn, dq_lin, dk_lin;
 };
 void block_backward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* dout,
                     BlockActs& a, BlockGrads& g, float* dx, BackwardScratch& s);

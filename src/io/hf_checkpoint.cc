@@ -125,6 +125,7 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.mlp = spec->mlp;
   c.pos = spec->pos;
   c.qkv_bias = spec->qkv_bias;
+  c.qk_norm = spec->qk_norm;
   // Missing sizes read as 0 and are refused by validate_config below.
   c.dim = size_or(j, "hidden_size", 0, path, 1 << 20);
   c.hidden_dim = size_or(j, "intermediate_size", 0, path, 1 << 22);
@@ -183,6 +184,10 @@ Model load_hf_model(const std::string& dir) {
       b.wk.bias = T("self_attn.k_proj.bias", 1, c.kv_dim());
       b.wv.bias = T("self_attn.v_proj.bias", 1, c.kv_dim());
     }
+    if (c.qk_norm) {
+      b.q_norm = T("self_attn.q_norm.weight", 1, c.head_dim);
+      b.k_norm = T("self_attn.k_norm.weight", 1, c.head_dim);
+    }
     b.wo.w = T("self_attn.o_proj.weight", d, c.q_dim());
     b.ffn_norm = T("post_attention_layernorm.weight", 1, d);
     b.w_gate.w = T("mlp.gate_proj.weight", hd, d);
@@ -204,7 +209,7 @@ nlohmann::json hf_config_json(const ModelConfig& c, DType dtype) {
   std::string arch = c.arch == "llama2c" ? "LlamaForCausalLM" : c.arch;
   json cfg = {
       {"architectures", {arch}},
-      {"model_type", arch == "Qwen2ForCausalLM" ? "qwen2" : arch == "MistralForCausalLM" ? "mistral" : "llama"},
+      {"model_type", hf_model_type(arch)},
       {"hidden_size", c.dim},
       {"intermediate_size", c.hidden_dim},
       {"num_hidden_layers", c.n_layers},
@@ -285,6 +290,11 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
       add(N("self_attn.q_proj.bias"), b.wq.bias, true);
       add(N("self_attn.k_proj.bias"), b.wk.bias, true);
       add(N("self_attn.v_proj.bias"), b.wv.bias, true);
+    }
+    if (c.qk_norm) {
+      SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k norms is not a layout HF can express", dir);
+      add(N("self_attn.q_norm.weight"), b.q_norm, true);
+      add(N("self_attn.k_norm.weight"), b.k_norm, true);
     }
     add(N("self_attn.o_proj.weight"), b.wo.w, false);
     add(N("post_attention_layernorm.weight"), b.ffn_norm, true);

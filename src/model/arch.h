@@ -15,10 +15,14 @@ struct ArchSpec {
   MlpKind mlp;
   PosKind pos;
   bool qkv_bias;           // q/k/v projections carry biases
+  bool qk_norm;            // per-head RMSNorm of q and k before RoPE (Qwen3)
   bool uses_sliding_window;  // honour config "sliding_window"
   bool default_tie;        // tie_word_embeddings when config.json omits it
+  const char* model_type;  // config.json "model_type"
 };
 
+// config.json "model_type" of an architecture ("llama" for llama2.c models).
+const char* hf_model_type(const std::string& hf_name);
 // nullptr when the architecture is unknown.
 const ArchSpec* find_arch(const std::string& hf_name);
 // "LlamaForCausalLM, MistralForCausalLM, ..." for error messages.

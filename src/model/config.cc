@@ -11,6 +11,7 @@ int64_t ModelConfig::n_params() const {
                       + int64_t(q_dim()) * d           // wo
                       + 3 * d * h;                       // gate, up, down
   if (qkv_bias) per_block += q_dim() + 2 * kv_dim();
+  if (qk_norm) per_block += 2 * head_dim;
   int64_t total = int64_t(vocab_size) * d + L * per_block + d;
   if (!tie_embeddings) total += int64_t(vocab_size) * d;
   return total;

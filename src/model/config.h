@@ -33,6 +33,7 @@ struct ModelConfig {
   MlpKind mlp = MlpKind::SwiGLU;
   PosKind pos = PosKind::RopeHalves;
   bool qkv_bias = false;     // Qwen2: biases on q/k/v projections
+  bool qk_norm = false;      // Qwen3: RMSNorm over each head of q and k, before RoPE
   bool tie_embeddings = false;
   int bos_id = -1, eos_id = -1;
 

@@ -39,6 +39,10 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   linear(s.xn.data(), b.wq, s.q.data(), T);
   linear(s.xn.data(), b.wk, k_new, T);
   linear(s.xn.data(), b.wv, v_new, T);
+  if (c.qk_norm) {  // every head's row of head_dim values normalised on its own
+    rmsnorm(s.q.data(), b.q_norm.data(), s.q.data(), T * c.n_heads, c.head_dim, c.norm_eps);
+    rmsnorm(k_new, b.k_norm.data(), k_new, T * c.n_kv_heads, c.head_dim, c.norm_eps);
+  }
   rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, rope_tab);
   rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, rope_tab);
   causal_attention(c, s.q.data(), kbuf, vbuf, s.att.data(), T, pos0, s.attn);

@@ -32,6 +32,8 @@ struct BlockWeights {
   Linear wq;         // (n_heads*head_dim, dim)
   Linear wk;         // (n_kv_heads*head_dim, dim)
   Linear wv;         // (n_kv_heads*head_dim, dim)
+  Tensor q_norm;     // (1, head_dim) per-head norm of q (config qk_norm), else empty
+  Tensor k_norm;     // (1, head_dim) per-head norm of k
   Linear wo;         // (dim, n_heads*head_dim)
   Tensor ffn_norm;   // (1, dim)
   Linear w_gate;     // (hidden, dim)   "w1" in llama2.c

@@ -238,6 +238,11 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     auto& b = const_cast<BlockWeights&>(w.blocks[size_t(l)]);  // linears() is non-const; nothing is modified
     add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
     add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
+    if (c.qk_norm) {
+      SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k norms is not a layout HF can express", dir);
+      add_dense(hf_block_tensor(l, "self_attn.q_norm.weight"), b.q_norm, true);
+      add_dense(hf_block_tensor(l, "self_attn.k_norm.weight"), b.k_norm, true);
+    }
     for (const auto& ref : b.linears()) {
       const std::string name = ref.name, prefix = hf_block_tensor(l, linear_leaf(name));
       if (ref.linear->packed) {  // a loaded packed model (slim pack): copied as it is
@@ -329,6 +334,10 @@ Model load_packed_model(const std::string& dir) {
     auto& b = w.blocks[size_t(l)];
     b.attn_norm = load_hf_tensor(set, hf_block_tensor(l, "input_layernorm.weight"), 1, d);
     b.ffn_norm = load_hf_tensor(set, hf_block_tensor(l, "post_attention_layernorm.weight"), 1, d);
+    if (c.qk_norm) {
+      b.q_norm = load_hf_tensor(set, hf_block_tensor(l, "self_attn.q_norm.weight"), 1, c.head_dim);
+      b.k_norm = load_hf_tensor(set, hf_block_tensor(l, "self_attn.k_norm.weight"), 1, c.head_dim);
+    }
     const std::pair<int64_t, int64_t> shapes[] = {{c.q_dim(), d}, {c.kv_dim(), d}, {c.kv_dim(), d}, {d, c.q_dim()},
                                                   {hd, d},        {hd, d},         {d, hd}};
     size_t i = 0;
