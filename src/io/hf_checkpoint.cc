@@ -127,16 +127,28 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.qkv_bias = spec->qkv_bias;
   c.qk_norm = spec->qk_norm;
   // Missing sizes read as 0 and are refused by validate_config below.
+  const HfKeys& keys = *spec->keys;
   c.dim = size_or(j, "hidden_size", 0, path, 1 << 20);
-  c.hidden_dim = size_or(j, "intermediate_size", 0, path, 1 << 22);
+  c.hidden_dim = size_or(j, keys.ffn_size, 0, path, 1 << 22);
   c.n_layers = size_or(j, "num_hidden_layers", 0, path, 4096);
   c.n_heads = size_or(j, "num_attention_heads", 0, path, 4096);
   c.n_kv_heads = size_or(j, "num_key_value_heads", c.n_heads, path, 4096);
   c.head_dim = size_or(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, path, 1 << 16);
   c.vocab_size = size_or(j, "vocab_size", 0, path, kMaxId);
   c.max_seq_len = size_or(j, "max_position_embeddings", 2048, path, 1 << 24);
-  c.norm_eps = float(json_float_or(j, "rms_norm_eps", 1e-6, path, 1e-30, 0.5));
+  c.norm_eps = keys.norm_eps ? float(json_float_or(j, keys.norm_eps, keys.default_eps, path, 1e-30, 0.5))
+                             : float(keys.default_eps);
   c.rope_theta = float(json_float_or(j, "rope_theta", 10000.0, path, 1e-3, 1e12));
+  c.all_bias = spec->all_bias && get_or<bool>(j, "enable_bias", true, path);
+  c.qkv_bias = spec->qkv_bias && (spec->all_bias ? c.all_bias : true);
+  c.pos_offset = spec->pos_offset;
+  // OPT: word_embed_proj_dim (OPT-350m: 512 embeddings into a 1024 model) and
+  // post-norm blocks (do_layer_norm_before false), whose final norm is absent.
+  if (const int e = size_or(j, "word_embed_proj_dim", c.dim, path, 1 << 20); e != c.dim) c.embed_dim = e;
+  c.norm_before = get_or<bool>(j, "do_layer_norm_before", true, path);
+  c.final_norm = c.norm_before && !get_or<bool>(j, "_remove_final_layer_norm", false, path);
+  SLIM_CHECK(get_or<bool>(j, "layer_norm_elementwise_affine", true, path),
+             "{}: layer_norm_elementwise_affine false is not supported", path);
   c.tie_embeddings = get_or<bool>(j, "tie_word_embeddings", spec->default_tie, path);
   c.bos_id = first_id(j, "bos_token_id", path);
   c.eos_id = first_id(j, "eos_token_id", path);
@@ -149,8 +161,9 @@ ModelConfig parse_hf_config(const std::string& path) {
                "{}: rope_scaling type 'yarn' needs a 'factor' or 'original_max_position_embeddings'", path);
     c.rope_scaling.factor = double(c.max_seq_len) / c.rope_scaling.original_max_pos;
   }
-  const std::string act = string_or(j, "hidden_act", "silu", path);
-  SLIM_CHECK(act == "silu", "{}: hidden_act '{}' is not supported (LLaMA-family models use silu)", path, act);
+  const std::string act = string_or(j, keys.activation, keys.act_value, path);
+  SLIM_CHECK(act == keys.act_value, "{}: {} '{}' is not supported ({} models use {})", path, keys.activation, act,
+             arch, keys.act_value);
   validate_config(c, path);
   return c;
 }
@@ -163,41 +176,55 @@ Model load_hf_model(const std::string& dir) {
   m.source = dir;
   m.format = "hf-safetensors";
   const ModelConfig& c = m.config;
+  const HfNames& nm = *arch_of(c).names;
   TensorSet set = TensorSet::open_dir(dir);
-  if (auto r = set.find("model.embed_tokens.weight"); r.file) m.source_dtype = dtype_name(r.info->dtype);
+  // The facebook/opt-* files name their tensors "decoder...." where
+  // transformers' modules say "model.decoder....": both are read.
+  const std::string embed_name = std::string(nm.embed) + ".weight";
+  const bool no_root = !set.find(embed_name).file && set.find(embed_name.substr(6)).file;
+  auto name = [&](const std::string& n) { return no_root && n.starts_with("model.") ? n.substr(6) : n; };
+  auto W = [&](const std::string& stem, int64_t r, int64_t cc) { return load_hf_tensor(set, name(stem + ".weight"), r, cc); };
+  auto B = [&](const std::string& stem, int64_t n) { return load_hf_tensor(set, name(stem + ".bias"), 1, n); };
+  if (auto r = set.find(name(embed_name)); r.file) m.source_dtype = dtype_name(r.info->dtype);
 
   auto& w = m.weights;
-  const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
-  w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
+  const int64_t d = c.dim, e = c.embed_width(), V = c.vocab_size;
+  w.tok_embed = W(nm.embed, V, e);
+  if (c.pos == PosKind::Learned) w.pos_embed = W(nm.pos_embed, c.max_seq_len + c.pos_offset, d);
+  if (e != d) {
+    w.project_in.w = W(nm.project_in, d, e);
+    w.project_out.w = W(nm.project_out, e, d);
+  }
+  const ArchSpec& arch = arch_of(c);
   w.blocks.resize(size_t(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
-    auto T = [&](const std::string& leaf, int64_t r, int64_t cc) {
-      return load_hf_tensor(set, hf_block_tensor(l, leaf), r, cc);
-    };
-    b.attn_norm = T("input_layernorm.weight", 1, d);
-    b.wq.w = T("self_attn.q_proj.weight", c.q_dim(), d);
-    b.wk.w = T("self_attn.k_proj.weight", c.kv_dim(), d);
-    b.wv.w = T("self_attn.v_proj.weight", c.kv_dim(), d);
-    if (c.qkv_bias) {
-      b.wq.bias = T("self_attn.q_proj.bias", 1, c.q_dim());
-      b.wk.bias = T("self_attn.k_proj.bias", 1, c.kv_dim());
-      b.wv.bias = T("self_attn.v_proj.bias", 1, c.kv_dim());
+    auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
+    b.has_gate = c.mlp == MlpKind::SwiGLU;
+    b.attn_norm = W(N(nm.attn_norm), 1, d);
+    b.ffn_norm = W(N(nm.ffn_norm), 1, d);
+    if (c.all_bias) {
+      b.attn_norm_bias = B(N(nm.attn_norm), d);
+      b.ffn_norm_bias = B(N(nm.ffn_norm), d);
     }
     if (c.qk_norm) {
-      b.q_norm = T("self_attn.q_norm.weight", 1, c.head_dim);
-      b.k_norm = T("self_attn.k_norm.weight", 1, c.head_dim);
+      b.q_norm = W(N(nm.q_norm), 1, c.head_dim);
+      b.k_norm = W(N(nm.k_norm), 1, c.head_dim);
     }
-    b.wo.w = T("self_attn.o_proj.weight", d, c.q_dim());
-    b.ffn_norm = T("post_attention_layernorm.weight", 1, d);
-    b.w_gate.w = T("mlp.gate_proj.weight", hd, d);
-    b.w_up.w = T("mlp.up_proj.weight", hd, d);
-    b.w_down.w = T("mlp.down_proj.weight", d, hd);
+    for (auto& ref : b.linears()) {
+      const auto [rows, cols] = linear_shape(c, ref.name);
+      const std::string stem = N(hf_linear_leaf(arch, ref.name));
+      ref.linear->w = W(stem, rows, cols);
+      if (linear_has_bias(c, ref.site)) ref.linear->bias = B(stem, rows);
+    }
   }
-  w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
+  if (c.final_norm) {
+    w.final_norm = W(nm.final_norm, 1, d);
+    if (c.all_bias) w.final_norm_bias = B(nm.final_norm, d);
+  }
   // Some tied checkpoints still store lm_head.weight; prefer it when present.
   if (set.find("lm_head.weight").file)
-    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
+    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, e);
   else {
     SLIM_CHECK(c.tie_embeddings, "{}: missing tensor 'lm_head.weight' (and tie_word_embeddings is false)", dir);
     w.lm_head = w.tok_embed;
@@ -207,28 +234,36 @@ Model load_hf_model(const std::string& dir) {
 
 nlohmann::json hf_config_json(const ModelConfig& c, DType dtype) {
   std::string arch = c.arch == "llama2c" ? "LlamaForCausalLM" : c.arch;
+  const ArchSpec& spec = arch_of(c);
+  const HfKeys& keys = *spec.keys;
   json cfg = {
       {"architectures", {arch}},
-      {"model_type", hf_model_type(arch)},
+      {"model_type", spec.model_type},
       {"hidden_size", c.dim},
-      {"intermediate_size", c.hidden_dim},
+      {keys.ffn_size, c.hidden_dim},
       {"num_hidden_layers", c.n_layers},
       {"num_attention_heads", c.n_heads},
-      {"num_key_value_heads", c.n_kv_heads},
-      {"head_dim", c.head_dim},
       {"vocab_size", c.vocab_size},
       {"max_position_embeddings", c.max_seq_len},
-      {"rms_norm_eps", c.norm_eps},
-      {"rope_theta", c.rope_theta},
       {"tie_word_embeddings", c.tie_embeddings},
-      {"hidden_act", "silu"},
+      {keys.activation, keys.act_value},
       {"torch_dtype", dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16"},
   };
+  if (keys.norm_eps) cfg[keys.norm_eps] = c.norm_eps;
+  if (c.pos != PosKind::Learned) {
+    cfg["num_key_value_heads"] = c.n_kv_heads;
+    cfg["head_dim"] = c.head_dim;
+    cfg["rope_theta"] = c.rope_theta;
+  } else {  // OPT's own keys
+    cfg["word_embed_proj_dim"] = c.embed_width();
+    cfg["do_layer_norm_before"] = c.norm_before;
+    cfg["enable_bias"] = c.all_bias;
+    if (c.norm_before && !c.final_norm) cfg["_remove_final_layer_norm"] = true;
+  }
   if (c.bos_id >= 0) cfg["bos_token_id"] = c.bos_id;
   if (c.eos_id >= 0) cfg["eos_token_id"] = c.eos_id;
   if (c.sliding_window > 0) cfg["sliding_window"] = c.sliding_window;
   if (c.rope_scaling.type != RopeScalingType::None) cfg["rope_scaling"] = rope_scaling_json(c.rope_scaling);
-
   return cfg;
 }
 
@@ -275,34 +310,44 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
     return inter ? rope_rows_interleaved_to_halves(t, heads, c.head_dim) : t;
   };
   const auto& w = m.weights;
+  const ArchSpec& arch = arch_of(c);
+  const HfNames& nm = *arch.names;
+  const std::string wt = ".weight", bs = ".bias";
   const bool rest = opt.part == -2 || opt.part == -1;
-  if (rest) add("model.embed_tokens.weight", w.tok_embed, false);
+  if (rest) {
+    add(nm.embed + wt, w.tok_embed, false);
+    if (!w.pos_embed.empty()) add(nm.pos_embed + wt, w.pos_embed, false);
+    if (!w.project_in.w.empty()) add(nm.project_in + wt, w.project_in.w, false);
+    if (!w.project_out.w.empty()) add(nm.project_out + wt, w.project_out.w, false);
+  }
   for (int l = 0; l < c.n_layers; ++l) {
     if (opt.part != -2 && opt.part != l) continue;
-    const auto& b = w.blocks[size_t(l)];
-    auto N = [&](const std::string& leaf) { return hf_block_tensor(l, leaf); };
-    add(N("input_layernorm.weight"), b.attn_norm, true);
-    add(N("self_attn.q_proj.weight"), rope(b.wq.w, c.n_heads), false);
-    add(N("self_attn.k_proj.weight"), rope(b.wk.w, c.n_kv_heads), false);
-    add(N("self_attn.v_proj.weight"), b.wv.w, false);
-    if (c.qkv_bias) {
-      SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k biases is not a layout HF can express", dir);
-      add(N("self_attn.q_proj.bias"), b.wq.bias, true);
-      add(N("self_attn.k_proj.bias"), b.wk.bias, true);
-      add(N("self_attn.v_proj.bias"), b.wv.bias, true);
-    }
+    auto b = w.blocks[size_t(l)];  // a copy of views: linears() needs a mutable object
+    auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
+    add(N(nm.attn_norm) + wt, b.attn_norm, true);
+    if (!b.attn_norm_bias.empty()) add(N(nm.attn_norm) + bs, b.attn_norm_bias, true);
     if (c.qk_norm) {
       SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k norms is not a layout HF can express", dir);
-      add(N("self_attn.q_norm.weight"), b.q_norm, true);
-      add(N("self_attn.k_norm.weight"), b.k_norm, true);
+      add(N(nm.q_norm) + wt, b.q_norm, true);
+      add(N(nm.k_norm) + wt, b.k_norm, true);
     }
-    add(N("self_attn.o_proj.weight"), b.wo.w, false);
-    add(N("post_attention_layernorm.weight"), b.ffn_norm, true);
-    add(N("mlp.gate_proj.weight"), b.w_gate.w, false);
-    add(N("mlp.up_proj.weight"), b.w_up.w, false);
-    add(N("mlp.down_proj.weight"), b.w_down.w, false);
+    add(N(nm.ffn_norm) + wt, b.ffn_norm, true);
+    if (!b.ffn_norm_bias.empty()) add(N(nm.ffn_norm) + bs, b.ffn_norm_bias, true);
+    for (const auto& ref : b.linears()) {
+      const std::string stem = N(hf_linear_leaf(arch, ref.name)), name = ref.name;
+      const Tensor& t = ref.linear->w;
+      add(stem + wt, name == "q_proj" ? rope(t, c.n_heads) : name == "k_proj" ? rope(t, c.n_kv_heads) : t, false);
+      if (!ref.linear->bias.empty()) {
+        SLIM_CHECK(!inter || ref.site != InputSite::AttnIn,
+                   "{}: interleaved RoPE with q/k biases is not a layout HF can express", dir);
+        add(stem + bs, ref.linear->bias, true);
+      }
+    }
   }
-  if (rest) add("model.norm.weight", w.final_norm, true);
+  if (rest && c.final_norm) {
+    add(nm.final_norm + wt, w.final_norm, true);
+    if (!w.final_norm_bias.empty()) add(nm.final_norm + bs, w.final_norm_bias, true);
+  }
   if (rest && !c.tie_embeddings) add("lm_head.weight", w.lm_head, false);
   auto meta = opt.metadata;
   meta.emplace("format", "pt");

@@ -2,18 +2,41 @@
 
 #include <fmt/format.h>
 
+#include "util/error.h"
+
 namespace slim {
 
 namespace {
+
+constexpr HfNames kLlamaNames = {
+    "model.embed_tokens", nullptr, nullptr, nullptr, "model.norm", "model.layers.{}.",
+    "input_layernorm", "post_attention_layernorm", "self_attn.q_norm", "self_attn.k_norm",
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+     "mlp.down_proj"}};
+// facebook/opt-*: the hub files name tensors "decoder...." (no "model."); the
+// loader accepts both, writers use the transformers module paths below.
+constexpr HfNames kOptNames = {
+    "model.decoder.embed_tokens", "model.decoder.embed_positions", "model.decoder.project_in",
+    "model.decoder.project_out", "model.decoder.final_layer_norm", "model.decoder.layers.{}.",
+    "self_attn_layer_norm", "final_layer_norm", nullptr, nullptr,
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", nullptr, "fc1", "fc2"}};
+
+constexpr HfKeys kLlamaKeys = {"intermediate_size", "hidden_act", "silu", "rms_norm_eps", 1e-6};
+constexpr HfKeys kOptKeys = {"ffn_dim", "activation_function", "relu", nullptr, 1e-5};
+
 // clang-format off
 constexpr ArchSpec kArchs[] = {
-  // hf_name               norm               mlp              pos                  qkv_bias  qk_norm window  tie    model_type
-  {"LlamaForCausalLM",   NormKind::RMSNorm, MlpKind::SwiGLU, PosKind::RopeHalves, false,    false,  false,  false, "llama"},
-  {"MistralForCausalLM", NormKind::RMSNorm, MlpKind::SwiGLU, PosKind::RopeHalves, false,    false,  true,   false, "mistral"},
-  {"Qwen2ForCausalLM",   NormKind::RMSNorm, MlpKind::SwiGLU, PosKind::RopeHalves, true,     false,  true,   false, "qwen2"},
-  {"Qwen3ForCausalLM",   NormKind::RMSNorm, MlpKind::SwiGLU, PosKind::RopeHalves, false,    true,   true,   false, "qwen3"},
+  // hf_name               norm                 mlp              pos                  qkv_b  all_b  qk_n   window tie    off model_type
+  {"LlamaForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, false, false, false, 0, "llama",   &kLlamaNames, &kLlamaKeys},
+  {"MistralForCausalLM", NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, false, true,  false, 0, "mistral", &kLlamaNames, &kLlamaKeys},
+  {"Qwen2ForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, true,  false, false, true,  false, 0, "qwen2",   &kLlamaNames, &kLlamaKeys},
+  {"Qwen3ForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, true,  true,  false, 0, "qwen3",   &kLlamaNames, &kLlamaKeys},
+  {"OPTForCausalLM",     NormKind::LayerNorm, MlpKind::ReLU,   PosKind::Learned,    true,  true,  false, false, true,  2, "opt",     &kOptNames,   &kOptKeys},
 };
 // clang-format on
+
+constexpr const char* kLinearNames[7] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
 }  // namespace
 
 const ArchSpec* find_arch(const std::string& hf_name) {
@@ -22,9 +45,9 @@ const ArchSpec* find_arch(const std::string& hf_name) {
   return nullptr;
 }
 
-const char* hf_model_type(const std::string& hf_name) {
-  const ArchSpec* a = find_arch(hf_name);
-  return a ? a->model_type : "llama";
+const ArchSpec& arch_of(const ModelConfig& c) {
+  if (const ArchSpec* a = find_arch(c.arch)) return *a;
+  return kArchs[0];  // llama2.c checkpoints and in-memory test models: the LLaMA layout
 }
 
 std::string supported_archs() {
@@ -33,8 +56,17 @@ std::string supported_archs() {
   return s;
 }
 
-std::string hf_block_tensor(int layer, const std::string& leaf) {
-  return fmt::format("model.layers.{}.{}", layer, leaf);
+std::string hf_block_name(const ArchSpec& a, int layer, const std::string& leaf) {
+  return fmt::format(fmt::runtime(a.names->block), layer) + leaf;
+}
+
+const char* hf_linear_leaf(const ArchSpec& a, const std::string& name) {
+  for (int i = 0; i < 7; ++i)
+    if (name == kLinearNames[i]) {
+      SLIM_CHECK(a.names->linear[i] != nullptr, "{} has no {} linear", a.hf_name, name);
+      return a.names->linear[i];
+    }
+  fail("unknown block linear '{}'", name);
 }
 
 }  // namespace slim

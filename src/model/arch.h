@@ -1,6 +1,8 @@
-// The architecture table: one row per Hugging Face architecture name. Adding a
-// family means adding a row (and, for a new kind of block, a NormKind/MlpKind/
-// PosKind value the forward pass implements) — never an if-chain on names.
+// The architecture table: one row per Hugging Face architecture name, with
+// the block's computation (norm, MLP, positions, biases) and the checkpoint's
+// layout (tensor names, config.json keys). Adding a family means adding a
+// row (and, for a new kind of block, a NormKind/MlpKind/PosKind value the
+// forward pass implements) — never an if-chain on names.
 #pragma once
 #include <string>
 #include <vector>
@@ -9,26 +11,57 @@
 
 namespace slim {
 
+// Tensor names of a family's checkpoint, without the ".weight"/".bias" suffix.
+// Block leaves are relative to `block` ("model.layers.{}."); nullptr: absent.
+struct HfNames {
+  const char* embed;        // "model.embed_tokens"
+  const char* pos_embed;    // learned positions ("model.decoder.embed_positions")
+  const char* project_in;   // word_embed_proj_dim -> hidden (OPT-350m)
+  const char* project_out;  // hidden -> word_embed_proj_dim
+  const char* final_norm;   // "model.norm"
+  const char* block;        // "model.layers.{}."
+  const char* attn_norm;    // "input_layernorm"
+  const char* ffn_norm;     // "post_attention_layernorm"
+  const char* q_norm;       // per-head norms (qk_norm)
+  const char* k_norm;
+  const char* linear[7];    // q, k, v, o, gate, up, down (BlockWeights::linears() order)
+};
+
+// config.json keys and values that differ between families.
+struct HfKeys {
+  const char* ffn_size;     // "intermediate_size" / "ffn_dim"
+  const char* activation;   // "hidden_act" / "activation_function"
+  const char* act_value;    // "silu" / "relu"
+  const char* norm_eps;     // "rms_norm_eps"; nullptr: not in config.json (fixed default_eps)
+  double default_eps;
+};
+
 struct ArchSpec {
   const char* hf_name;     // config.json "architectures"[0]
   NormKind norm;
   MlpKind mlp;
   PosKind pos;
   bool qkv_bias;           // q/k/v projections carry biases
+  bool all_bias;           // every linear and norm carries a bias (OPT)
   bool qk_norm;            // per-head RMSNorm of q and k before RoPE (Qwen3)
   bool uses_sliding_window;  // honour config "sliding_window"
   bool default_tie;        // tie_word_embeddings when config.json omits it
+  int pos_offset;          // learned positions: row of position 0 (OPT: 2)
   const char* model_type;  // config.json "model_type"
+  const HfNames* names;
+  const HfKeys* keys;
 };
 
-// config.json "model_type" of an architecture ("llama" for llama2.c models).
-const char* hf_model_type(const std::string& hf_name);
 // nullptr when the architecture is unknown.
 const ArchSpec* find_arch(const std::string& hf_name);
+// The row of a loaded model's config ("llama2c" models use the LLaMA row).
+const ArchSpec& arch_of(const ModelConfig& c);
 // "LlamaForCausalLM, MistralForCausalLM, ..." for error messages.
 std::string supported_archs();
 
-// HF tensor names of the LLaMA-family layout.
-std::string hf_block_tensor(int layer, const std::string& leaf);  // "model.layers.3.<leaf>"
+// "model.layers.3.self_attn.q_proj" for `leaf` of block `layer` (no suffix).
+std::string hf_block_name(const ArchSpec& a, int layer, const std::string& leaf);
+// HF leaf of the linear named `name` in BlockWeights::linears() ("q_proj", ...).
+const char* hf_linear_leaf(const ArchSpec& a, const std::string& name);
 
 }  // namespace slim

@@ -12,8 +12,13 @@ int64_t ModelConfig::n_params() const {
                       + 3 * d * h;                       // gate, up, down
   if (qkv_bias) per_block += q_dim() + 2 * kv_dim();
   if (qk_norm) per_block += 2 * head_dim;
-  int64_t total = int64_t(vocab_size) * d + L * per_block + d;
-  if (!tie_embeddings) total += int64_t(vocab_size) * d;
+  if (mlp == MlpKind::ReLU) per_block -= d * h;  // no gate
+  if (all_bias) per_block += 2 * d + 2 * d + h + (mlp == MlpKind::SwiGLU ? h : 0) + (qkv_bias ? 0 : q_dim() + 2 * kv_dim());
+  const int64_t e = embed_width();
+  int64_t total = int64_t(vocab_size) * e + L * per_block + (final_norm ? (all_bias ? 2 : 1) * d : 0);
+  if (!tie_embeddings) total += int64_t(vocab_size) * e;
+  if (pos == PosKind::Learned) total += int64_t(max_seq_len + pos_offset) * d;
+  if (e != d) total += 2 * e * d;  // project_in, project_out
   return total;
 }
 
@@ -33,8 +38,8 @@ void validate_config(const ModelConfig& c, const std::string& what) {
              what, c.head_dim);
   SLIM_CHECK(c.norm_eps > 0 && c.norm_eps < 1, "{}: norm eps {} out of range", what, c.norm_eps);
   SLIM_CHECK(c.rope_theta > 0, "{}: rope_theta must be positive", what);
-  SLIM_CHECK(c.norm == NormKind::RMSNorm && c.mlp == MlpKind::SwiGLU && c.pos != PosKind::Learned,
-             "{}: LayerNorm / ReLU MLP / learned positions (OPT-style) are not supported yet", what);
+  SLIM_CHECK(c.embed_dim >= 0 && c.embed_dim <= (1 << 20) && c.pos_offset >= 0 && c.pos_offset <= 1024,
+             "{}: embedding width {} or position offset {} out of range", what, c.embed_dim, c.pos_offset);
 }
 
 }  // namespace slim

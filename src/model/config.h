@@ -9,11 +9,12 @@
 
 namespace slim {
 
-enum class NormKind { RMSNorm, LayerNorm };        // LayerNorm: OPT (not yet wired)
-enum class MlpKind { SwiGLU, ReLU };               // ReLU fc1/fc2: OPT (not yet wired)
+enum class NormKind { RMSNorm, LayerNorm };        // LayerNorm (with bias): OPT
+enum class MlpKind { SwiGLU, ReLU };               // ReLU fc1 -> fc2: OPT
 enum class PosKind { RopeHalves, RopeInterleaved, Learned };
 // RopeHalves: HF rotate_half, pairs (i, i + head_dim/2).
 // RopeInterleaved: llama2.c / Meta original, pairs (2i, 2i+1).
+// Learned: a table of position embeddings added to the token embedding (OPT).
 
 struct ModelConfig {
   std::string arch;          // "llama2c", "LlamaForCausalLM", ...
@@ -34,11 +35,17 @@ struct ModelConfig {
   PosKind pos = PosKind::RopeHalves;
   bool qkv_bias = false;     // Qwen2: biases on q/k/v projections
   bool qk_norm = false;      // Qwen3: RMSNorm over each head of q and k, before RoPE
+  bool all_bias = false;     // OPT: every linear and every norm carries a bias
+  bool norm_before = true;   // pre-norm blocks; false: norm after each residual add (OPT-350m)
+  bool final_norm = true;    // a norm before the head (OPT-350m has none)
+  int embed_dim = 0;         // token embedding width when it differs from dim (OPT word_embed_proj_dim)
+  int pos_offset = 0;        // learned positions: table row of position 0 (OPT: 2)
   bool tie_embeddings = false;
   int bos_id = -1, eos_id = -1;
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
+  int embed_width() const { return embed_dim > 0 ? embed_dim : dim; }  // columns of tok_embed / lm_head
   int64_t n_params() const;  // all weights, counting a tied head once
 };
 

@@ -32,9 +32,21 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   const int64_t n = int64_t(T) * c.dim;
   float* k_new = kbuf + int64_t(pos0) * c.kv_dim();  // (T, kv_dim) rows of this call
   float* v_new = vbuf + int64_t(pos0) * c.kv_dim();
+  // Pre-norm (LLaMA, most OPTs): a sub-block reads norm(x). Post-norm
+  // (OPT-350m): it reads x, and x is normed after the residual add.
+  auto sub_block_input = [&](const Tensor& w, const Tensor& bias) {
+    if (c.norm_before)
+      norm_rows(c, x, w, bias, s.xn.data(), T, c.dim);
+    else
+      std::memcpy(s.xn.data(), x, size_t(n) * sizeof(float));
+  };
+  auto residual_add = [&](const Tensor& w, const Tensor& bias) {
+    add_inplace(x, s.proj.data(), n);
+    if (!c.norm_before) norm_rows(c, x, w, bias, x, T, c.dim);
+  };
 
-  // --- attention: x += Wo · Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n),  n = RMSNorm(x)
-  rmsnorm(x, b.attn_norm.data(), s.xn.data(), T, c.dim, c.norm_eps);
+  // --- attention: x += Wo · Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n),  n = norm(x)
+  sub_block_input(b.attn_norm, b.attn_norm_bias);
   if (hook) (*hook)(InputSite::AttnIn, s.xn.data(), T, c.dim);
   linear(s.xn.data(), b.wq, s.q.data(), T);
   linear(s.xn.data(), b.wk, k_new, T);
@@ -43,44 +55,78 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
     rmsnorm(s.q.data(), b.q_norm.data(), s.q.data(), T * c.n_heads, c.head_dim, c.norm_eps);
     rmsnorm(k_new, b.k_norm.data(), k_new, T * c.n_kv_heads, c.head_dim, c.norm_eps);
   }
-  rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, rope_tab);
-  rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, rope_tab);
+  if (c.pos != PosKind::Learned) {
+    rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, rope_tab);
+    rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, rope_tab);
+  }
   causal_attention(c, s.q.data(), kbuf, vbuf, s.att.data(), T, pos0, s.attn);
   if (hook) (*hook)(InputSite::AttnOut, s.att.data(), T, c.q_dim());
   linear(s.att.data(), b.wo, s.proj.data(), T);
-  add_inplace(x, s.proj.data(), n);
+  residual_add(b.attn_norm, b.attn_norm_bias);
 
-  // --- SwiGLU MLP: x += W_down · (silu(W_gate·n) ⊙ W_up·n),  n = RMSNorm(x)
-  rmsnorm(x, b.ffn_norm.data(), s.xn.data(), T, c.dim, c.norm_eps);
+  // --- MLP: x += W_down · act(n),  SwiGLU: silu(W_gate·n) ⊙ W_up·n;  ReLU: relu(W_up·n)
+  sub_block_input(b.ffn_norm, b.ffn_norm_bias);
   if (hook) (*hook)(InputSite::MlpIn, s.xn.data(), T, c.dim);
-  linear(s.xn.data(), b.w_gate, s.gate.data(), T);
   linear(s.xn.data(), b.w_up, s.up.data(), T);
-  swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
+  if (c.mlp == MlpKind::SwiGLU) {
+    linear(s.xn.data(), b.w_gate, s.gate.data(), T);
+    swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
+  } else {
+    std::memcpy(s.gate.data(), s.up.data(), size_t(T) * c.hidden_dim * sizeof(float));
+    relu(s.gate.data(), int64_t(T) * c.hidden_dim);
+  }
   if (hook) (*hook)(InputSite::MlpHidden, s.gate.data(), T, c.hidden_dim);
   if (inputs_only) return;
   linear(s.gate.data(), b.w_down, s.proj.data(), T);
-  add_inplace(x, s.proj.data(), n);
+  residual_add(b.ffn_norm, b.ffn_norm_bias);
 }
 
-void embed(const Model& m, std::span<const int> tokens, float* x) {
-  const int d = m.config.dim;
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    const int id = tokens[t];
-    SLIM_CHECK(id >= 0 && id < m.config.vocab_size, "token id {} at position {} is outside the vocabulary (0..{})",
-               id, t, m.config.vocab_size - 1);
-    if (m.weights.tok_embed_packed)
-      m.weights.tok_embed_packed->dequantize_rows(id, id + 1, x + t * d, d);
+void embed(const Model& m, std::span<const int> tokens, float* x, int pos0) {
+  const ModelConfig& c = m.config;
+  const int d = c.dim, e = c.embed_width(), T = int(tokens.size());
+  const auto& w = m.weights;
+  std::vector<float> narrow;  // (T, embed_dim) before project_in
+  float* rows = x;
+  if (!w.project_in.w.empty()) {
+    narrow.resize(size_t(T) * e);
+    rows = narrow.data();
+  }
+  for (int t = 0; t < T; ++t) {
+    const int id = tokens[size_t(t)];
+    SLIM_CHECK(id >= 0 && id < c.vocab_size, "token id {} at position {} is outside the vocabulary (0..{})", id, t,
+               c.vocab_size - 1);
+    if (w.tok_embed_packed)
+      w.tok_embed_packed->dequantize_rows(id, id + 1, rows + int64_t(t) * e, e);
     else
-      m.weights.tok_embed.rows_to_f32(id, id + 1, x + t * d, d);  // any storage type
+      w.tok_embed.rows_to_f32(id, id + 1, rows + int64_t(t) * e, e);  // any storage type
+  }
+  if (!w.project_in.w.empty()) linear(narrow.data(), w.project_in, x, T);
+  if (c.pos == PosKind::Learned) {
+    const int r0 = pos0 + c.pos_offset;
+    SLIM_CHECK(r0 + T <= w.pos_embed.rows(), "position {} is beyond the {} learned positions", pos0 + T - 1,
+               w.pos_embed.rows() - c.pos_offset);
+    std::vector<float> p(size_t(T) * d);
+    w.pos_embed.rows_to_f32(r0, r0 + T, p.data(), d);
+    add_inplace(x, p.data(), int64_t(T) * d);
   }
 }
 
 void head_logits(const Model& m, const float* x, int T, float* logits, std::vector<float>& tmp) {
   const ModelConfig& c = m.config;
-  tmp.resize(size_t(T) * c.dim);
-  rmsnorm(x, m.weights.final_norm.data(), tmp.data(), T, c.dim, c.norm_eps);
-  Linear head{m.weights.lm_head, {}, m.weights.lm_head_packed};
-  linear(tmp.data(), head, logits, T);
+  const auto& w = m.weights;
+  tmp.resize(size_t(T) * (c.dim + c.embed_width()));
+  float* h = tmp.data();  // (T, dim)
+  if (c.final_norm)
+    norm_rows(c, x, w.final_norm, w.final_norm_bias, h, T, c.dim);
+  else
+    std::memcpy(h, x, size_t(T) * c.dim * sizeof(float));
+  if (!w.project_out.w.empty()) {
+    float* narrow = h + int64_t(T) * c.dim;  // (T, embed_dim)
+    linear(h, w.project_out, narrow, T);
+    h = narrow;
+  }
+  Linear head{w.lm_head, {}, w.lm_head_packed};
+  linear(h, head, logits, T);
 }
 
 Session::Session(const Model& m, int max_seq) : m_(m) {
@@ -96,7 +142,7 @@ std::span<const float> Session::step(std::span<const int> tokens) {
   SLIM_CHECK(pos_ + T <= cache_.max_seq, "sequence of {} tokens exceeds the context of {}", pos_ + T,
              cache_.max_seq);
   x_.resize(size_t(T) * c.dim);
-  embed(m_, tokens, x_.data());
+  embed(m_, tokens, x_.data(), pos_);
   for (int l = 0; l < c.n_layers; ++l)
     block_forward(c, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos_, cache_.k_layer(l), cache_.v_layer(l),
                   scratch_);

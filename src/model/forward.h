@@ -48,10 +48,12 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
                    float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr,
                    bool inputs_only = false);
 
-// x (T, dim) = embedding rows of `tokens`. Throws on an out-of-range id.
-void embed(const Model& m, std::span<const int> tokens, float* x);
+// x (T, dim) = embedding rows of `tokens` at positions pos0.. (through
+// project_in, plus learned positions where the model has them). Throws on an
+// out-of-range id or position.
+void embed(const Model& m, std::span<const int> tokens, float* x, int pos0 = 0);
 
-// logits (T, vocab) = lm_head(final_norm(x)). x is not modified.
+// logits (T, vocab) = lm_head(project_out(final_norm(x))). x is not modified.
 void head_logits(const Model& m, const float* x, int T, float* logits, std::vector<float>& tmp);
 
 // A running model: the whole stack with a KV cache, for generation.

@@ -23,6 +23,32 @@ void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps
   }
 }
 
+void layernorm(const float* x, const float* w, const float* b, float* out, int T, int n, float eps) {
+#pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* xr = x + int64_t(t) * n;
+    float* o = out + int64_t(t) * n;
+    double sum = 0, ss = 0;  // two passes in double: the variance of large activations
+    for (int i = 0; i < n; ++i) sum += xr[i];
+    const double mean = sum / n;
+    for (int i = 0; i < n; ++i) ss += (xr[i] - mean) * (xr[i] - mean);
+    const float inv = float(1.0 / std::sqrt(ss / n + eps)), m = float(mean);
+    for (int i = 0; i < n; ++i) o[i] = (xr[i] - m) * inv * w[i] + (b ? b[i] : 0.f);
+  }
+}
+
+void norm_rows(const ModelConfig& c, const float* x, const Tensor& w, const Tensor& bias, float* out, int T, int n) {
+  if (c.norm == NormKind::LayerNorm)
+    layernorm(x, w.data(), bias.empty() ? nullptr : bias.data(), out, T, n, c.norm_eps);
+  else
+    rmsnorm(x, w.data(), out, T, n, c.norm_eps);
+}
+
+void relu(float* x, int64_t n) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
 namespace {
 constexpr int64_t kSmallGemv = 1 << 17;  // weights
 }  // namespace

@@ -14,6 +14,13 @@ namespace slim {
 // out = x / rms(x) * w, per row.  x, out: (T, n); w: (n). out may alias x.
 void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps);
 
+// out = (x - mean(x)) / sqrt(var(x) + eps) * w + b, per row; b may be null.
+// x, out: (T, n); out may alias x.
+void layernorm(const float* x, const float* w, const float* b, float* out, int T, int n, float eps);
+
+// The config's norm (RMSNorm, or LayerNorm with `bias`) of each row. bias: (1, n) or empty.
+void norm_rows(const ModelConfig& c, const float* x, const Tensor& w, const Tensor& bias, float* out, int T, int n);
+
 // y (T, out) = x (T, in) · Wᵀ (+ bias). Dense: one BLAS call, sgemv for T == 1,
 // sgemm otherwise. Packed: the packed kernels (pack/packed_linear.h).
 // ldy: row stride of y (>= out), so results can land inside a larger buffer (the KV cache).
@@ -21,6 +28,9 @@ void linear(const float* x, const Linear& L, float* y, int T, int ldy = -1);
 
 // gate = silu(gate) * up, elementwise. (T*n values.)
 void swiglu(float* gate, const float* up, int64_t n);
+
+// x = max(x, 0), elementwise.
+void relu(float* x, int64_t n);
 
 // x += y, elementwise.
 void add_inplace(float* x, const float* y, int64_t n);

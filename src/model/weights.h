@@ -29,6 +29,7 @@ enum class InputSite { AttnIn, AttnOut, MlpIn, MlpHidden };
 
 struct BlockWeights {
   Tensor attn_norm;  // (1, dim)
+  Tensor attn_norm_bias;  // (1, dim) LayerNorm bias (config all_bias), else empty
   Linear wq;         // (n_heads*head_dim, dim)
   Linear wk;         // (n_kv_heads*head_dim, dim)
   Linear wv;         // (n_kv_heads*head_dim, dim)
@@ -36,25 +37,37 @@ struct BlockWeights {
   Tensor k_norm;     // (1, head_dim) per-head norm of k
   Linear wo;         // (dim, n_heads*head_dim)
   Tensor ffn_norm;   // (1, dim)
-  Linear w_gate;     // (hidden, dim)   "w1" in llama2.c
-  Linear w_up;       // (hidden, dim)   "w3"
-  Linear w_down;     // (dim, hidden)   "w2"
+  Tensor ffn_norm_bias;  // (1, dim)
+  Linear w_gate;     // (hidden, dim)   "w1" in llama2.c; absent (has_gate false) in a ReLU MLP
+  Linear w_up;       // (hidden, dim)   "w3"; OPT fc1
+  Linear w_down;     // (dim, hidden)   "w2"; OPT fc2
+  bool has_gate = true;  // false for MlpKind::ReLU: linears() then omits w_gate
 
   struct LinearRef {
     const char* name;  // "q_proj", ... (HF names)
     InputSite site;
     Linear* linear;
   };
-  // The block's linears in execution order (q, k, v, o, gate, up, down).
+  // The block's linears in execution order (q, k, v, o, gate, up, down; no
+  // gate when !has_gate).
   std::vector<LinearRef> linears();
 };
 
+// (rows, cols) of the block linear named `name` ("q_proj", ... as linears()).
+std::pair<int64_t, int64_t> linear_shape(const ModelConfig& c, const std::string& name);
+// Whether the checkpoint stores a bias for a linear reading from `site`.
+bool linear_has_bias(const ModelConfig& c, InputSite site);
+
 struct ModelWeights {
-  Tensor tok_embed;   // (vocab, dim); empty when tok_embed_packed is set
+  Tensor tok_embed;   // (vocab, embed_dim = dim unless config embed_dim); empty when tok_embed_packed is set
   std::shared_ptr<const PackedLinear> tok_embed_packed;  // (vocab, dim) optional packed embedding (--embed-bits)
   std::vector<BlockWeights> blocks;
-  Tensor final_norm;  // (1, dim)
-  Tensor lm_head;     // (vocab, dim); shares storage with tok_embed when tied
+  Tensor final_norm;  // (1, dim); empty when config final_norm is false
+  Tensor final_norm_bias;  // (1, dim) LayerNorm bias, or empty
+  Tensor pos_embed;   // (max_seq_len + pos_offset, dim) learned positions, or empty
+  Linear project_in;  // (dim, embed_dim) when the embedding is narrower (OPT-350m), else empty
+  Linear project_out; // (embed_dim, dim)
+  Tensor lm_head;     // (vocab, embed_dim); shares storage with tok_embed when tied
   // Optional packed head (a packed file written with --head-bits); used by
   // the forward pass instead of lm_head when set.
   std::shared_ptr<const PackedLinear> lm_head_packed;

@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// HF module path of a block linear: "self_attn.q_proj", "mlp.down_proj".
-std::string linear_leaf(const std::string& name) {
-  const bool attn = name == "q_proj" || name == "k_proj" || name == "v_proj" || name == "o_proj";
-  return (attn ? "self_attn." : "mlp.") + name;
-}
-
 // The file always holds the HF row order (RoPE halves). A model loaded from
 // llama2.c rotates interleaved pairs, so its wq/wk rows are permuted on the
 // way out, as save_hf_model does: halves row -> interleaved source row.
@@ -206,6 +200,9 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   };
 
   const auto& w = m.weights;
+  const ArchSpec& arch = arch_of(c);
+  const HfNames& nm = *arch.names;
+  const std::string wt = ".weight", bs = ".bias";
   std::map<std::string, std::string> meta = opt.metadata;
   // Output head and embedding: dense, packed now by RTN (head_bits /
   // embed_bits), or copied when the model was loaded packed.
@@ -223,28 +220,36 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
   const PackedLinear* embed_packed = w.tok_embed_packed.get();
   if (!rest) {
   } else if (opt.embed_bits > 0) {
-    meta["slim.embed_group_size"] = std::to_string(add_rtn_packed("model.embed_tokens", w.tok_embed, opt.embed_bits, "embedding"));
+    meta["slim.embed_group_size"] = std::to_string(add_rtn_packed(nm.embed, w.tok_embed, opt.embed_bits, "embedding"));
     embed_packed = &packed.back();
   } else if (w.tok_embed_packed) {
-    add_packed("model.embed_tokens", *w.tok_embed_packed);
+    add_packed(nm.embed, *w.tok_embed_packed);
     meta["slim.embed_group_size"] = std::to_string(w.tok_embed_packed->parts().group_size);
   } else {
-    add_dense("model.embed_tokens.weight", w.tok_embed, false);
+    add_dense(nm.embed + wt, w.tok_embed, false);
+  }
+  if (rest) {
+    if (!w.pos_embed.empty()) add_dense(nm.pos_embed + wt, w.pos_embed, false);
+    if (!w.project_in.w.empty()) add_dense(nm.project_in + wt, w.project_in.w, false);
+    if (!w.project_out.w.empty()) add_dense(nm.project_out + wt, w.project_out.w, false);
   }
   const auto q_rows = inter ? halves_source_rows(c.n_heads, c.head_dim) : std::vector<int64_t>{};
   const auto k_rows = inter ? halves_source_rows(c.n_kv_heads, c.head_dim) : std::vector<int64_t>{};
   for (int l = 0; l < c.n_layers; ++l) {
     if (!want_block(l)) continue;
     auto& b = const_cast<BlockWeights&>(w.blocks[size_t(l)]);  // linears() is non-const; nothing is modified
-    add_dense(hf_block_tensor(l, "input_layernorm.weight"), b.attn_norm, true);
-    add_dense(hf_block_tensor(l, "post_attention_layernorm.weight"), b.ffn_norm, true);
+    auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
+    add_dense(N(nm.attn_norm) + wt, b.attn_norm, true);
+    add_dense(N(nm.ffn_norm) + wt, b.ffn_norm, true);
+    if (!b.attn_norm_bias.empty()) add_dense(N(nm.attn_norm) + bs, b.attn_norm_bias, true);
+    if (!b.ffn_norm_bias.empty()) add_dense(N(nm.ffn_norm) + bs, b.ffn_norm_bias, true);
     if (c.qk_norm) {
       SLIM_CHECK(!inter, "{}: interleaved RoPE with q/k norms is not a layout HF can express", dir);
-      add_dense(hf_block_tensor(l, "self_attn.q_norm.weight"), b.q_norm, true);
-      add_dense(hf_block_tensor(l, "self_attn.k_norm.weight"), b.k_norm, true);
+      add_dense(N(nm.q_norm) + wt, b.q_norm, true);
+      add_dense(N(nm.k_norm) + wt, b.k_norm, true);
     }
     for (const auto& ref : b.linears()) {
-      const std::string name = ref.name, prefix = hf_block_tensor(l, linear_leaf(name));
+      const std::string name = ref.name, prefix = N(hf_linear_leaf(arch, name));
       if (ref.linear->packed) {  // a loaded packed model (slim pack): copied as it is
         const int gs = ref.linear->packed->parts().group_size;
         SLIM_CHECK(params.empty() || gs == group_size, "{}: layer {} {} has group size {}, others {}", dir, l, name, gs,
@@ -263,7 +268,10 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
       if (!ref.linear->bias.empty()) add_dense(prefix + ".bias", ref.linear->bias, true);
     }
   }
-  if (rest) add_dense("model.norm.weight", w.final_norm, true);
+  if (rest && c.final_norm) {
+    add_dense(nm.final_norm + wt, w.final_norm, true);
+    if (!w.final_norm_bias.empty()) add_dense(nm.final_norm + bs, w.final_norm_bias, true);
+  }
   const bool head_is_embed = c.tie_embeddings && (w.lm_head_packed == nullptr || w.lm_head_packed == w.tok_embed_packed);
   if (!rest) {
   } else if (opt.head_bits > 0) {
@@ -323,38 +331,51 @@ Model load_packed_model(const std::string& dir) {
   if (auto it = meta.find("slim.source_dtype"); it != meta.end()) m.source_dtype = it->second;
 
   auto& w = m.weights;
-  const int64_t d = c.dim, hd = c.hidden_dim, V = c.vocab_size;
-  if (set.find("model.embed_tokens.qweight").file) {
-    w.tok_embed_packed = load_linear(set, dir, "model.embed_tokens", V, d, parse_group_size(meta, "slim.embed_group_size", path));
+  const ArchSpec& arch = arch_of(c);
+  const HfNames& nm = *arch.names;
+  const std::string wt = ".weight", bs = ".bias";
+  const int64_t d = c.dim, e = c.embed_width(), V = c.vocab_size;
+  if (set.find(nm.embed + std::string(".qweight")).file) {
+    w.tok_embed_packed = load_linear(set, dir, nm.embed, V, e, parse_group_size(meta, "slim.embed_group_size", path));
   } else {
-    w.tok_embed = load_hf_tensor(set, "model.embed_tokens.weight", V, d);
+    w.tok_embed = load_hf_tensor(set, nm.embed + wt, V, e);
+  }
+  if (c.pos == PosKind::Learned) w.pos_embed = load_hf_tensor(set, nm.pos_embed + wt, c.max_seq_len + c.pos_offset, d);
+  if (e != d) {
+    w.project_in.w = load_hf_tensor(set, nm.project_in + wt, d, e);
+    w.project_out.w = load_hf_tensor(set, nm.project_out + wt, e, d);
   }
   w.blocks.resize(size_t(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
-    b.attn_norm = load_hf_tensor(set, hf_block_tensor(l, "input_layernorm.weight"), 1, d);
-    b.ffn_norm = load_hf_tensor(set, hf_block_tensor(l, "post_attention_layernorm.weight"), 1, d);
-    if (c.qk_norm) {
-      b.q_norm = load_hf_tensor(set, hf_block_tensor(l, "self_attn.q_norm.weight"), 1, c.head_dim);
-      b.k_norm = load_hf_tensor(set, hf_block_tensor(l, "self_attn.k_norm.weight"), 1, c.head_dim);
+    auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
+    b.has_gate = c.mlp == MlpKind::SwiGLU;
+    b.attn_norm = load_hf_tensor(set, N(nm.attn_norm) + wt, 1, d);
+    b.ffn_norm = load_hf_tensor(set, N(nm.ffn_norm) + wt, 1, d);
+    if (c.all_bias) {
+      b.attn_norm_bias = load_hf_tensor(set, N(nm.attn_norm) + bs, 1, d);
+      b.ffn_norm_bias = load_hf_tensor(set, N(nm.ffn_norm) + bs, 1, d);
     }
-    const std::pair<int64_t, int64_t> shapes[] = {{c.q_dim(), d}, {c.kv_dim(), d}, {c.kv_dim(), d}, {d, c.q_dim()},
-                                                  {hd, d},        {hd, d},         {d, hd}};
-    size_t i = 0;
+    if (c.qk_norm) {
+      b.q_norm = load_hf_tensor(set, N(nm.q_norm) + wt, 1, c.head_dim);
+      b.k_norm = load_hf_tensor(set, N(nm.k_norm) + wt, 1, c.head_dim);
+    }
     for (const auto& ref : b.linears()) {
-      const auto [rows, cols] = shapes[i++];
-      const std::string prefix = hf_block_tensor(l, linear_leaf(ref.name));
+      const auto [rows, cols] = linear_shape(c, ref.name);
+      const std::string prefix = N(hf_linear_leaf(arch, ref.name));
       ref.linear->packed = load_linear(set, dir, prefix, rows, cols, group_size);
-      if (c.qkv_bias && ref.site == InputSite::AttnIn)
-        ref.linear->bias = load_hf_tensor(set, prefix + ".bias", 1, rows);
+      if (linear_has_bias(c, ref.site)) ref.linear->bias = load_hf_tensor(set, prefix + bs, 1, rows);
     }
   }
-  w.final_norm = load_hf_tensor(set, "model.norm.weight", 1, d);
+  if (c.final_norm) {
+    w.final_norm = load_hf_tensor(set, nm.final_norm + wt, 1, d);
+    if (c.all_bias) w.final_norm_bias = load_hf_tensor(set, nm.final_norm + bs, 1, d);
+  }
   if (set.find("lm_head.qweight").file) {
-    w.lm_head_packed = load_linear(set, dir, "lm_head", V, d, parse_group_size(meta, "slim.head_group_size", path));
+    w.lm_head_packed = load_linear(set, dir, "lm_head", V, e, parse_group_size(meta, "slim.head_group_size", path));
   }
   if (set.find("lm_head.weight").file)
-    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, d);
+    w.lm_head = load_hf_tensor(set, "lm_head.weight", V, e);
   else if (c.tie_embeddings && !w.lm_head_packed) {
     w.lm_head = w.tok_embed;
     w.lm_head_packed = w.tok_embed_packed;  // tied and packed: the head reads the packed embedding
