@@ -45,7 +45,7 @@ double nll_of(const std::vector<double>& logits, const std::vector<int>& tok, in
 }
 
 TEST_P(Family, ForwardMatchesTheFloat64Reference) {
-  EXPECT_EQ(model.source_dtype, "BF16");
+  EXPECT_EQ(model.source_dtype, ck.config["torch_dtype"] == "float16" ? "F16" : "BF16");
   const int V = model.config.vocab_size;
   const auto ref = test::hf_reference_logits(ck, tokens);
   const auto got = forward_logits(model, tokens);
@@ -94,7 +94,7 @@ TEST_P(Family, QuantizedAndPackedEqualsFakeQuant) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Hf, Family, ::testing::Values("llama", "qwen2", "qwen3"),
+INSTANTIATE_TEST_SUITE_P(Hf, Family, ::testing::Values("llama", "qwen2", "qwen3", "opt", "opt350m"),
                          [](const auto& i) { return i.param; });
 
 }  // namespace

@@ -61,17 +61,152 @@ void HfCheckpoint::write(const std::string& dir) const {
   std::vector<std::vector<uint16_t>> store;
   std::vector<TensorToWrite> out;
   store.reserve(tensors.size());
+  const bool f16 = config.value("torch_dtype", "") == "float16";  // values were rounded to this dtype
   for (const auto& [name, t] : tensors) {
     auto& b = store.emplace_back(t.v.size());
-    for (size_t i = 0; i < t.v.size(); ++i) b[i] = f32_to_bf16(float(t.v[i]));
-    out.push_back({name, DType::BF16, t.shape,
+    for (size_t i = 0; i < t.v.size(); ++i) b[i] = f16 ? f32_to_f16(float(t.v[i])) : f32_to_bf16(float(t.v[i]));
+    out.push_back({name, f16 ? DType::F16 : DType::BF16, t.shape,
                    std::span<const std::byte>(reinterpret_cast<const std::byte*>(b.data()), b.size() * 2)});
   }
   write_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), out, {{"format", "pt"}});
   std::ofstream(std::filesystem::path(dir) / "config.json", std::ios::binary) << config.dump(2);
 }
 
+namespace {
+
+// OPT as facebook/opt-* ship it: "decoder.*" names (no "model." root), fp16,
+// tied head with no lm_head.weight; "opt350m" is the post-norm variant with a
+// narrower word embedding (project_in/out) and no final layer norm.
+HfCheckpoint make_opt_checkpoint(bool post_norm, uint32_t seed) {
+  const int d = 24, heads = 4, ffn = 40, layers = 2, vocab = 64, max_pos = 128, e = post_norm ? 16 : d;
+  HfCheckpoint ck;
+  ck.config = {{"architectures", {"OPTForCausalLM"}},
+               {"model_type", "opt"},
+               {"hidden_size", d},
+               {"ffn_dim", ffn},
+               {"num_hidden_layers", layers},
+               {"num_attention_heads", heads},
+               {"vocab_size", vocab},
+               {"max_position_embeddings", max_pos},
+               {"word_embed_proj_dim", e},
+               {"do_layer_norm_before", !post_norm},
+               {"activation_function", "relu"},
+               {"enable_bias", true},
+               {"bos_token_id", 2},
+               {"eos_token_id", 2},
+               {"torch_dtype", "float16"}};
+  std::mt19937 rng(seed);
+  auto add = [&](const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
+    std::normal_distribution<double> nd(mean, scale);
+    HfTensor t{shape, {}};
+    int64_t n = 1;
+    for (auto sz : shape) n *= sz;
+    t.v.resize(size_t(n));
+    for (auto& x : t.v) x = f16_to_f32(f32_to_f16(float(nd(rng))));  // exact in the fp16 file
+    ck.tensors[name] = std::move(t);
+  };
+  const double ws = 0.4 / std::sqrt(double(d));
+  add("decoder.embed_tokens.weight", {vocab, e}, 1.0);
+  add("decoder.embed_positions.weight", {max_pos + 2, d}, 0.3);
+  if (e != d) {
+    add("decoder.project_in.weight", {d, e}, 0.5 / std::sqrt(double(e)));
+    add("decoder.project_out.weight", {e, d}, 0.5 / std::sqrt(double(d)));
+  }
+  for (int l = 0; l < layers; ++l) {
+    const std::string p = fmt::format("decoder.layers.{}.", l);
+    for (const char* n : {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj"}) {
+      add(p + n + ".weight", {d, d}, ws);
+      add(p + n + ".bias", {d}, 0.1);
+    }
+    for (const char* n : {"self_attn_layer_norm", "final_layer_norm"}) {
+      add(p + n + ".weight", {d}, 0.1, 1.0);
+      add(p + n + ".bias", {d}, 0.1);
+    }
+    add(p + "fc1.weight", {ffn, d}, ws);
+    add(p + "fc1.bias", {ffn}, 0.1);
+    add(p + "fc2.weight", {d, ffn}, 0.4 / std::sqrt(double(ffn)));
+    add(p + "fc2.bias", {d}, 0.1);
+  }
+  if (!post_norm) {
+    add("decoder.final_layer_norm.weight", {d}, 0.1, 1.0);
+    add("decoder.final_layer_norm.bias", {d}, 0.1);
+  }
+  return ck;
+}
+
+// modeling_opt.py: OPTDecoder with OPTLearnedPositionalEmbedding (offset 2),
+// q scaled by head_dim^-0.5, nn.LayerNorm (eps 1e-5), ReLU.
+std::vector<double> opt_reference_logits(const HfCheckpoint& ck, const std::vector<int>& tokens) {
+  const json& c = ck.config;
+  const int d = c["hidden_size"], heads = c["num_attention_heads"], layers = c["num_hidden_layers"];
+  const int e = c["word_embed_proj_dim"], hd = d / heads;
+  const bool pre = c["do_layer_norm_before"];
+  auto layer_norm = [&](Vec& x, const std::string& stem) {
+    const HfTensor &w = ck.at(stem + ".weight"), &b = ck.at(stem + ".bias");
+    double mean = 0, var = 0;
+    for (double v : x) mean += v;
+    mean /= double(x.size());
+    for (double v : x) var += (v - mean) * (v - mean);
+    var /= double(x.size());
+    for (size_t i = 0; i < x.size(); ++i) x[i] = (x[i] - mean) / std::sqrt(var + 1e-5) * w.v[i] + b.v[i];
+  };
+  const HfTensor& emb = ck.at("decoder.embed_tokens.weight");
+  const HfTensor& pos = ck.at("decoder.embed_positions.weight");
+  const int T = int(tokens.size());
+  std::vector<std::vector<Vec>> K(static_cast<size_t>(layers)), V(static_cast<size_t>(layers));
+  std::vector<double> logits;
+  for (int t = 0; t < T; ++t) {
+    Vec x(emb.v.begin() + int64_t(tokens[size_t(t)]) * e, emb.v.begin() + int64_t(tokens[size_t(t)] + 1) * e);
+    if (ck.has("decoder.project_in.weight")) x = matvec(ck.at("decoder.project_in.weight"), x, nullptr);
+    for (int i = 0; i < d; ++i) x[size_t(i)] += pos.v[size_t((t + 2) * d + i)];
+    for (int l = 0; l < layers; ++l) {
+      const std::string p = fmt::format("decoder.layers.{}.", l);
+      auto lin = [&](const std::string& n, const Vec& in) {
+        return matvec(ck.at(p + n + ".weight"), in, &ck.at(p + n + ".bias"));
+      };
+      Vec n = x;
+      if (pre) layer_norm(n, p + "self_attn_layer_norm");
+      Vec q = lin("self_attn.q_proj", n), k = lin("self_attn.k_proj", n), v = lin("self_attn.v_proj", n);
+      for (auto& qq : q) qq *= 1 / std::sqrt(double(hd));
+      K[size_t(l)].push_back(k);
+      V[size_t(l)].push_back(v);
+      Vec att(static_cast<size_t>(d), 0.0);
+      for (int h = 0; h < heads; ++h) {
+        Vec s(static_cast<size_t>(t + 1));
+        double mx = -1e300, sum = 0;
+        for (int j = 0; j <= t; ++j) {
+          double dot = 0;
+          for (int i = 0; i < hd; ++i) dot += q[size_t(h * hd + i)] * K[size_t(l)][size_t(j)][size_t(h * hd + i)];
+          mx = std::max(mx, s[size_t(j)] = dot);
+        }
+        for (auto& x0 : s) sum += (x0 = std::exp(x0 - mx));
+        for (int j = 0; j <= t; ++j)
+          for (int i = 0; i < hd; ++i)
+            att[size_t(h * hd + i)] += s[size_t(j)] / sum * V[size_t(l)][size_t(j)][size_t(h * hd + i)];
+      }
+      const Vec o = lin("self_attn.out_proj", att);
+      for (int i = 0; i < d; ++i) x[size_t(i)] += o[size_t(i)];
+      if (!pre) layer_norm(x, p + "self_attn_layer_norm");
+      n = x;
+      if (pre) layer_norm(n, p + "final_layer_norm");
+      Vec h1 = lin("fc1", n);
+      for (auto& v1 : h1) v1 = std::max(v1, 0.0);
+      const Vec h2 = lin("fc2", h1);
+      for (int i = 0; i < d; ++i) x[size_t(i)] += h2[size_t(i)];
+      if (!pre) layer_norm(x, p + "final_layer_norm");
+    }
+    if (ck.has("decoder.final_layer_norm.weight")) layer_norm(x, "decoder.final_layer_norm");
+    if (ck.has("decoder.project_out.weight")) x = matvec(ck.at("decoder.project_out.weight"), x, nullptr);
+    const Vec lg = matvec(emb, x, nullptr);  // tied head
+    logits.insert(logits.end(), lg.begin(), lg.end());
+  }
+  return logits;
+}
+
+}  // namespace
+
 HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
+  if (family_name == "opt" || family_name == "opt350m") return make_opt_checkpoint(family_name == "opt350m", seed);
   const Family& f = family(family_name);
   const int d = 24, heads = 4, kv = 2, hid = 40, layers = 2, vocab = 64;
   const int hd = f.head_dim ? f.head_dim : d / heads;
@@ -134,6 +269,7 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
 
 std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vector<int>& tokens) {
   const json& c = ck.config;
+  if (c["model_type"] == "opt") return opt_reference_logits(ck, tokens);
   const int d = c["hidden_size"], heads = c["num_attention_heads"], kvh = c["num_key_value_heads"];
   const int layers = c["num_hidden_layers"], vocab = c["vocab_size"];
   const int hd = c.contains("head_dim") ? c["head_dim"].get<int>() : d / heads;

@@ -37,11 +37,12 @@ struct HfCheckpoint {
   }
   bool has(const std::string& name) const { return tensors.count(name) > 0; }
 
-  // config.json + model.safetensors (bf16) into dir.
+  // config.json + model.safetensors (bf16, or fp16 where torch_dtype says so) into dir.
   void write(const std::string& dir) const;
 };
 
-// Families: "llama", "qwen2" (q/k/v biases), "qwen3" (q/k norms, decoupled head_dim).
+// Families: "llama", "qwen2" (q/k/v biases), "qwen3" (q/k norms, decoupled
+// head_dim), "opt" (facebook/opt-125m layout), "opt350m" (post-norm, project_in/out).
 HfCheckpoint make_hf_checkpoint(const std::string& family, uint32_t seed);
 
 // logits (T, vocab), float64, of the checkpoint on `tokens` (positions 0..T-1).
