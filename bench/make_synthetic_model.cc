@@ -9,6 +9,8 @@
 // heads, FFN 5632, vocab 32000), llama2-7b (hidden 4096, 32 layers, 32 heads,
 // FFN 11008), llama3-8b (4096, 32 layers, 8 KV heads, FFN 14336, vocab
 // 128256), llama2-70b (8192, 80 layers, 64 heads, 8 KV heads, FFN 28672),
+// opt-1.3b (OPTForCausalLM: hidden 2048, 24 layers, 32 heads, FFN 8192,
+// vocab 50272, LayerNorm, ReLU, learned positions, biases, tied head),
 // mid, small (hidden 256, 4 layers; for quick checks). --layers N overrides
 // the depth. The model is written block by block as safetensors shards with an
 // index (pack/sharded_writer.h): memory is one block in fp32 plus the
@@ -60,12 +62,22 @@ ModelConfig shape_config(const std::string& shape) {
     c.rope_theta = 500000.f;
   } else if (shape == "llama2-70b") {
     c.dim = 8192, c.hidden_dim = 28672, c.n_layers = 80, c.n_heads = 64, c.n_kv_heads = 8, c.max_seq_len = 4096;
+  } else if (shape == "opt-1.3b") {
+    c.arch = "OPTForCausalLM";
+    c.norm = NormKind::LayerNorm;
+    c.mlp = MlpKind::ReLU;
+    c.pos = PosKind::Learned;
+    c.qkv_bias = c.all_bias = c.tie_embeddings = true;
+    c.pos_offset = 2;
+    c.bos_id = c.eos_id = 2;
+    c.dim = 2048, c.hidden_dim = 8192, c.n_layers = 24, c.n_heads = 32, c.n_kv_heads = 32, c.max_seq_len = 2048;
+    c.vocab_size = 50272;
   } else if (shape == "mid") {
     c.dim = 1024, c.hidden_dim = 2816, c.n_layers = 2, c.n_heads = 16, c.n_kv_heads = 4, c.max_seq_len = 1024;
   } else if (shape == "small") {
     c.dim = 256, c.hidden_dim = 704, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2, c.max_seq_len = 1024;
   } else {
-    fail("unknown --shape '{}' (tinyllama, llama2-7b, llama3-8b, llama2-70b, mid, small)", shape);
+    fail("unknown --shape '{}' (tinyllama, llama2-7b, llama3-8b, llama2-70b, opt-1.3b, mid, small)", shape);
   }
   c.head_dim = c.dim / c.n_heads;
   return c;
@@ -89,7 +101,7 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--layers") layers = std::stoi(next());
     else {
-      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|mid|small --dtype bf16|f16|f32 --out DIR [--seed S] [--layers N]\n");
+      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|llama2-7b|llama3-8b|llama2-70b|opt-1.3b|mid|small --dtype bf16|f16|f32 --out DIR [--seed S] [--layers N]\n");
       return 2;
     }
   }
@@ -108,7 +120,10 @@ int main(int argc, char** argv) {
     // blocks, final norm, head), so the same --seed gives the same weights.
     w.tok_embed = generated(c.vocab_size, c.dim, 0.02f, 0.f, ++s);
     w.final_norm = generated(1, c.dim, 0.f, 1.f, s + 9 * uint64_t(c.n_layers) + 1);
-    w.lm_head = generated(c.vocab_size, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 2);
+    w.lm_head = c.tie_embeddings ? w.tok_embed : generated(c.vocab_size, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 2);
+    const bool bias = c.all_bias;
+    if (c.pos == PosKind::Learned) w.pos_embed = generated(c.max_seq_len + c.pos_offset, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 3);
+    if (bias) w.final_norm_bias = generated(1, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 4);
     w.blocks.resize(size_t(c.n_layers));
     std::filesystem::create_directories(out);
     ShardedWriterOptions wo;
@@ -116,7 +131,7 @@ int main(int argc, char** argv) {
     wo.metadata = {{"slim.synthetic", fmt::format("generated weights, shape {}, seed {}", shape, seed)}};
     ShardedModelWriter writer(m, out, wo);
     writer.write_rest();
-    w.tok_embed = w.lm_head = Tensor();
+    w.tok_embed = w.lm_head = w.pos_embed = Tensor();
     for (int l = 0; l < c.n_layers; ++l) {
       auto& b = w.blocks[size_t(l)];
       b.attn_norm = generated(1, c.dim, 0.f, 1.f, ++s);
@@ -125,9 +140,16 @@ int main(int argc, char** argv) {
       b.wk.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wv.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wo.w = generated(c.dim, c.q_dim(), 0.02f, 0.f, ++s);
-      b.w_gate.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
+      b.has_gate = c.mlp == MlpKind::SwiGLU;
+      if (b.has_gate) b.w_gate.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_up.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_down.w = generated(c.dim, c.hidden_dim, 0.02f, 0.f, ++s);
+      if (bias) {  // OPT: every norm and linear has one (extra seeds after the LLaMA sequence)
+        uint64_t bs = (uint64_t(l) + 1) << 32;
+        b.attn_norm_bias = generated(1, c.dim, 0.02f, 0.f, ++bs);
+        b.ffn_norm_bias = generated(1, c.dim, 0.02f, 0.f, ++bs);
+        for (auto& ref : b.linears()) ref.linear->bias = generated(1, ref.linear->out(), 0.02f, 0.f, ++bs);
+      }
       writer.write_block(l, {});
       b = BlockWeights();
       fmt::print(stderr, "\rblock {}/{}", l + 1, c.n_layers);

@@ -2,7 +2,9 @@
 # Issue 10 figures (docs/RESULTS.md, "Real scale"): memory and time of the
 # streaming pipeline on GENERATED bf16 checkpoints (weights are noise: the
 # perplexities mean nothing, memory and time do), and the resume demo.
-#   scripts/results_scale.sh [tinyllama|7b|7b-wide|resume|all]   (default all)
+#   scripts/results_scale.sh [tinyllama|7b|7b-wide|opt|resume|all]   (default all)
+# opt: a generated OPT-1.3B (issue 13) through inspect, ppl, generate, gptq + pack, packed ppl
+# (the LLaMA-2 32k tokenizer stands in for GPT-2's: its ids fit OPT's 50272-row embedding).
 # Needs ../shared (tokenizer, calibration text); ~20 GB free under $SCRATCH (default /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,18 @@ if [[ $what == 7b-wide || $what == all ]]; then
     rm -rf $T/7b-wide-$L-gptq && "${TIME[@]}" build/slim quantize --model $T/7b-wide-$L --method gptq --bits 4 --pack \
       "${CAL[@]}" --nsamples 8 --seqlen 512 --out $T/7b-wide-$L-gptq --threads 2
   done
+fi
+if [[ $what == opt || $what == all ]]; then
+  gen $T/opt-1.3b opt-1.3b
+  head -c 12000 $S/text/wikitext2_test.txt > $T/wt-12k.txt
+  "${TIME[@]}" build/slim inspect --model $T/opt-1.3b > $T/opt-inspect.txt && head -4 $T/opt-inspect.txt
+  "${TIME[@]}" build/slim ppl --model $T/opt-1.3b --text $T/wt-12k.txt --seqlen 1024 --max-chunks 1 --threads 2
+  "${TIME[@]}" build/slim generate --model $T/opt-1.3b --prompt-file $S/text/wikitext2_test.txt --prompt-tokens 128 \
+    -n 32 --temperature 0 --threads 2 > /dev/null
+  rm -rf $T/opt-gptq && "${TIME[@]}" build/slim quantize --model $T/opt-1.3b --method gptq --bits 4 --pack "${CAL[@]}" \
+    --nsamples 8 --seqlen 256 --out $T/opt-gptq --threads 2
+  du -sh $T/opt-1.3b $T/opt-gptq
+  "${TIME[@]}" build/slim ppl --model $T/opt-gptq --text $T/wt-12k.txt --seqlen 1024 --max-chunks 1 --threads 2
 fi
 if [[ $what == resume || $what == all ]]; then
   d=$T/resume && rm -rf $d && mkdir -p $d && cd $d

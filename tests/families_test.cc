@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "calib/dataset.h"
 #include "eval/perplexity.h"
@@ -57,6 +58,9 @@ TEST_P(Family, ForwardMatchesTheFloat64Reference) {
   }
   EXPECT_LT(max_diff, 1e-5 * max_abs);
   const double nll_ref = nll_of(ref, tokens, V), nll = sequence_nll(model, tokens);
+  // The figures docs/RESULTS.md quotes (issue 13's family table).
+  std::printf("[family %s] logits max |diff| / max |logit| = %.2e, nll %.9f vs reference %.9f (rel %.2e)\n",
+              GetParam().c_str(), max_diff / max_abs, nll, nll_ref, std::fabs(nll - nll_ref) / nll_ref);
   EXPECT_LT(std::fabs(nll - nll_ref), 1e-5 * nll_ref) << nll << " vs " << nll_ref;
 }
 
@@ -71,7 +75,7 @@ TEST_P(Family, DecodeThroughTheCacheEqualsPrefill) {
 }
 
 TEST_P(Family, QuantizedAndPackedEqualsFakeQuant) {
-  for (const char* method : {"gptq", "slim"}) {
+  for (const std::string method : {"gptq", "slim", "slim+"}) {
     Model m = load_hf_model(dir.path());
     const CalibWindows calib = sample_windows(test::random_tokens(2000, 64, 9), 8, 32, 0);
     QuantizeOptions o;
@@ -81,12 +85,18 @@ TEST_P(Family, QuantizedAndPackedEqualsFakeQuant) {
     o.progress = false;
     std::vector<LinearQuantParams> params;
     o.params_out = &params;
+    if (method == "slim+" && GetParam() == "opt350m") {  // block training covers pre-norm blocks only
+      test::expect_error([&] { quantize_model(m, &calib, o); }, {"post-norm"});
+      continue;
+    }
     quantize_model(m, &calib, o);
     test::TempDir out, fq_dir;
     save_packed_model(m, params, {}, out.path());
     const Model pk = load_packed_model(out.path());
     const double nll_fq = sequence_nll(m, tokens), nll_pk = sequence_nll(pk, tokens);
     EXPECT_LT(std::fabs(nll_fq - nll_pk), 1e-5 * nll_fq) << method;
+    std::printf("[family %s] %s 2-bit g8: nll fp %.5f, fake-quant %.5f, packed %.5f\n", GetParam().c_str(), method.c_str(),
+                sequence_nll(model, tokens), nll_fq, nll_pk);
     EXPECT_GT(std::fabs(nll_fq - sequence_nll(model, tokens)), 1e-4) << method << ": quantization changed nothing";
     // The fake-quantized model written as an HF checkpoint reloads the same.
     save_hf_model(m, fq_dir.path());

@@ -285,6 +285,87 @@ void check_block(PosKind pos, bool bias, bool qk_norm = false) {
   }
 }
 
+// OPT's pre-norm block: LayerNorm with bias, biases on every linear, ReLU
+// fc1 -> fc2, no RoPE (positions are added to the embedding, outside the block).
+Vec ref_layernorm(const Vec& x, const Vec& w, const Vec& b, int T, int n, double eps) {
+  Vec y(x.size());
+  for (int t = 0; t < T; ++t) {
+    double m = 0, v = 0;
+    for (int i = 0; i < n; ++i) m += x[size_t(t * n + i)] / n;
+    for (int i = 0; i < n; ++i) v += (x[size_t(t * n + i)] - m) * (x[size_t(t * n + i)] - m) / n;
+    for (int i = 0; i < n; ++i) y[size_t(t * n + i)] = (x[size_t(t * n + i)] - m) / std::sqrt(v + eps) * w[size_t(i)] + b[size_t(i)];
+  }
+  return y;
+}
+
+TEST(GradBlock, MatchesFiniteDifferencesOptLayerNormReluBiases) {
+  test::TinySpec spec;
+  spec.layers = 1;
+  spec.pos = PosKind::RopeHalves;
+  spec.dim = 8;
+  spec.hidden = 12;
+  spec.heads = 2;
+  spec.kv_heads = 2;
+  Model m = test::make_tiny_model(spec);
+  ModelConfig& c = m.config;
+  c.arch = "OPTForCausalLM";
+  c.norm = NormKind::LayerNorm;
+  c.mlp = MlpKind::ReLU;
+  c.pos = PosKind::Learned;
+  c.all_bias = c.qkv_bias = true;
+  BlockWeights& b = m.weights.blocks[0];
+  std::mt19937 rng(12);
+  auto vec = [&](int64_t n, float s) { return Tensor::from(rand_f(rng, size_t(n), s), 1, n); };
+  b.has_gate = false;
+  b.w_gate = Linear();
+  b.attn_norm_bias = vec(c.dim, 0.2f);
+  b.ffn_norm_bias = vec(c.dim, 0.2f);
+  for (auto& ref : b.linears()) ref.linear->bias = vec(ref.linear->out(), 0.2f);
+  const int T = 5;
+  RopeTable rope;
+  rope.build(c, T);
+  auto x = rand_f(rng, size_t(T) * c.dim), R = rand_f(rng, size_t(T) * c.dim);
+  std::vector<float> out(x.size()), dx(x.size());
+  grad::BlockActs acts;
+  grad::BlockGrads g;
+  grad::BackwardScratch s;
+  g.zero(c, b);
+  grad::block_train_forward(c, b, rope, x.data(), out.data(), T, acts);
+  grad::block_backward(c, b, rope, R.data(), acts, g, dx.data(), s);
+
+  Vec an = to_d(b.attn_norm), anb = to_d(b.attn_norm_bias), fn = to_d(b.ffn_norm), fnb = to_d(b.ffn_norm_bias);
+  Vec wq = to_d(b.wq.w), wk = to_d(b.wk.w), wv = to_d(b.wv.w), wo = to_d(b.wo.w), wu = to_d(b.w_up.w),
+      wd = to_d(b.w_down.w);
+  const Vec bq = to_d(b.wq.bias), bk = to_d(b.wk.bias), bv = to_d(b.wv.bias), bo = to_d(b.wo.bias),
+            bu = to_d(b.w_up.bias), bd = to_d(b.w_down.bias);
+  const int d = c.dim, hid = c.hidden_dim;
+  auto forward = [&](const Vec& xin) {
+    Vec n1 = ref_layernorm(xin, an, anb, T, d, c.norm_eps);
+    Vec q = ref_linear(n1, wq, &bq, T, d, d), k = ref_linear(n1, wk, &bk, T, d, d), v = ref_linear(n1, wv, &bv, T, d, d);
+    Vec o = ref_linear(ref_attention(c, q, k, v, T), wo, &bo, T, d, d);
+    Vec xm = xin;
+    for (size_t i = 0; i < xm.size(); ++i) xm[i] += o[i];
+    Vec h = ref_linear(ref_layernorm(xm, fn, fnb, T, d, c.norm_eps), wu, &bu, T, d, hid);
+    for (auto& e : h) e = std::max(e, 0.0);
+    Vec dn = ref_linear(h, wd, &bd, T, hid, d);
+    for (size_t i = 0; i < xm.size(); ++i) xm[i] += dn[i];
+    return xm;
+  };
+  Vec xd = to_d(x), Rd = to_d(R);
+  const Vec ref_out = forward(xd);
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], ref_out[i], 1e-4);
+  auto f = [&] { return dotv(forward(xd), Rd); };
+  expect_fd(f, &xd, dx, "opt block dx");
+  expect_fd(f, &wq, g.wq, "opt block dWq");
+  expect_fd(f, &wk, g.wk, "opt block dWk");
+  expect_fd(f, &wv, g.wv, "opt block dWv");
+  expect_fd(f, &wo, g.wo, "opt block dWo");
+  expect_fd(f, &wu, g.w_up, "opt block dWfc1");
+  expect_fd(f, &wd, g.w_down, "opt block dWfc2");
+  expect_fd(f, &an, g.attn_norm, "opt block d attn LayerNorm weight");
+  expect_fd(f, &fn, g.ffn_norm, "opt block d ffn LayerNorm weight");
+}
+
 TEST(GradBlock, MatchesFiniteDifferencesInterleaved) { check_block(PosKind::RopeInterleaved, false); }
 TEST(GradBlock, MatchesFiniteDifferencesHalvesWithBias) { check_block(PosKind::RopeHalves, true); }
 TEST(GradBlock, MatchesFiniteDifferencesWithQkNorm) { check_block(PosKind::RopeHalves, false, true); }

@@ -73,7 +73,10 @@ void run(const GenerateArgs& a) {
   };
   int generated = 0;
   while (generated < a.max_tokens && s.pos() < ctx) {
-    int next = sample_token(logits, a.temperature, a.top_p, rng);
+    // Embeddings are often padded past the tokenizer's vocabulary (OPT: 50272
+    // rows, 50265 tokens): those rows name no token and are never sampled.
+    const size_t n_tokens = std::min(logits.size(), size_t(lm.tokenizer->vocab_size()));
+    int next = sample_token(logits.first(n_tokens), a.temperature, a.top_p, rng);
     // llama2.c stories models delimit documents with BOS: stop there, or at EOS.
     if (!a.ignore_eos && (next == c.eos_id || next == c.bos_id)) break;
     ids.push_back(next);

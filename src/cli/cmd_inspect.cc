@@ -62,7 +62,8 @@ void run(const InspectArgs& a) {
     for (auto& r : b.linears()) add_linear(fmt::format("layers.{}.{}", l, r.name), *r.linear);
     add(fmt::format("layers.{}.ffn_norm", l), b.ffn_norm);
   }
-  add("final_norm", w.final_norm);
+  if (!w.pos_embed.empty()) add("pos_embed", w.pos_embed);
+  if (!w.final_norm.empty()) add("final_norm", w.final_norm);
   if (w.lm_head_packed && w.lm_head_packed != w.tok_embed_packed)
     add_linear("lm_head", Linear{{}, {}, w.lm_head_packed});
   else if (!c.tie_embeddings)
@@ -86,6 +87,10 @@ void run(const InspectArgs& a) {
       {"rope_scaling", rope_scaling_name(c.rope_scaling.type)},
       {"position", pos_name(c.pos)},
       {"qkv_bias", c.qkv_bias},
+      {"norm", c.norm == NormKind::LayerNorm ? "layernorm" : "rmsnorm"},
+      {"mlp", c.mlp == MlpKind::SwiGLU ? "swiglu" : "relu"},
+      {"all_bias", c.all_bias},
+      {"qk_norm", c.qk_norm},
       {"sliding_window", c.sliding_window},
       {"tie_embeddings", c.tie_embeddings},
       {"parameters", c.n_params()},
@@ -115,12 +120,19 @@ void run(const InspectArgs& a) {
   fmt::print("format       {} ({}), architecture {}\n", lm.model.format, lm.model.source_dtype, c.arch);
   fmt::print("dims         dim {}, ffn {}, layers {}, heads {} (kv {}, head_dim {}), vocab {}, context {}\n", c.dim,
              c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads, c.head_dim, c.vocab_size, c.max_seq_len);
-  fmt::print("blocks       RMSNorm eps {:g}, {}, theta {:g}{}, SwiGLU{}{}{}\n", c.norm_eps, pos_name(c.pos), c.rope_theta,
-             c.rope_scaling.type == RopeScalingType::None
-                 ? ""
-                 : fmt::format(" ({} scaling x{:g})", rope_scaling_name(c.rope_scaling.type), c.rope_scaling.factor),
-             c.qkv_bias ? ", q/k/v bias" : "", c.tie_embeddings ? ", tied embeddings" : "",
-             c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "");
+  const std::string rope =
+      c.pos == PosKind::Learned ? std::string(pos_name(c.pos))
+      : fmt::format("{}, theta {:g}{}", pos_name(c.pos), c.rope_theta,
+                    c.rope_scaling.type == RopeScalingType::None
+                        ? ""
+                        : fmt::format(" ({} scaling x{:g})", rope_scaling_name(c.rope_scaling.type),
+                                      c.rope_scaling.factor));
+  fmt::print("blocks       {}{} eps {:g}, {}, {}{}{}{}{}{}\n", c.norm == NormKind::LayerNorm ? "LayerNorm" : "RMSNorm",
+             c.norm_before ? "" : " (post-norm)", c.norm_eps, rope, c.mlp == MlpKind::SwiGLU ? "SwiGLU" : "ReLU",
+             c.all_bias ? ", biases" : c.qkv_bias ? ", q/k/v bias" : "", c.qk_norm ? ", q/k norm" : "",
+             c.tie_embeddings ? ", tied embeddings" : "",
+             c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "",
+             c.embed_dim ? fmt::format(", embedding width {}", c.embed_dim) : "");
   fmt::print("parameters   {} ({:.3f} M), fp32 {:.2f} MiB, on disk {:.2f} MiB\n", c.n_params(), c.n_params() / 1e6,
              c.n_params() * 4 / 1048576.0, j["file_bytes"].get<int64_t>() / 1048576.0);
   if (j.contains("packed")) {

@@ -17,7 +17,7 @@ void BlockGrads::zero(const ModelConfig& c, const BlockWeights& b) {
   zeros(wk, size_t(b.wk.w.numel()));
   zeros(wv, size_t(b.wv.w.numel()));
   zeros(wo, size_t(b.wo.w.numel()));
-  zeros(w_gate, size_t(b.w_gate.w.numel()));
+  zeros(w_gate, size_t(b.w_gate.w.numel()));  // empty without a gate
   zeros(w_up, size_t(b.w_up.w.numel()));
   zeros(w_down, size_t(b.w_down.w.numel()));
   zeros(bq, size_t(b.wq.bias.numel()));
@@ -44,13 +44,15 @@ std::vector<float>* BlockGrads::of(const char* name) {
 void block_train_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* x,
                          float* out, int T, BlockActs& a) {
   SLIM_CHECK(c.sliding_window <= 0 || c.sliding_window >= T, "block training: sliding-window attention is not supported");
-  SLIM_CHECK(c.pos != PosKind::Learned, "block training: learned positions are not supported");
+  SLIM_CHECK(c.norm_before, "block training: post-norm blocks (OPT-350m) are not supported");
   const int d = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hid = c.hidden_dim;
   const size_t Td = size_t(T) * d;
   a.T = T;
   a.x.assign(x, x + Td);
   a.xn1.resize(Td);
   a.rstd1.resize(size_t(T));
+  a.mean1.resize(size_t(T));
+  a.mean2.resize(size_t(T));
   a.q.resize(size_t(T) * qd);
   a.k.resize(size_t(T) * kvd);
   a.v.resize(size_t(T) * kvd);
@@ -63,7 +65,7 @@ void block_train_forward(const ModelConfig& c, const BlockWeights& b, const Rope
   a.up.resize(size_t(T) * hid);
   a.h.resize(size_t(T) * hid);
 
-  rmsnorm_forward(x, b.attn_norm.data(), a.xn1.data(), a.rstd1.data(), T, d, c.norm_eps);
+  norm_forward(c, x, b.attn_norm, b.attn_norm_bias, a.xn1.data(), a.mean1.data(), a.rstd1.data(), T, d);
   linear_forward(a.xn1.data(), b.wq.w.data(), bias_or_null(b.wq), a.q.data(), T, d, qd);
   linear_forward(a.xn1.data(), b.wk.w.data(), bias_or_null(b.wk), a.k.data(), T, d, kvd);
   linear_forward(a.xn1.data(), b.wv.w.data(), bias_or_null(b.wv), a.v.data(), T, d, kvd);
@@ -76,16 +78,22 @@ void block_train_forward(const ModelConfig& c, const BlockWeights& b, const Rope
     rmsnorm_forward(a.k_lin.data(), b.k_norm.data(), a.k.data(), a.rstd_k.data(), T * c.n_kv_heads, c.head_dim,
                     c.norm_eps);
   }
-  rope_forward(a.q.data(), T, c.n_heads, c.head_dim, c.pos, rope);
-  rope_forward(a.k.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
+  if (c.pos != PosKind::Learned) {
+    rope_forward(a.q.data(), T, c.n_heads, c.head_dim, c.pos, rope);
+    rope_forward(a.k.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
+  }
   attention_forward(c, a.q.data(), a.k.data(), a.v.data(), a.att.data(), a.p.data(), T);
   linear_forward(a.att.data(), b.wo.w.data(), bias_or_null(b.wo), a.xmid.data(), T, qd, d);
   for (size_t i = 0; i < Td; ++i) a.xmid[i] += x[i];
 
-  rmsnorm_forward(a.xmid.data(), b.ffn_norm.data(), a.xn2.data(), a.rstd2.data(), T, d, c.norm_eps);
-  linear_forward(a.xn2.data(), b.w_gate.w.data(), bias_or_null(b.w_gate), a.gate.data(), T, d, hid);
+  norm_forward(c, a.xmid.data(), b.ffn_norm, b.ffn_norm_bias, a.xn2.data(), a.mean2.data(), a.rstd2.data(), T, d);
   linear_forward(a.xn2.data(), b.w_up.w.data(), bias_or_null(b.w_up), a.up.data(), T, d, hid);
-  swiglu_forward(a.gate.data(), a.up.data(), a.h.data(), int64_t(T) * hid);
+  if (c.mlp == MlpKind::SwiGLU) {
+    linear_forward(a.xn2.data(), b.w_gate.w.data(), bias_or_null(b.w_gate), a.gate.data(), T, d, hid);
+    swiglu_forward(a.gate.data(), a.up.data(), a.h.data(), int64_t(T) * hid);
+  } else {
+    relu_forward(a.up.data(), a.h.data(), int64_t(T) * hid);
+  }
   linear_forward(a.h.data(), b.w_down.w.data(), bias_or_null(b.w_down), out, T, hid, d);
   for (size_t i = 0; i < Td; ++i) out[i] += a.xmid[i];
 }
@@ -101,12 +109,16 @@ void block_backward(const ModelConfig& c, const BlockWeights& b, const RopeTable
   linear_backward(dout, a.h.data(), b.w_down.w.data(), s.dh.data(), g.w_down.data(), nullptr, T, hid, d);
   zeros(s.dgate, size_t(T) * hid);
   zeros(s.dup, size_t(T) * hid);
-  swiglu_backward(s.dh.data(), a.gate.data(), a.up.data(), s.dgate.data(), s.dup.data(), int64_t(T) * hid);
   zeros(s.dxn, Td);
-  linear_backward(s.dgate.data(), a.xn2.data(), b.w_gate.w.data(), s.dxn.data(), g.w_gate.data(), nullptr, T, d, hid);
+  if (c.mlp == MlpKind::SwiGLU) {
+    swiglu_backward(s.dh.data(), a.gate.data(), a.up.data(), s.dgate.data(), s.dup.data(), int64_t(T) * hid);
+    linear_backward(s.dgate.data(), a.xn2.data(), b.w_gate.w.data(), s.dxn.data(), g.w_gate.data(), nullptr, T, d, hid);
+  } else {
+    relu_backward(s.dh.data(), a.up.data(), s.dup.data(), int64_t(T) * hid);
+  }
   linear_backward(s.dup.data(), a.xn2.data(), b.w_up.w.data(), s.dxn.data(), g.w_up.data(), nullptr, T, d, hid);
-  rmsnorm_backward(s.dxn.data(), a.xmid.data(), b.ffn_norm.data(), a.rstd2.data(), s.dxmid.data(), g.ffn_norm.data(),
-                   T, d);
+  norm_backward(c, s.dxn.data(), a.xmid.data(), b.ffn_norm, a.mean2.data(), a.rstd2.data(), s.dxmid.data(),
+                g.ffn_norm.data(), T, d);
   // --- attention: xmid = x + W_o att
   zeros(s.datt, size_t(T) * qd);
   linear_backward(s.dxmid.data(), a.att.data(), b.wo.w.data(), s.datt.data(), g.wo.data(), nullptr, T, qd, d);
@@ -115,8 +127,10 @@ void block_backward(const ModelConfig& c, const BlockWeights& b, const RopeTable
   zeros(s.dv, size_t(T) * kvd);
   attention_backward(c, s.datt.data(), a.q.data(), a.k.data(), a.v.data(), a.p.data(), s.dq.data(), s.dk.data(),
                      s.dv.data(), T, s.attn);
-  rope_backward(s.dq.data(), T, c.n_heads, c.head_dim, c.pos, rope);
-  rope_backward(s.dk.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
+  if (c.pos != PosKind::Learned) {
+    rope_backward(s.dq.data(), T, c.n_heads, c.head_dim, c.pos, rope);
+    rope_backward(s.dk.data(), T, c.n_kv_heads, c.head_dim, c.pos, rope);
+  }
   if (c.qk_norm) {  // through the per-head norms: dq, dk become gradients of the projections
     s.dq_lin.assign(s.dq.size(), 0.f);
     s.dk_lin.assign(s.dk.size(), 0.f);
@@ -133,11 +147,11 @@ void block_backward(const ModelConfig& c, const BlockWeights& b, const RopeTable
   linear_backward(s.dv.data(), a.xn1.data(), b.wv.w.data(), s.dxn.data(), g.wv.data(), bias_grad(g.bv), T, d, kvd);
   if (dx) {
     std::memcpy(dx, s.dxmid.data(), Td * sizeof(float));
-    rmsnorm_backward(s.dxn.data(), a.x.data(), b.attn_norm.data(), a.rstd1.data(), dx, g.attn_norm.data(), T, d);
+    norm_backward(c, s.dxn.data(), a.x.data(), b.attn_norm, a.mean1.data(), a.rstd1.data(), dx, g.attn_norm.data(), T, d);
   } else {
     std::vector<float> sink(Td, 0.f);  // the norm weight's gradient still wanted
-    rmsnorm_backward(s.dxn.data(), a.x.data(), b.attn_norm.data(), a.rstd1.data(), sink.data(), g.attn_norm.data(), T,
-                     d);
+    norm_backward(c, s.dxn.data(), a.x.data(), b.attn_norm, a.mean1.data(), a.rstd1.data(), sink.data(),
+                  g.attn_norm.data(), T, d);
   }
 }
 

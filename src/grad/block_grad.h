@@ -1,4 +1,4 @@
-// A LLaMA-family decoder block with its backward pass, for training inside a
+// A pre-norm decoder block (LLaMA family, OPT) with its backward pass, for training inside a
 // block (SliM-LLM+'s learnable clipping, quant/lwc_train.h). The forward is the
 // same computation as model/forward.h block_forward on one window (positions
 // 0..T-1), but it keeps every activation the backward needs (BlockActs).
@@ -16,6 +16,7 @@ struct BlockActs {
   std::vector<float> x;      // (T, dim)     block input
   std::vector<float> xn1;    // (T, dim)     attn_norm(x)
   std::vector<float> rstd1;  // (T)
+  std::vector<float> mean1, mean2;  // (T) LayerNorm means
   std::vector<float> q;      // (T, q_dim)   after RoPE
   std::vector<float> k, v;   // (T, kv_dim)  k after RoPE
   std::vector<float> q_lin, k_lin;    // (T, q_dim), (T, kv_dim) projections before the q/k norms (qk_norm)
@@ -25,7 +26,7 @@ struct BlockActs {
   std::vector<float> xmid;   // (T, dim)     x + o_proj(att)
   std::vector<float> xn2;    // (T, dim)     ffn_norm(xmid)
   std::vector<float> rstd2;  // (T)
-  std::vector<float> gate, up, h;  // (T, hidden) h = silu(gate) * up
+  std::vector<float> gate, up, h;  // (T, hidden) h = silu(gate) * up; ReLU MLP: h = relu(up), gate unused
 };
 
 // Gradients of the block's parameters, same shapes as BlockWeights. Biases

@@ -169,6 +169,87 @@ void attention_backward(const ModelConfig& c, const float* dout, const float* q,
   }
 }
 
+void layernorm_forward(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd, int T,
+                       int n, float eps) {
+#pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* xr = x + int64_t(t) * n;
+    float* o = out + int64_t(t) * n;
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; ++i) s += xr[i];
+    const double m = s / n;
+    for (int i = 0; i < n; ++i) ss += (xr[i] - m) * (xr[i] - m);
+    const float r = float(1.0 / std::sqrt(ss / n + eps));
+    mean[t] = float(m);
+    rstd[t] = r;
+    for (int i = 0; i < n; ++i) o[i] = (xr[i] - float(m)) * r * w[i] + (b ? b[i] : 0.f);
+  }
+}
+
+void layernorm_backward(const float* dout, const float* x, const float* w, const float* mean, const float* rstd,
+                        float* dx, float* dw, float* db, int T, int n) {
+  // xhat = (x - m) r, y = xhat w + b:  dx = r (g - mean(g) - xhat mean(g xhat)),  g = w dy.
+#pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
+  for (int t = 0; t < T; ++t) {
+    const float* xr = x + int64_t(t) * n;
+    const float* dy = dout + int64_t(t) * n;
+    float* d = dx + int64_t(t) * n;
+    const double r = rstd[t], m = mean[t];
+    double sg = 0, sgx = 0;
+    for (int i = 0; i < n; ++i) {
+      const double g = double(w[i]) * dy[i];
+      sg += g;
+      sgx += g * (xr[i] - m) * r;
+    }
+    sg /= n;
+    sgx /= n;
+    for (int i = 0; i < n; ++i) {
+      const double xhat = (xr[i] - m) * r;
+      d[i] += float(r * (double(w[i]) * dy[i] - sg - xhat * sgx));
+    }
+  }
+  if (dw || db) {  // sums over tokens, in order, one thread per column range
+#pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
+    for (int i = 0; i < n; ++i) {
+      double sw = 0, sb = 0;
+      for (int t = 0; t < T; ++t) {
+        const double dy = dout[int64_t(t) * n + i];
+        sw += dy * (x[int64_t(t) * n + i] - mean[t]) * rstd[t];
+        sb += dy;
+      }
+      if (dw) dw[i] += float(sw);
+      if (db) db[i] += float(sb);
+    }
+  }
+}
+
+void relu_forward(const float* a, float* h, int64_t n) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i) h[i] = a[i] > 0.f ? a[i] : 0.f;
+}
+
+void relu_backward(const float* dh, const float* a, float* da, int64_t n) {
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    if (a[i] > 0.f) da[i] += dh[i];
+}
+
+void norm_forward(const ModelConfig& c, const float* x, const Tensor& w, const Tensor& b, float* out, float* mean,
+                  float* rstd, int T, int n) {
+  if (c.norm == NormKind::LayerNorm)
+    layernorm_forward(x, w.data(), b.empty() ? nullptr : b.data(), out, mean, rstd, T, n, c.norm_eps);
+  else
+    rmsnorm_forward(x, w.data(), out, rstd, T, n, c.norm_eps);
+}
+
+void norm_backward(const ModelConfig& c, const float* dout, const float* x, const Tensor& w, const float* mean,
+                   const float* rstd, float* dx, float* dw, int T, int n) {
+  if (c.norm == NormKind::LayerNorm)
+    layernorm_backward(dout, x, w.data(), mean, rstd, dx, dw, nullptr, T, n);
+  else
+    rmsnorm_backward(dout, x, w.data(), rstd, dx, dw, T, n);
+}
+
 void swiglu_forward(const float* gate, const float* up, float* h, int64_t n) {
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) {

@@ -21,6 +21,17 @@ void rmsnorm_forward(const float* x, const float* w, float* out, float* rstd, in
 void rmsnorm_backward(const float* dout, const float* x, const float* w, const float* rstd, float* dx, float* dw,
                       int T, int n);
 
+// out (T, n) = (x - mean) * rstd * w + b (b may be null); mean, rstd (T) kept.
+void layernorm_forward(const float* x, const float* w, const float* b, float* out, float* mean, float* rstd, int T,
+                       int n, float eps);
+// dx (T, n) += ∂/∂x; dw, db (n) += ∂/∂w, ∂/∂b (null: not wanted).
+void layernorm_backward(const float* dout, const float* x, const float* w, const float* mean, const float* rstd,
+                        float* dx, float* dw, float* db, int T, int n);
+
+// h = max(a, 0);  da += dh where a > 0.
+void relu_forward(const float* a, float* h, int64_t n);
+void relu_backward(const float* dh, const float* a, float* da, int64_t n);
+
 // y (T, out) = x (T, in) · Wᵀ (+ b).  W: (out, in), b: (out) or null.
 void linear_forward(const float* x, const float* W, const float* b, float* y, int T, int in, int out);
 // dx (T, in) += dy W;  dW (out, in) += dyᵀ x;  db (out) += Σ_t dy. Any may be null.
@@ -45,5 +56,12 @@ void attention_backward(const ModelConfig& c, const float* dout, const float* q,
 void swiglu_forward(const float* gate, const float* up, float* h, int64_t n);
 // dgate, dup += gradients.
 void swiglu_backward(const float* dh, const float* gate, const float* up, float* dgate, float* dup, int64_t n);
+
+// The config's norm (RMSNorm, or LayerNorm with bias) as one forward/backward
+// pair; `mean` is unused by RMSNorm.
+void norm_forward(const ModelConfig& c, const float* x, const Tensor& w, const Tensor& b, float* out, float* mean,
+                  float* rstd, int T, int n);
+void norm_backward(const ModelConfig& c, const float* dout, const float* x, const Tensor& w, const float* mean,
+                   const float* rstd, float* dx, float* dw, int T, int n);
 
 }  // namespace slim::grad
