@@ -18,11 +18,14 @@ struct Family {
   const char* model_type;
   bool qkv_bias, qk_norm;
   int head_dim;  // 0: hidden_size / heads
+  bool fused = false;  // Phi-3: qkv_proj and gate_up_proj
+  int sliding_window = 0;
 };
 constexpr Family kFamilies[] = {
     {"llama", "LlamaForCausalLM", "llama", false, false, 0},
     {"qwen2", "Qwen2ForCausalLM", "qwen2", true, false, 0},
     {"qwen3", "Qwen3ForCausalLM", "qwen3", false, true, 12},  // head_dim != hidden/heads, as Qwen3 has
+    {"phi3", "Phi3ForCausalLM", "phi3", false, false, 0, true, 16},  // window shorter than the test sequence
 };
 
 const Family& family(const std::string& name) {
@@ -228,7 +231,8 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
                {"eos_token_id", 2},
                {"torch_dtype", "bfloat16"}};
   if (f.head_dim) ck.config["head_dim"] = hd;
-  if (family_name != "llama") ck.config["use_sliding_window"] = false;
+  if (family_name == "qwen2" || family_name == "qwen3") ck.config["use_sliding_window"] = false;
+  if (f.sliding_window) ck.config["sliding_window"] = f.sliding_window;
   std::mt19937 rng(seed);
   auto add = [&](const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
     std::normal_distribution<double> nd(mean, scale);
@@ -244,9 +248,13 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
   for (int l = 0; l < layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
     add(p + "input_layernorm.weight", {d}, 0.1, 1.0);
-    add(p + "self_attn.q_proj.weight", {heads * hd, d}, ws);
-    add(p + "self_attn.k_proj.weight", {kv * hd, d}, ws);
-    add(p + "self_attn.v_proj.weight", {kv * hd, d}, ws);
+    if (f.fused) {
+      add(p + "self_attn.qkv_proj.weight", {(heads + 2 * kv) * hd, d}, ws);
+    } else {
+      add(p + "self_attn.q_proj.weight", {heads * hd, d}, ws);
+      add(p + "self_attn.k_proj.weight", {kv * hd, d}, ws);
+      add(p + "self_attn.v_proj.weight", {kv * hd, d}, ws);
+    }
     if (f.qkv_bias) {
       add(p + "self_attn.q_proj.bias", {heads * hd}, 0.1);
       add(p + "self_attn.k_proj.bias", {kv * hd}, 0.1);
@@ -258,8 +266,12 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
     }
     add(p + "self_attn.o_proj.weight", {d, heads * hd}, ws);
     add(p + "post_attention_layernorm.weight", {d}, 0.1, 1.0);
-    add(p + "mlp.gate_proj.weight", {hid, d}, ws);
-    add(p + "mlp.up_proj.weight", {hid, d}, ws);
+    if (f.fused) {
+      add(p + "mlp.gate_up_proj.weight", {2 * hid, d}, ws);
+    } else {
+      add(p + "mlp.gate_proj.weight", {hid, d}, ws);
+      add(p + "mlp.up_proj.weight", {hid, d}, ws);
+    }
     add(p + "mlp.down_proj.weight", {d, hid}, 0.4 / std::sqrt(double(hid)));
   }
   add("model.norm.weight", {d}, 0.1, 1.0);
@@ -274,6 +286,7 @@ std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vecto
   const int layers = c["num_hidden_layers"], vocab = c["vocab_size"];
   const int hd = c.contains("head_dim") ? c["head_dim"].get<int>() : d / heads;
   const double eps = c["rms_norm_eps"], theta = c["rope_theta"];
+  const int window = c.value("sliding_window", 0);
   const RopeScaling scaling = parse_rope_scaling(c.value("rope_scaling", json(nullptr)), "reference");
   const int T = int(tokens.size());
   const RopeFrequencies freq = rope_frequencies(theta, hd, scaling, c["max_position_embeddings"], T);
@@ -298,9 +311,17 @@ std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vecto
       const std::string p = fmt::format("model.layers.{}.", l);
       Vec n = x;
       rms_norm_chunks(n, ck.at(p + "input_layernorm.weight"), size_t(d), eps);
-      Vec q = matvec(ck.at(p + "self_attn.q_proj.weight"), n, opt(p + "self_attn.q_proj.bias"));
-      Vec k = matvec(ck.at(p + "self_attn.k_proj.weight"), n, opt(p + "self_attn.k_proj.bias"));
-      Vec v = matvec(ck.at(p + "self_attn.v_proj.weight"), n, opt(p + "self_attn.v_proj.bias"));
+      Vec q, k, v;
+      if (ck.has(p + "self_attn.qkv_proj.weight")) {  // Phi3Attention: rows q | k | v
+        const Vec qkv = matvec(ck.at(p + "self_attn.qkv_proj.weight"), n, nullptr);
+        q.assign(qkv.begin(), qkv.begin() + heads * hd);
+        k.assign(qkv.begin() + heads * hd, qkv.begin() + (heads + kvh) * hd);
+        v.assign(qkv.begin() + (heads + kvh) * hd, qkv.end());
+      } else {
+        q = matvec(ck.at(p + "self_attn.q_proj.weight"), n, opt(p + "self_attn.q_proj.bias"));
+        k = matvec(ck.at(p + "self_attn.k_proj.weight"), n, opt(p + "self_attn.k_proj.bias"));
+        v = matvec(ck.at(p + "self_attn.v_proj.weight"), n, opt(p + "self_attn.v_proj.bias"));
+      }
       if (auto* qn = opt(p + "self_attn.q_norm.weight")) rms_norm_chunks(q, *qn, size_t(hd), eps);
       if (auto* kn = opt(p + "self_attn.k_norm.weight")) rms_norm_chunks(k, *kn, size_t(hd), eps);
       rope(q, t);
@@ -315,7 +336,8 @@ std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vecto
         for (int j = 0; j <= t; ++j) {
           double dot = 0;
           for (int i = 0; i < hd; ++i) dot += q[size_t(h * hd + i)] * K[size_t(l)][size_t(j)][size_t(g * hd + i)];
-          s[size_t(j)] = dot / std::sqrt(double(hd));
+          // Sliding window (Mistral, Phi-3): key j is seen while t - j < window.
+          s[size_t(j)] = window > 0 && t - j >= window ? -1e300 : dot / std::sqrt(double(hd));
           mx = std::max(mx, s[size_t(j)]);
         }
         for (auto& e : s) sum += (e = std::exp(e - mx));
@@ -327,8 +349,15 @@ std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vecto
       for (int i = 0; i < d; ++i) x[size_t(i)] += o[size_t(i)];
       n = x;
       rms_norm_chunks(n, ck.at(p + "post_attention_layernorm.weight"), size_t(d), eps);
-      Vec gate = matvec(ck.at(p + "mlp.gate_proj.weight"), n, nullptr);
-      const Vec up = matvec(ck.at(p + "mlp.up_proj.weight"), n, nullptr);
+      Vec gate, up;
+      if (ck.has(p + "mlp.gate_up_proj.weight")) {  // Phi3MLP: gate, up = gate_up.chunk(2)
+        const Vec gu = matvec(ck.at(p + "mlp.gate_up_proj.weight"), n, nullptr);
+        gate.assign(gu.begin(), gu.begin() + int64_t(gu.size() / 2));
+        up.assign(gu.begin() + int64_t(gu.size() / 2), gu.end());
+      } else {
+        gate = matvec(ck.at(p + "mlp.gate_proj.weight"), n, nullptr);
+        up = matvec(ck.at(p + "mlp.up_proj.weight"), n, nullptr);
+      }
       for (size_t i = 0; i < gate.size(); ++i) gate[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
       const Vec down = matvec(ck.at(p + "mlp.down_proj.weight"), gate, nullptr);
       for (int i = 0; i < d; ++i) x[size_t(i)] += down[size_t(i)];

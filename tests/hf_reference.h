@@ -42,7 +42,7 @@ struct HfCheckpoint {
 };
 
 // Families: "llama", "qwen2" (q/k/v biases), "qwen3" (q/k norms, decoupled
-// head_dim), "opt" (facebook/opt-125m layout), "opt350m" (post-norm, project_in/out).
+// head_dim), "phi3" (fused qkv/gate_up, sliding window), "opt" (facebook/opt-125m layout), "opt350m" (post-norm, project_in/out).
 HfCheckpoint make_hf_checkpoint(const std::string& family, uint32_t seed);
 
 // logits (T, vocab), float64, of the checkpoint on `tokens` (positions 0..T-1).

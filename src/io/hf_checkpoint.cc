@@ -161,6 +161,9 @@ ModelConfig parse_hf_config(const std::string& path) {
                "{}: rope_scaling type 'yarn' needs a 'factor' or 'original_max_position_embeddings'", path);
     c.rope_scaling.factor = double(c.max_seq_len) / c.rope_scaling.original_max_pos;
   }
+  // Phi-4-mini, GPT-NeoX style partial rotary: not implemented, so refused rather than run wrong.
+  if (const double prf = json_float_or(j, "partial_rotary_factor", 1.0, path, 0.0, 1.0); prf != 1.0)
+    fail("{}: partial_rotary_factor {} is not supported (only full rotary embeddings)", path, prf);
   const std::string act = string_or(j, keys.activation, keys.act_value, path);
   SLIM_CHECK(act == keys.act_value, "{}: {} '{}' is not supported ({} models use {})", path, keys.activation, act,
              arch, keys.act_value);
@@ -211,7 +214,18 @@ Model load_hf_model(const std::string& dir) {
       b.q_norm = W(N(nm.q_norm), 1, c.head_dim);
       b.k_norm = W(N(nm.k_norm), 1, c.head_dim);
     }
+    if (nm.fused_qkv) {  // Phi-3: rows q | k | v, and gate | up, split as views
+      const int64_t q = c.q_dim(), kv = c.kv_dim(), h = c.hidden_dim;
+      const Tensor qkv = W(N(nm.fused_qkv), q + 2 * kv, d);
+      b.wq.w = qkv.rows_view(0, q);
+      b.wk.w = qkv.rows_view(q, q + kv);
+      b.wv.w = qkv.rows_view(q + kv, q + 2 * kv);
+      const Tensor gate_up = W(N(nm.fused_gate_up), 2 * h, d);
+      b.w_gate.w = gate_up.rows_view(0, h);
+      b.w_up.w = gate_up.rows_view(h, 2 * h);
+    }
     for (auto& ref : b.linears()) {
+      if (!ref.linear->w.empty()) continue;  // split from a fused matrix above
       const auto [rows, cols] = linear_shape(c, ref.name);
       const std::string stem = N(hf_linear_leaf(arch, ref.name));
       ref.linear->w = W(stem, rows, cols);
@@ -333,8 +347,25 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
     }
     add(N(nm.ffn_norm) + wt, b.ffn_norm, true);
     if (!b.ffn_norm_bias.empty()) add(N(nm.ffn_norm) + bs, b.ffn_norm_bias, true);
+    if (nm.fused_qkv) {  // Phi-3: the split linears go back into one matrix each, rows in order
+      auto fused = [&](const std::string& tensor_name, std::initializer_list<Tensor> parts) {
+        std::vector<std::byte> bytes;
+        int64_t rows = 0;
+        for (const Tensor& p : parts) {
+          const auto piece = tensor_bytes(p, opt.dtype);
+          bytes.insert(bytes.end(), piece.begin(), piece.end());
+          rows += p.rows();
+        }
+        storage.push_back(std::move(bytes));
+        out.push_back({tensor_name, opt.dtype, {rows, c.dim}, storage.back()});
+      };
+      fused(N(nm.fused_qkv) + wt, {b.wq.w, b.wk.w, b.wv.w});
+      fused(N(nm.fused_gate_up) + wt, {b.w_gate.w, b.w_up.w});
+    }
     for (const auto& ref : b.linears()) {
-      const std::string stem = N(hf_linear_leaf(arch, ref.name)), name = ref.name;
+      const std::string name = ref.name;
+      if (nm.fused_qkv && name != "o_proj" && name != "down_proj") continue;  // written fused above
+      const std::string stem = N(hf_linear_leaf(arch, ref.name));
       const Tensor& t = ref.linear->w;
       add(stem + wt, name == "q_proj" ? rope(t, c.n_heads) : name == "k_proj" ? rope(t, c.n_kv_heads) : t, false);
       if (!ref.linear->bias.empty()) {

@@ -21,6 +21,13 @@ constexpr HfNames kOptNames = {
     "self_attn_layer_norm", "final_layer_norm", nullptr, nullptr,
     {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", nullptr, "fc1", "fc2"}};
 
+constexpr HfNames kPhi3Names = {
+    "model.embed_tokens", nullptr, nullptr, nullptr, "model.norm", "model.layers.{}.",
+    "input_layernorm", "post_attention_layernorm", nullptr, nullptr,
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+     "mlp.down_proj"},
+    "self_attn.qkv_proj", "mlp.gate_up_proj"};
+
 constexpr HfKeys kLlamaKeys = {"intermediate_size", "hidden_act", "silu", "rms_norm_eps", 1e-6};
 constexpr HfKeys kOptKeys = {"ffn_dim", "activation_function", "relu", nullptr, 1e-5};
 
@@ -31,6 +38,7 @@ constexpr ArchSpec kArchs[] = {
   {"MistralForCausalLM", NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, false, true,  false, 0, "mistral", &kLlamaNames, &kLlamaKeys},
   {"Qwen2ForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, true,  false, false, true,  false, 0, "qwen2",   &kLlamaNames, &kLlamaKeys},
   {"Qwen3ForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, true,  true,  false, 0, "qwen3",   &kLlamaNames, &kLlamaKeys},
+  {"Phi3ForCausalLM",    NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, false, true,  false, 0, "phi3",    &kPhi3Names,  &kLlamaKeys},
   {"OPTForCausalLM",     NormKind::LayerNorm, MlpKind::ReLU,   PosKind::Learned,    true,  true,  false, false, true,  2, "opt",     &kOptNames,   &kOptKeys},
 };
 // clang-format on

@@ -25,6 +25,10 @@ struct HfNames {
   const char* q_norm;       // per-head norms (qk_norm)
   const char* k_norm;
   const char* linear[7];    // q, k, v, o, gate, up, down (BlockWeights::linears() order)
+  // Phi-3 stores q/k/v and gate/up as one matrix each (rows q|k|v, gate|up):
+  // HF files use these; the linears are split at load and packed split.
+  const char* fused_qkv = nullptr;
+  const char* fused_gate_up = nullptr;
 };
 
 // config.json keys and values that differ between families.

@@ -36,6 +36,18 @@ Tensor Tensor::view16(const uint16_t* data, ElemType type, int64_t rows, int64_t
   return t;
 }
 
+Tensor Tensor::rows_view(int64_t r0, int64_t r1) const {
+  SLIM_CHECK(0 <= r0 && r0 <= r1 && r1 <= rows_, "internal: rows [{}, {}) of a {}-row tensor", r0, r1, rows_);
+  Tensor t;
+  t.data_ = static_cast<const char*>(data_) + r0 * cols_ * int64_t(elem_bytes());
+  t.rows_ = r1 - r0;
+  t.cols_ = cols_;
+  t.type_ = type_;
+  // A view (never owned): writing to it copies first, so siblings are untouched.
+  t.keepalive_ = owned_ ? std::shared_ptr<const void>(owned_) : keepalive_;
+  return t;
+}
+
 Tensor Tensor::zeros(int64_t rows, int64_t cols) {
   return from(std::vector<float>(size_t(rows * cols), 0.f), rows, cols);
 }

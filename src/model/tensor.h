@@ -54,6 +54,9 @@ class Tensor {
   // The same values as fp32: this tensor itself (shared) when already F32,
   // else an owned converted copy (exact: fp16 and bf16 embed in fp32).
   Tensor to_f32() const;
+  // Rows [r0, r1) as a view sharing this tensor's storage (kept alive), in its
+  // type: a fused checkpoint matrix (Phi-3 qkv_proj) split without a copy.
+  Tensor rows_view(int64_t r0, int64_t r1) const;
   // Rows [r0, r1) as fp32 into out (r1 - r0, ldo), any storage type.
   void rows_to_f32(int64_t r0, int64_t r1, float* out, int64_t ldo) const;
 
