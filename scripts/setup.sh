@@ -7,6 +7,7 @@ PKGS=(
   libopenblas-openmp-dev liblapacke-dev
   nlohmann-json3-dev libsentencepiece-dev libpcre2-dev libcli11-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libhwy-dev
+  libutf8proc-dev
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -1,6 +1,7 @@
 // Hugging Face tokenizer.json (model.type "BPE"), written by hand: the JSON
 // is turned into the pipeline of tokenizer_hf_internal.h, then encode() runs
-//   split out added tokens -> normalizer -> pre-tokenizer -> BPE per piece
+//   split out added tokens and normalize (tokenizer_hf_added.h) ->
+//   pre-tokenizer -> BPE per piece
 // and decode() undoes the byte-level map or the '▁' / "<0xXX>" conventions.
 // Two flavours are recognised from the JSON:
 //   byte-level        (GPT-2, Qwen2, Llama-3): ByteLevel pre-tokenizer/decoder
@@ -9,11 +10,11 @@
 // Anything else (WordPiece, Unigram, unknown normalizers...) is rejected with
 // the file name and the unsupported component, never silently approximated.
 #include <algorithm>
-#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "io/tokenizer.h"
+#include "io/tokenizer_hf_added.h"
 #include "io/tokenizer_hf_internal.h"
 #include "util/error.h"
 #include "util/files.h"
@@ -72,19 +73,6 @@ int byte_piece_value(std::string_view p) {
   return v;
 }
 
-struct AddedToken {
-  std::string content;
-  int id;
-  bool special, lstrip, rstrip, single_word;
-};
-
-// A stretch of input text: either an added token or text for the pipeline.
-struct Segment {
-  std::string_view text;
-  int added_id;   // -1: ordinary text
-  size_t offset;  // byte offset in the input
-};
-
 class HfTokenizer final : public Tokenizer {
  public:
   explicit HfTokenizer(const std::string& path);
@@ -105,22 +93,19 @@ class HfTokenizer final : public Tokenizer {
   void parse(const json& j);
   void parse_model(const json& m);
   void parse_added_tokens(const json& list);
-  void parse_normalizer(const json& n);
+  void parse_normalizer(const json& n, const std::string& where);
   void parse_pre_tokenizer(const json& p);
   void parse_decoder(const json& d);
   void choose_flavour();
   void parse_special_ids(const json& j);
   int token_id(const std::string& name) const;
   std::pair<int, int> template_bos_eos(const json& post) const;
-  const AddedToken* added_at(std::string_view text, size_t i) const;
-  std::vector<Segment> split_added(std::string_view text) const;
   void decode_piece(int id, std::string_view space, std::string& out) const;
 
   std::string path_;
   std::unique_ptr<hf::Bpe> bpe_;
   std::vector<std::string> pieces_;  // id -> vocabulary entry
-  std::vector<AddedToken> added_;
-  std::array<std::vector<int>, 256> added_by_byte_;  // first byte -> added_ idx, longest first
+  hf::AddedVocab added_;
   std::vector<char> skip_in_decode_;                 // special tokens, BOS, EOS
   std::vector<hf::NormalizerStep> normalizer_;
   std::vector<hf::PreTokenizerStep> pre_tokenizer_;
@@ -156,16 +141,17 @@ void HfTokenizer::parse(const json& j) {
   }
   parse_model(j.at("model"));
   if (const json* a = field(j, "added_tokens")) parse_added_tokens(*a);
-  if (const json* n = field(j, "normalizer")) parse_normalizer(*n);
+  if (const json* n = field(j, "normalizer")) parse_normalizer(*n, "normalizer");
   if (const json* p = field(j, "pre_tokenizer")) parse_pre_tokenizer(*p);
   if (const json* d = field(j, "decoder")) parse_decoder(*d);
+  added_.finish(normalizer_);
   choose_flavour();
   parse_special_ids(j);
   for (int id : {bos_, eos_})
     SLIM_CHECK(id < vocab_size(), "{}: BOS/EOS id {} is outside the vocabulary ({})", path_, id,
                vocab_size());
   skip_in_decode_.assign(pieces_.size(), 0);
-  for (const AddedToken& t : added_)
+  for (const hf::AddedToken& t : added_.tokens())
     if (t.special) skip_in_decode_[t.id] = 1;
   for (int id : {bos_, eos_})
     if (id >= 0) skip_in_decode_[id] = 1;
@@ -231,51 +217,56 @@ void HfTokenizer::parse_model(const json& m) {
 
 void HfTokenizer::parse_added_tokens(const json& list) {
   for (const json& t : list) {
-    AddedToken a;
+    hf::AddedToken a;
     a.content = t.at("content").get<std::string>();
     a.id = int(json_int(t.at("id"), path_, fmt::format("added_tokens['{}'].id", a.content), 0, id_bound_ - 1));
     a.special = flag(t, "special", false);
     a.lstrip = flag(t, "lstrip", false);
     a.rstrip = flag(t, "rstrip", false);
     a.single_word = flag(t, "single_word", false);
+    // Files written by tokenizers always have the field; without it, what
+    // tokenizers' AddedToken::from(content, special) gives.
+    a.normalized = flag(t, "normalized", !a.special);
     SLIM_CHECK(a.id >= 0 && a.id < kMaxVocab && !a.content.empty(),
                "{}: bad added token (id {}, '{}')", path_, a.id, a.content);
     if (a.id >= static_cast<int>(pieces_.size())) pieces_.resize(a.id + 1);
     pieces_[a.id] = a.content;
-    added_.push_back(std::move(a));
+    added_.add(std::move(a));
   }
-  // Leftmost-longest matching (as tokenizers' aho-corasick): per first byte,
-  // candidates longest first.
-  for (size_t i = 0; i < added_.size(); ++i)
-    added_by_byte_[static_cast<unsigned char>(added_[i].content[0])].push_back(static_cast<int>(i));
-  for (auto& v : added_by_byte_)
-    std::stable_sort(v.begin(), v.end(), [&](int a, int b) {
-      return added_[a].content.size() > added_[b].content.size();
-    });
 }
 
-void HfTokenizer::parse_normalizer(const json& n) {
+// `where` names the field in errors: "normalizer" or "normalizer.normalizers[1]".
+void HfTokenizer::parse_normalizer(const json& n, const std::string& where) {
+  static const std::pair<const char*, hf::UnicodeForm> forms[] = {{"NFC", hf::UnicodeForm::kNFC},
+                                                                  {"NFD", hf::UnicodeForm::kNFD},
+                                                                  {"NFKC", hf::UnicodeForm::kNFKC},
+                                                                  {"NFKD", hf::UnicodeForm::kNFKD}};
   const std::string type = text_field(n, "type");
+  for (const auto& [name, form] : forms)
+    if (type == name) {
+      normalizer_.push_back(hf::UnicodeNorm{form});
+      return;
+    }
   if (type == "Sequence") {
-    for (const json& s : n.at("normalizers")) parse_normalizer(s);
+    const json& list = n.at("normalizers");
+    for (size_t i = 0; i < list.size(); ++i)
+      parse_normalizer(list[i], fmt::format("{}.normalizers[{}]", where, i));
   } else if (type == "Prepend") {
     const std::string prefix = n.at("prepend").get<std::string>();
     sp_markers_ = sp_markers_ || prefix == kMetaspace;
     normalizer_.push_back(hf::PrependNorm{prefix});
   } else if (type == "Replace") {
     const json* lit = field(n.at("pattern"), "String");
-    SLIM_CHECK(lit, "{}: unsupported normalizer Replace with a regex pattern", path_);
+    SLIM_CHECK(lit, "{}: {}: unsupported normalizer Replace with a regex pattern", path_, where);
     hf::ReplaceNorm r{lit->get<std::string>(), n.at("content").get<std::string>()};
     sp_markers_ = sp_markers_ || (r.from == " " && r.to == kMetaspace);
     normalizer_.push_back(std::move(r));
-  } else if (type == "NFC") {
-    // Accepted as a no-op (Qwen2 declares it): implementing NFC needs the
-    // Unicode composition tables. Text that is already NFC (nearly all real
-    // text, and every corpus here) tokenizes identically; decomposed input
-    // (e.g. 'e' + U+0301) may differ from tokenizers.
+  } else if (type == "Lowercase") {
+    normalizer_.push_back(hf::LowercaseNorm{});
   } else {
-    fail("{}: unsupported normalizer '{}' (supported: Sequence, Prepend, Replace, NFC)", path_,
-         type);
+    fail("{}: {}: unsupported normalizer type '{}' (supported: Sequence, Prepend, Replace, NFC, "
+         "NFD, NFKC, NFKD, Lowercase)",
+         path_, where, type);
   }
 }
 
@@ -395,7 +386,7 @@ void HfTokenizer::choose_flavour() {
 }
 
 int HfTokenizer::token_id(const std::string& name) const {
-  for (const AddedToken& t : added_)
+  for (const hf::AddedToken& t : added_.tokens())
     if (t.content == name) return t.id;
   return bpe_->id(name);
 }
@@ -459,66 +450,17 @@ void HfTokenizer::parse_special_ids(const json& j) {
   }
 }
 
-bool is_word_byte(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u >= 0x80 || std::isalnum(u) || c == '_';
-}
-bool is_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
-
-// The added token starting at text[i] (longest), or null.
-const AddedToken* HfTokenizer::added_at(std::string_view text, size_t i) const {
-  for (int k : added_by_byte_[static_cast<unsigned char>(text[i])]) {
-    const AddedToken& t = added_[k];
-    if (text.compare(i, t.content.size(), t.content) != 0) continue;
-    // single_word: not glued to word characters (ASCII/UTF-8 approximation
-    // of tokenizers' \w check).
-    const size_t end = i + t.content.size();
-    if (t.single_word &&
-        ((i > 0 && is_word_byte(text[i - 1])) || (end < text.size() && is_word_byte(text[end]))))
-      continue;
-    return &t;
-  }
-  return nullptr;
-}
-
-// Cuts `text` at added tokens (leftmost-longest); lstrip/rstrip tokens also
-// swallow the ASCII whitespace beside them.
-std::vector<Segment> HfTokenizer::split_added(std::string_view text) const {
-  std::vector<Segment> segs;
-  size_t start = 0;
-  for (size_t i = 0; i < text.size();) {
-    const AddedToken* t = added_.empty() ? nullptr : added_at(text, i);
-    if (!t) {
-      ++i;
-      continue;
-    }
-    size_t b = i, e = i + t->content.size();
-    if (t->lstrip)
-      while (b > start && is_space(text[b - 1])) --b;
-    if (t->rstrip)
-      while (e < text.size() && is_space(text[e])) ++e;
-    if (b > start) segs.push_back({text.substr(start, b - start), -1, start});
-    segs.push_back({text.substr(b, e - b), t->id, b});
-    start = i = e;
-  }
-  if (start < text.size()) segs.push_back({text.substr(start), -1, start});
-  return segs;
-}
-
 std::vector<int> HfTokenizer::encode(std::string_view text, bool add_bos) const {
   std::vector<int> ids;
   ids.reserve(text.size() / 3 + 2);
   if (add_bos && bos_ >= 0) ids.push_back(bos_);
   std::unordered_map<std::string, std::vector<int>> cache;  // pre-token -> ids
-  for (const Segment& seg : split_added(text)) {
+  for (hf::Segment& seg : added_.split(text, normalizer_)) {
     if (seg.added_id >= 0) {
       ids.push_back(seg.added_id);
       continue;
     }
-    // tokenizers normalizes each segment on its own: a Prepend('▁') normalizer
-    // adds '▁' after every special token too (Llama-2 "legacy" behaviour).
-    std::string norm = hf::normalize(normalizer_, seg.text);
-    for (hf::Piece& p : hf::pre_tokenize(pre_tokenizer_, std::move(norm), seg.offset == 0)) {
+    for (hf::Piece& p : hf::pre_tokenize(pre_tokenizer_, std::move(seg.text), seg.at_start)) {
       if (p.text.size() > kCacheMaxBytes) {
         bpe_->encode_word(p.text, ids);
         continue;

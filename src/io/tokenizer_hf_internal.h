@@ -1,13 +1,16 @@
 // Internals of the Hugging Face tokenizer.json BPE tokenizer, shared by
-// tokenizer_hf.cc (JSON -> pipeline, encode/decode), tokenizer_hf_pretok.cc
-// (normalizers, pre-tokenizers, PCRE2) and tokenizer_hf_bpe.cc (the BPE
-// model). Not part of the public API: include only from tokenizer_hf*.cc.
+// tokenizer_hf.cc (JSON -> pipeline, encode/decode), tokenizer_hf_added.cc
+// (added tokens), tokenizer_hf_normalize.cc (normalizers, utf8proc),
+// tokenizer_hf_pretok.cc (pre-tokenizers, PCRE2) and tokenizer_hf_bpe.cc (the
+// BPE model). Not part of the public API: include only from tokenizer_hf*.cc.
 //
 // The pipeline mirrors the `tokenizers` library for what LLM checkpoints use:
-//   text -> split out added tokens -> per remaining segment: normalizer ->
-//   pre-tokenizer steps -> (byte-level: bytes to GPT-2 unicode chars) -> BPE.
+//   text -> split out added tokens, normalizing the text between them
+//   (tokenizer_hf_added.h) -> per remaining segment: pre-tokenizer steps ->
+//   (byte-level: bytes to GPT-2 unicode chars) -> BPE.
 #pragma once
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -76,16 +79,40 @@ using PreTokenizerStep = std::variant<SplitStep, MetaspaceStep, ByteLevelStep>;
 std::vector<Piece> pre_tokenize(const std::vector<PreTokenizerStep>& steps, std::string text,
                                 bool at_start);
 
-// Normalizer steps (what LLM tokenizers use; NFC is accepted as a no-op by the
-// loader and never appears here).
+// Normalizer steps (tokenizer_hf_normalize.cc), applied in order as tokenizers'
+// Sequence normalizer does.
 struct PrependNorm {
   std::string prefix;
 };
 struct ReplaceNorm {
   std::string from, to;
 };
-using NormalizerStep = std::variant<PrependNorm, ReplaceNorm>;
+enum class UnicodeForm { kNFC, kNFD, kNFKC, kNFKD };
+struct UnicodeNorm {
+  UnicodeForm form;
+};
+struct LowercaseNorm {};
+using NormalizerStep = std::variant<PrependNorm, ReplaceNorm, UnicodeNorm, LowercaseNorm>;
 std::string normalize(const std::vector<NormalizerStep>& steps, std::string_view text);
+
+// `text` in a Unicode normalization form (utf8proc). Bytes that are not valid
+// UTF-8 (tokenizers never sees them: Rust strings are valid) are kept as they
+// are; the valid stretches between them are normalized each on its own.
+std::string unicode_normalize(std::string_view text, UnicodeForm form);
+// tokenizers' Lowercase: Rust's char::to_lowercase on every code point.
+std::string unicode_lowercase(std::string_view text);
+
+// The code point of the UTF-8 character that starts at s[i] (its length in
+// *len), or -1 with *len = 1 for a byte that does not start a valid one.
+int32_t char_at(std::string_view s, size_t i, size_t* len);
+// The code point of the valid UTF-8 character that ends just before s[end]
+// (its length in *len), or -1 with *len = 1.
+int32_t char_before(std::string_view s, size_t end, size_t* len);
+// Unicode White_Space: Rust's char::is_whitespace and regex \s.
+bool is_white_space(int32_t cp);
+// Rust regex's Unicode \w (Alphabetic, marks, decimal digits, connector
+// punctuation, joiners): what tokenizers' single_word looks at.
+bool is_word_char(int32_t cp);
 
 // Length of the UTF-8 character starting at s[i]; 1 for a stray byte.
 inline size_t utf8_char_len(std::string_view s, size_t i) {

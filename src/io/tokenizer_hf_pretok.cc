@@ -1,4 +1,4 @@
-// Normalizers, pre-tokenizers and the PCRE2 regex wrapper of the Hugging Face
+// Pre-tokenizers and the PCRE2 regex wrapper of the Hugging Face
 // tokenizer (see tokenizer_hf_internal.h). Split semantics follow the
 // `tokenizers` library (SplitDelimiterBehavior) so that regex pre-tokenizers
 // of GPT-2 / Llama-3 / Qwen2 cut the text at the same places.
@@ -242,19 +242,6 @@ std::vector<Piece> pre_tokenize(const std::vector<PreTokenizerStep>& steps, std:
     pieces.swap(next);
   }
   return pieces;
-}
-
-std::string normalize(const std::vector<NormalizerStep>& steps, std::string_view text) {
-  std::string s(text);
-  for (const auto& step : steps) {
-    if (const auto* pre = std::get_if<PrependNorm>(&step)) {
-      if (!s.empty()) s.insert(0, pre->prefix);  // tokenizers: only non-empty text
-    } else {
-      const auto& rep = std::get<ReplaceNorm>(step);
-      s = replace_all(s, rep.from, rep.to);
-    }
-  }
-  return s;
 }
 
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes map to themselves, the
