@@ -231,6 +231,28 @@ struct RefBlock {
   }
 };
 
+// One training forward + backward of block b on a random input x (T, dim)
+// and a random output gradient R, drawn from rng in that order.
+struct BlockRun {
+  std::vector<float> x, R, out, dx;
+  grad::BlockGrads g;
+};
+BlockRun train_block(const ModelConfig& c, const BlockWeights& b, int T, std::mt19937& rng) {
+  RopeTable rope;
+  rope.build(c, T);
+  BlockRun r;
+  r.x = rand_f(rng, size_t(T) * c.dim);
+  r.R = rand_f(rng, size_t(T) * c.dim);
+  r.out.resize(r.x.size());
+  r.dx.resize(r.x.size());
+  grad::BlockActs acts;
+  grad::BackwardScratch s;
+  r.g.zero(c, b);
+  grad::block_train_forward(c, b, rope, r.x.data(), r.out.data(), T, acts);
+  grad::block_backward(c, b, rope, r.R.data(), acts, r.g, r.dx.data(), s);
+  return r;
+}
+
 void check_block(PosKind pos, bool bias, bool qk_norm = false) {
   test::TinySpec spec;
   spec.layers = 1;
@@ -245,17 +267,8 @@ void check_block(PosKind pos, bool bias, bool qk_norm = false) {
   const ModelConfig& c = m.config;
   BlockWeights& b = m.weights.blocks[0];
   const int T = 5;
-  RopeTable rope;
-  rope.build(c, T);
   std::mt19937 rng(8);
-  auto x = rand_f(rng, size_t(T) * c.dim), R = rand_f(rng, size_t(T) * c.dim);
-  std::vector<float> out(x.size()), dx(x.size());
-  grad::BlockActs acts;
-  grad::BlockGrads g;
-  grad::BackwardScratch s;
-  g.zero(c, b);
-  grad::block_train_forward(c, b, rope, x.data(), out.data(), T, acts);
-  grad::block_backward(c, b, rope, R.data(), acts, g, dx.data(), s);
+  auto [x, R, out, dx, g] = train_block(c, b, T, rng);
 
   RefBlock r{c,         to_d(b.attn_norm), to_d(b.ffn_norm), to_d(b.wq.w), to_d(b.wk.w), to_d(b.wv.w),
              to_d(b.wo.w), to_d(b.w_gate.w), to_d(b.w_up.w), to_d(b.w_down.w), to_d(b.wq.bias), to_d(b.wk.bias),
@@ -322,16 +335,7 @@ TEST(GradBlock, MatchesFiniteDifferencesOptLayerNormReluBiases) {
   b.ffn_norm_bias = vec(c.dim, 0.2f);
   for (auto& ref : b.linears()) ref.linear->bias = vec(ref.linear->out(), 0.2f);
   const int T = 5;
-  RopeTable rope;
-  rope.build(c, T);
-  auto x = rand_f(rng, size_t(T) * c.dim), R = rand_f(rng, size_t(T) * c.dim);
-  std::vector<float> out(x.size()), dx(x.size());
-  grad::BlockActs acts;
-  grad::BlockGrads g;
-  grad::BackwardScratch s;
-  g.zero(c, b);
-  grad::block_train_forward(c, b, rope, x.data(), out.data(), T, acts);
-  grad::block_backward(c, b, rope, R.data(), acts, g, dx.data(), s);
+  auto [x, R, out, dx, g] = train_block(c, b, T, rng);
 
   Vec an = to_d(b.attn_norm), anb = to_d(b.attn_norm_bias), fn = to_d(b.ffn_norm), fnb = to_d(b.ffn_norm_bias);
   Vec wq = to_d(b.wq.w), wk = to_d(b.wk.w), wv = to_d(b.wv.w), wo = to_d(b.wo.w), wu = to_d(b.w_up.w),

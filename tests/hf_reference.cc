@@ -34,7 +34,27 @@ const Family& family(const std::string& name) {
   fail("reference: unknown family '{}'", name);
 }
 
-double bf16_round(double x) { return bf16_to_f32(f32_to_bf16(float(x))); }
+bool is_f16(const HfCheckpoint& ck) { return ck.config.value("torch_dtype", "") == "float16"; }
+
+// Seeded normal tensors added to `ck`, rounded to the dtype its file will hold
+// (config torch_dtype), so the reference computes on exactly the stored values.
+struct RandomTensors {
+  HfCheckpoint& ck;
+  std::mt19937 rng;
+  void operator()(const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
+    std::normal_distribution<double> nd(mean, scale);
+    HfTensor t{shape, {}};
+    int64_t n = 1;
+    for (auto sz : shape) n *= sz;
+    t.v.resize(size_t(n));
+    const bool f16 = is_f16(ck);
+    for (auto& x : t.v) {
+      const float v = float(nd(rng));
+      x = f16 ? f16_to_f32(f32_to_f16(v)) : bf16_to_f32(f32_to_bf16(v));
+    }
+    ck.tensors[name] = std::move(t);
+  }
+};
 
 // y (out) = W (out, in) x (+ b)
 Vec matvec(const HfTensor& W, const Vec& x, const HfTensor* b) {
@@ -64,7 +84,7 @@ void HfCheckpoint::write(const std::string& dir) const {
   std::vector<std::vector<uint16_t>> store;
   std::vector<TensorToWrite> out;
   store.reserve(tensors.size());
-  const bool f16 = config.value("torch_dtype", "") == "float16";  // values were rounded to this dtype
+  const bool f16 = is_f16(*this);  // values were rounded to this dtype
   for (const auto& [name, t] : tensors) {
     auto& b = store.emplace_back(t.v.size());
     for (size_t i = 0; i < t.v.size(); ++i) b[i] = f16 ? f32_to_f16(float(t.v[i])) : f32_to_bf16(float(t.v[i]));
@@ -98,16 +118,7 @@ HfCheckpoint make_opt_checkpoint(bool post_norm, uint32_t seed) {
                {"bos_token_id", 2},
                {"eos_token_id", 2},
                {"torch_dtype", "float16"}};
-  std::mt19937 rng(seed);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
-    std::normal_distribution<double> nd(mean, scale);
-    HfTensor t{shape, {}};
-    int64_t n = 1;
-    for (auto sz : shape) n *= sz;
-    t.v.resize(size_t(n));
-    for (auto& x : t.v) x = f16_to_f32(f32_to_f16(float(nd(rng))));  // exact in the fp16 file
-    ck.tensors[name] = std::move(t);
-  };
+  RandomTensors add{ck, std::mt19937(seed)};
   const double ws = 0.4 / std::sqrt(double(d));
   add("decoder.embed_tokens.weight", {vocab, e}, 1.0);
   add("decoder.embed_positions.weight", {max_pos + 2, d}, 0.3);
@@ -233,16 +244,7 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
   if (f.head_dim) ck.config["head_dim"] = hd;
   if (family_name == "qwen2" || family_name == "qwen3") ck.config["use_sliding_window"] = false;
   if (f.sliding_window) ck.config["sliding_window"] = f.sliding_window;
-  std::mt19937 rng(seed);
-  auto add = [&](const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
-    std::normal_distribution<double> nd(mean, scale);
-    HfTensor t{shape, {}};
-    int64_t n = 1;
-    for (auto s : shape) n *= s;
-    t.v.resize(size_t(n));
-    for (auto& x : t.v) x = bf16_round(nd(rng));
-    ck.tensors[name] = std::move(t);
-  };
+  RandomTensors add{ck, std::mt19937(seed)};
   const double ws = 0.4 / std::sqrt(double(d));
   add("model.embed_tokens.weight", {vocab, d}, 1.0);
   for (int l = 0; l < layers; ++l) {

@@ -179,7 +179,8 @@ Model load_hf_model(const std::string& dir) {
   m.source = dir;
   m.format = "hf-safetensors";
   const ModelConfig& c = m.config;
-  const HfNames& nm = *arch_of(c).names;
+  const ArchSpec& arch = arch_of(c);
+  const HfNames& nm = *arch.names;
   TensorSet set = TensorSet::open_dir(dir);
   // The facebook/opt-* files name their tensors "decoder...." where
   // transformers' modules say "model.decoder....": both are read.
@@ -198,7 +199,6 @@ Model load_hf_model(const std::string& dir) {
     w.project_in.w = W(nm.project_in, d, e);
     w.project_out.w = W(nm.project_out, e, d);
   }
-  const ArchSpec& arch = arch_of(c);
   w.blocks.resize(size_t(c.n_layers));
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];

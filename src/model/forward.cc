@@ -67,12 +67,12 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   // --- MLP: x += W_down · act(n),  SwiGLU: silu(W_gate·n) ⊙ W_up·n;  ReLU: relu(W_up·n)
   sub_block_input(b.ffn_norm, b.ffn_norm_bias);
   if (hook) (*hook)(InputSite::MlpIn, s.xn.data(), T, c.dim);
-  linear(s.xn.data(), b.w_up, s.up.data(), T);
   if (c.mlp == MlpKind::SwiGLU) {
+    linear(s.xn.data(), b.w_up, s.up.data(), T);
     linear(s.xn.data(), b.w_gate, s.gate.data(), T);
     swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
-  } else {
-    std::memcpy(s.gate.data(), s.up.data(), size_t(T) * c.hidden_dim * sizeof(float));
+  } else {  // fc1 straight into the hidden buffer
+    linear(s.xn.data(), b.w_up, s.gate.data(), T);
     relu(s.gate.data(), int64_t(T) * c.hidden_dim);
   }
   if (hook) (*hook)(InputSite::MlpHidden, s.gate.data(), T, c.hidden_dim);
