@@ -2,6 +2,8 @@
 
 #include <cblas.h>
 
+#include "dist/comm.h"
+
 namespace slim {
 
 void HessianAccumulator::reset(int64_t dim) {
@@ -21,6 +23,24 @@ void HessianAccumulator::add(const float* x, int64_t T) {
     for (int64_t j = i; j < n; ++j) sum_[size_t(i * n + j)] += batch_[size_t(i * n + j)];
   ++sequences_;
   tokens_ += T;
+}
+
+void HessianAccumulator::reduce_over_ranks() {
+  if (dist::size() == 1) return;
+  const int64_t n = dim_;
+  // The upper triangle and the two counts, packed: half the bytes of the square.
+  std::vector<double> packed(size_t(n * (n + 1) / 2 + 2));
+  size_t k = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i; j < n; ++j) packed[k++] = sum_[size_t(i * n + j)];
+  packed[k] = double(sequences_);
+  packed[k + 1] = double(tokens_);
+  dist::allreduce_sum(packed);
+  k = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i; j < n; ++j) sum_[size_t(i * n + j)] = packed[k++];
+  sequences_ = int64_t(packed[k]);
+  tokens_ = int64_t(packed[k + 1]);
 }
 
 std::vector<double> HessianAccumulator::hessian() const {

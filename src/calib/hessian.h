@@ -15,6 +15,9 @@ class HessianAccumulator {
   void reset(int64_t dim);
   // x: (T, dim) activations of one sequence.
   void add(const float* x, int64_t T);
+  // Every rank's sums added up (in rank order, dist/comm.h): afterwards each
+  // rank holds the accumulator of all ranks' sequences. No-op with one rank.
+  void reduce_over_ranks();
   int64_t dim() const { return dim_; }
   int64_t sequences() const { return sequences_; }
   int64_t tokens() const { return tokens_; }

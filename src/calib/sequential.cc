@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "dist/comm.h"
 #include "model/forward.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -86,17 +87,32 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   const ModelConfig& c = m.config;
   const int64_t n = int64_t(calib.tokens.size());
   const int T = calib.seqlen;
+  // With several ranks (dist/comm.h) this one runs windows [mine.begin, mine.end).
+  const dist::Share mine = dist::my_share(n);
+  const bool ranks = dist::size() > 1;
   require_memory(sequential_memory(c, n, T, opt), "calibration",
                  "lower --nsamples or --seqlen, or add --fp16-activations");
-  ActivationStore acts(n, T, c.dim, opt.fp16_activations, opt.scratch_dir);
+  ActivationStore acts(mine.count(), T, c.dim, opt.fp16_activations, opt.scratch_dir);
+  // Rank 0's copy of every window's activations, for the checkpoint (several ranks only).
+  std::vector<std::byte> all_inputs;
+  if (ranks && dist::is_root() && (opt.block_done || opt.start_block > 0))
+    all_inputs.resize(size_t(n * T * c.dim * (opt.fp16_activations ? 2 : 4)));
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   SLIM_CHECK(opt.start_block >= 0 && opt.start_block <= c.n_layers, "internal: start block {}", opt.start_block);
   if (opt.start_block > 0) {
-    SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
-    opt.load_inputs(acts.bytes());
+    if (!ranks) {
+      SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
+      opt.load_inputs(acts.bytes());
+    } else {  // rank 0 reads the checkpoint, every rank gets its windows
+      if (dist::is_root()) {
+        SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
+        opt.load_inputs(all_inputs);
+      }
+      dist::scatter_from_root(all_inputs, acts.bytes());
+    }
   } else {
-    for (int64_t i = 0; i < n; ++i) {
-      embed(m, calib.tokens[size_t(i)], x.data());
+    for (int64_t i = 0; i < mine.count(); ++i) {
+      embed(m, calib.tokens[size_t(mine.begin + i)], x.data());
       acts.store(i, x.data());
     }
   }
@@ -106,7 +122,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   HessianAccumulator hess[4] = {HessianAccumulator(c.dim), HessianAccumulator(c.q_dim()),
                                 HessianAccumulator(c.dim), HessianAccumulator(c.hidden_dim)};
   CapturedInputs captured[4];
-  Progress prog("block", c.n_layers, opt.progress);
+  Progress prog("block", c.n_layers, opt.progress && dist::is_root());
   for (int l = opt.start_block; l < c.n_layers; ++l) {
     BlockWeights& b = m.weights.blocks[size_t(l)];
     // The block in fp32 while it is calibrated and quantized (16-bit source
@@ -123,12 +139,14 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
     BlockTimes bt;
     bt.layer = l;
+    const dist::Traffic traffic0 = dist::traffic();
     {
       double w = 0;
       for (auto& ref : b.linears()) w += double(ref.linear->out()) * double(ref.linear->in());
       // linears 2·T·weights, causal attention 2·2·q_dim·T(T+1)/2, per window
-      bt.forward_gflop = double(n) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
-      bt.hessian_pass_gflop = bt.forward_gflop - double(n) * 2.0 * T * double(b.w_down.out()) * double(b.w_down.in()) / 1e9;
+      // (this rank's windows)
+      bt.forward_gflop = double(mine.count()) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
+      bt.hessian_pass_gflop = bt.forward_gflop - double(mine.count()) * 2.0 * T * double(b.w_down.out()) * double(b.w_down.in()) / 1e9;
     }
     auto t0 = Clock::now();
     // (1) Hessians from the original weights.
@@ -147,12 +165,23 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
         for (int t = 0; t < rows; t += opt.capture_stride) cap.x.insert(cap.x.end(), in + int64_t(t) * dim, in + int64_t(t + 1) * dim);
       }
     };
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < mine.count(); ++i) {
       acts.load(i, x.data());
       block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
     }
+    if (ranks) {  // every rank ends with the sums (and SBA's token sample) of all windows
+      const auto r0 = Clock::now();
+      for (auto& h : hess) h.reduce_over_ranks();
+      if (opt.capture_stride > 0)
+        for (auto& cap : captured) {
+          const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(cap.x)));
+          cap.x.resize(all.size() / sizeof(float));
+          std::memcpy(cap.x.data(), all.data(), all.size());
+        }
+      bt.reduce = secs(r0, Clock::now());
+    }
     auto t1 = Clock::now();
-    bt.hessian_pass = secs(t0, t1);
+    bt.hessian_pass = secs(t0, t1) - bt.reduce;
     // (2) Quantize the block's linears.
     for (auto& ref : b.linears()) {
       LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)],
@@ -163,7 +192,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     auto t2 = Clock::now();
     bt.quantize = secs(t1, t2);
     // (3) Propagate through the quantized block.
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < mine.count(); ++i) {
       acts.load(i, x.data());
       block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
       acts.store(i, x.data());
@@ -182,8 +211,20 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     widened.clear();
     auto t3 = Clock::now();
     bt.propagate = secs(t2, t3);
+    {
+      const dist::Traffic traffic1 = dist::traffic();
+      bt.comm_sent_bytes = double(traffic1.sent - traffic0.sent);
+      bt.comm_received_bytes = double(traffic1.received - traffic0.received);
+    }
+    std::span<const std::byte> next_inputs = acts.bytes();
+    if (ranks && opt.block_done) {  // the checkpoint holds every window's inputs, in window order
+      const auto g0 = Clock::now();
+      dist::gather_to_root(acts.bytes(), all_inputs);
+      next_inputs = all_inputs;
+      bt.gather = secs(g0, Clock::now());
+    }
     if (opt.times) opt.times->push_back(bt);  // before block_done, so a checkpoint can include it
-    if (opt.block_done) opt.block_done(l, acts.bytes());
+    if (opt.block_done) opt.block_done(l, next_inputs);
     if (opt.times) opt.times->back().block_done = secs(t3, Clock::now());
     const double tok_s = double(2 * n * T) * (l + 1 - opt.start_block) / std::max(1e-9, prog.elapsed_s());
     prog.update(l + 1, fmt::format("{:.0f} calibration tok/s, RSS {:.2f} GiB (anonymous {:.2f})", tok_s,
@@ -193,11 +234,20 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
 }
 
 MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seqlen, const SequentialOptions& opt) {
-  const int64_t tokens = nsamples * seqlen;
+  // Per rank: its share of the windows (dist/comm.h); rank 0 also holds every
+  // window's activations for the checkpoint, and the Hessian reduction
+  // packs the widest upper triangle twice.
+  const int ranks = dist::size();
+  const int64_t tokens = dist::share_of(nsamples, 0, ranks).count() * seqlen;
   const int64_t d = c.dim, q = c.q_dim(), h = c.hidden_dim, widest = std::max({d, q, h});
+  const int64_t act_bytes = opt.fp16_activations ? 2 : 4;
   MemoryNeed need;
-  need.add("calibration windows", tokens * 4);
-  if (opt.scratch_dir.empty()) need.add("calibration activations", tokens * d * (opt.fp16_activations ? 2 : 4));
+  need.add("calibration windows", nsamples * seqlen * 4);
+  if (opt.scratch_dir.empty()) need.add("calibration activations", tokens * d * act_bytes);
+  if (ranks > 1) {
+    need.add("every window's activations (rank 0, checkpoint)", nsamples * seqlen * d * act_bytes);
+    need.add("Hessian reduction", widest * (widest + 1) * 8);
+  }
   // One block widened to fp32 while it is calibrated and quantized.
   need.add("one block in fp32", 4 * (d * (2 * q + 2 * int64_t(c.kv_dim())) + 3 * d * h));
   // Four accumulators: a double sum and a float batch of dim x dim each.
@@ -205,7 +255,7 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   // GPTQ on the widest input: the Hessian, its Cholesky factor and inverse.
   need.add("GPTQ factorisation", 3 * widest * widest * 8);
   if (opt.capture_stride > 0)
-    need.add("captured inputs", (tokens + opt.capture_stride - 1) / opt.capture_stride * (2 * d + q + h) * 4);
+    need.add("captured inputs", (nsamples * seqlen + opt.capture_stride - 1) / opt.capture_stride * (2 * d + q + h) * 4);
   need.add("block buffers", block_activation_bytes(c, seqlen));
   return need;
 }

@@ -12,7 +12,6 @@
 #include <functional>
 #include <span>
 #include <string>
-#include <string>
 #include <vector>
 
 #include "calib/dataset.h"
@@ -49,6 +48,11 @@ struct BlockTimes {
   double quantize = 0;      // every linear's quantizer (factor, allocation, GPTQ, SQC)
   double propagate = 0;     // forward with the quantized weights
   double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
+  // Several ranks (dist/comm.h): combining the Hessians (and SBA's tokens), and
+  // gathering every window's next inputs on rank 0 for the checkpoint; this
+  // rank's payload bytes over the block (the rows of the quantized linears included).
+  double reduce = 0, gather = 0;
+  double comm_sent_bytes = 0, comm_received_bytes = 0;
   double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
   double hessian_pass_gflop = 0;  // the Hessian pass's share (no down_proj product), syrk excluded
 };

@@ -14,8 +14,10 @@
 #include <csignal>
 
 #include <filesystem>
+#include <optional>
 
 #include "calib/checkpoint.h"
+#include "dist/comm.h"
 #include "calib/dataset.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -133,6 +135,12 @@ void print_time_by_part(const nlohmann::json& report) {
   fmt::print("{:<52} {:>10.2f}   ({:.1f} GFLOP/s)\n", "forward, quantized weights (propagation)", prop,
              prop > 0 ? gflop / prop : 0.0);
   fmt::print("{:<52} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
+  if (report["totals"]["ranks"].get<int>() > 1) {
+    fmt::print("{:<52} {:>10.2f}\n", "combining Hessians across ranks", sum_b("reduce_seconds"));
+    fmt::print("{:<52} {:>10.2f}\n", "gathering the checkpoint inputs on rank 0", sum_b("gather_seconds"));
+    fmt::print("{:<52} {:>10.1f}   (sent {:.1f} MB)\n", "rank 0 received, MB", sum_b("comm_received_bytes") / 1e6,
+               sum_b("comm_sent_bytes") / 1e6);
+  }
 }
 
 void run(QuantizeArgs& a) {
@@ -164,19 +172,30 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(!a.pack || a.out_dtype == "source", "--out-dtype applies to the fake-quantized output; --pack keeps "
              "the unquantized tensors in the source dtype");
   SLIM_CHECK(a.q.scratch_dir.empty() || dir_exists(a.q.scratch_dir), "--scratch {}: not a directory", a.q.scratch_dir);
+  SLIM_CHECK(dist::size() == 1 || a.q.method == "gptq" || a.q.method == "slim",
+             "{} ranks: only --method gptq and slim are split across ranks; run --method {} without mpirun",
+             dist::size(), a.q.method);
   if (options_only()) return;
   apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);
   Model& m = lm.model;
+  // Several ranks (mpirun): every rank calibrates its share; only rank 0
+  // touches the output directory and the checkpoint.
+  const bool root = dist::is_root();
   // Before any long work: refuses an --out that would lose data, finds an
   // unwritable parent now, and removes temporaries of killed runs.
   // The temporary is the run's checkpoint directory (".DIR.checkpoint"),
   // kept when the run stops after a committed block, for --resume.
-  OutputDir out(a.out, {lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap}, OutputDir::Resumable{});
-  const int lock_fd = ::open((fs::path(out.tmp()) / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  SLIM_CHECK(lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0,
-             "{}: another slim quantize is writing this output (its checkpoint directory {} is locked)", a.out,
-             out.tmp());
+  std::optional<OutputDir> out_slot;
+  int lock_fd = -1;
+  if (root) {
+    out_slot.emplace(a.out, std::vector<std::string>{lm.paths.model_path, lm.paths.tokenizer_path, a.calib, a.bitmap},
+                     OutputDir::Resumable{});
+    lock_fd = ::open((fs::path(out_slot->tmp()) / ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    SLIM_CHECK(lock_fd >= 0 && ::flock(lock_fd, LOCK_EX | LOCK_NB) == 0,
+               "{}: another slim quantize is writing this output (its checkpoint directory {} is locked)", a.out,
+               out_slot->tmp());
+  }
 
   CalibWindows calib;
   nlohmann::json calib_info = nullptr;
@@ -210,8 +229,19 @@ void run(QuantizeArgs& a) {
                   {"seqlen", seqlen},    {"seed", a.seed},
                   {"generator", "mt19937_64, start = rejection-sampled uniform in [0, ntok - seqlen - 1]"}};
   }
-  fmt::print(stderr, "quantizing {} with {} at {} bits, group {}\n", lm.paths.model_path, a.q.method, a.q.bits,
-             a.q.group_size);
+  if (!root) {  // the block to start at comes from rank 0, then the same run without output
+    std::string start = "0";
+    dist::broadcast(start);
+    QuantizeOptions::Resume resume;
+    resume.start_block = std::stoi(start);
+    if (resume.start_block > 0) a.q.resume = &resume;
+    a.q.block_done = [](int, const QuantizeOptions::BlockState&) {};  // takes part in the checkpoint gather
+    quantize_model(m, &calib, a.q);
+    return;
+  }
+  OutputDir& out = *out_slot;
+  fmt::print(stderr, "quantizing {} with {} at {} bits, group {}{}\n", lm.paths.model_path, a.q.method, a.q.bits,
+             a.q.group_size, dist::size() > 1 ? fmt::format(", {} ranks", dist::size()) : "");
   Bitmap bitmap;
   std::vector<LinearQuantParams> params;
   if (a.pack) a.q.params_out = &params;
@@ -239,6 +269,7 @@ void run(QuantizeArgs& a) {
                                       {"calibration", {{"info", calib_info}, {"windows_hash", calib_hash}}},
                                       {"options", options},
                                       {"threads", omp_get_max_threads()},
+                                      {"ranks", dist::size()},
                                       {"version", SLIM_VERSION}};
   Checkpoint ck(out.tmp(), fingerprint);
   std::optional<CheckpointState> resumed;
@@ -272,6 +303,10 @@ void run(QuantizeArgs& a) {
     resume.bitmap = resumed->bitmap;
     resume.load_inputs = [&](std::span<std::byte> in) { ck.load_inputs(*resumed, in); };
     a.q.resume = &resume;
+  }
+  {
+    std::string start = std::to_string(resume.start_block);
+    dist::broadcast(start);
   }
   ShardedWriterOptions wo;
   wo.pack = a.pack;

@@ -5,34 +5,71 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstdio>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "dist/comm.h"
 #include "util/error.h"
 
+namespace {
+
+// Under mpirun only rank 0 speaks: the other ranks' stdout and stderr go to
+// /dev/null, and their errors to the saved stderr, prefixed with the rank.
+int g_error_fd = 2;
+
+void silence_other_ranks() {
+  if (slim::dist::is_root()) return;
+  g_error_fd = ::dup(2);
+  const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (null < 0 || g_error_fd < 0) return;
+  ::dup2(null, 1);
+  ::dup2(null, 2);
+  ::close(null);
+}
+
+// Prints the error and ends the program; with several ranks it ends all of
+// them (the others would wait in a collective forever).
+int report_error(const char* what) {
+  const std::string where = slim::dist::describe();
+  const std::string line =
+      where.empty() ? fmt::format("error: {}\n", what) : fmt::format("error ({}): {}\n", where, what);
+  if (::write(g_error_fd, line.data(), line.size()) < 0) {
+  }
+  if (slim::dist::size() > 1) slim::dist::abort(1);
+  return 1;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  slim::dist::init(&argc, &argv);
+  silence_other_ranks();
   slim::cli::set_command_line(argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("slim"));
   spdlog::set_pattern("[%H:%M:%S] %v");
   CLI::App app{"slim-llm " SLIM_VERSION
                ": post-training quantization of LLMs to 1-4 bits (SliM-LLM, GPTQ, RTN), CPU-only"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", SLIM_VERSION);
+  // "0.1.0 (Open MPI)" or "0.1.0 (single-process)": scripts and tests read which build this is.
+  app.set_version_flag("--version", std::string(SLIM_VERSION) +
+                                        (slim::dist::built_with_mpi() ? " (Open MPI)" : " (single-process)"));
   for (auto add : slim::cli::all_commands()) add(app);
+  int rc = 0;
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    rc = app.exit(e);
   } catch (const slim::Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    rc = report_error(e.what());
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "error: out of memory\n");
-    return 1;
+    rc = report_error("out of memory");
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    rc = report_error(e.what());
   }
-  return 0;
+  slim::dist::finalize();
+  return rc;
 }

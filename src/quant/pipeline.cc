@@ -10,7 +10,9 @@
 #include "calib/sequential.h"
 #include "quant/alloc.h"
 #include "quant/bits.h"
+#include "dist/comm.h"
 #include "quant/gptq.h"
+#include "quant/gptq_ranks.h"
 #include "quant/lwc_train.h"
 #include "quant/quantizer.h"
 #include "quant/salience.h"
@@ -403,7 +405,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             bitmap.layers.push_back(std::move(bl));
           }
           const auto tg = Clock::now();
-          GptqResult r = gptq_quantize(L.w.span(), L.out(), L.in(), *site.factor, go);
+          GptqResult r = gptq_quantize_over_ranks(L.w.span(), L.out(), L.in(), *site.factor, go);
           const double gptq_s = std::chrono::duration<double>(Clock::now() - tg).count();
           if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r.group_bits, r.params});
           L.w = Tensor::from(std::move(r.q), L.out(), L.in());
@@ -445,6 +447,10 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"quantize_seconds", b.quantize},
                       {"propagate_seconds", b.propagate},
                       {"write_seconds", b.block_done},
+                      {"reduce_seconds", b.reduce},
+                      {"gather_seconds", b.gather},
+                      {"comm_sent_bytes", b.comm_sent_bytes},
+                      {"comm_received_bytes", b.comm_received_bytes},
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
@@ -454,6 +460,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
            {{"method", opt.method},
             {"bits", opt.bits},
             {"group_size", opt.group_size},
+            {"ranks", dist::size()},
             {"quantized_weights", tot.weights},
             {"bits_per_weight", tot.bits / tot.weights},
             {"model_bits_per_weight_fp16_rest", (tot.bits + other * 16.0) / double(m.config.n_params())},

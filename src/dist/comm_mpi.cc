@@ -1,0 +1,222 @@
+// Open MPI behind dist/comm.h. Large payloads are moved in pieces below
+// 2 GiB (MPI counts are int); reductions use Alltoallv + a local sum in rank
+// order + Allgatherv, so the order of the additions never depends on the
+// algorithm Open MPI picks or on timing.
+// The C API only (Open MPI's deprecated C++ bindings would need libmpi_cxx).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
+#include "dist/comm.h"
+#include "util/error.h"
+
+namespace slim::dist {
+
+namespace {
+
+bool g_mpi = false;  // MPI_Init was called
+int g_rank = 0, g_size = 1;
+Traffic g_traffic;
+constexpr size_t kPiece = size_t(1) << 30;
+
+void check(int rc, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  throw Error(fmt::format("MPI {} failed on rank {}: {}", what, g_rank, std::string(msg, size_t(len))));
+}
+
+bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
+
+std::vector<uint64_t> gather_sizes(uint64_t mine) {
+  std::vector<uint64_t> sizes(static_cast<size_t>(g_size));
+  check(MPI_Allgather(&mine, 1, MPI_UINT64_T, sizes.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD), "Allgather");
+  return sizes;
+}
+
+void send_pieces(const std::byte* p, size_t n, int to) {
+  for (size_t o = 0; o < n; o += kPiece)
+    check(MPI_Send(p + o, int(std::min(kPiece, n - o)), MPI_BYTE, to, 7, MPI_COMM_WORLD), "Send");
+  g_traffic.sent += n;
+}
+void recv_pieces(std::byte* p, size_t n, int from) {
+  for (size_t o = 0; o < n; o += kPiece)
+    check(MPI_Recv(p + o, int(std::min(kPiece, n - o)), MPI_BYTE, from, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE), "Recv");
+  g_traffic.received += n;
+}
+
+}  // namespace
+
+void init(int* argc, char*** argv) {
+  if (!launched_by_mpi()) return;
+  check(MPI_Init(argc, argv), "Init");
+  g_mpi = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+}
+
+void finalize() {
+  if (g_mpi) MPI_Finalize();
+  g_mpi = false;
+}
+
+void abort(int code) {
+  if (g_mpi && g_size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  std::exit(code);
+}
+
+bool built_with_mpi() { return true; }
+int rank() { return g_rank; }
+int size() { return g_size; }
+
+std::string describe() {
+  if (g_size == 1) return "";
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  return fmt::format("rank {}/{} on {}", g_rank, g_size, host);
+}
+
+void allreduce_sum(std::span<double> data) {
+  if (g_size == 1) return;
+  g_traffic.calls++;
+  const int64_t n = int64_t(data.size());
+  SLIM_CHECK(n < INT_MAX, "internal: allreduce of {} values (at most {})", n, INT_MAX);
+  std::vector<int> counts(static_cast<size_t>(g_size)), displs(static_cast<size_t>(g_size));
+  for (int r = 0; r < g_size; ++r) {
+    const Share s = share_of(n, r, g_size);
+    counts[size_t(r)] = int(s.count());
+    displs[size_t(r)] = int(s.begin);
+  }
+  // Reduce-scatter: rank r receives every rank's copy of slice r ...
+  const Share mine = share_of(n, g_rank, g_size);
+  std::vector<double> parts(size_t(mine.count() * g_size));
+  std::vector<int> rcounts(static_cast<size_t>(g_size), int(mine.count())), rdispls(static_cast<size_t>(g_size));
+  for (int r = 0; r < g_size; ++r) rdispls[size_t(r)] = int(r * mine.count());
+  check(MPI_Alltoallv(data.data(), counts.data(), displs.data(), MPI_DOUBLE, parts.data(), rcounts.data(),
+                      rdispls.data(), MPI_DOUBLE, MPI_COMM_WORLD),
+        "Alltoallv");
+  // ... and adds them up in rank order.
+  std::vector<double> sum(parts.begin(), parts.begin() + mine.count());
+  for (int r = 1; r < g_size; ++r)
+    for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += parts[size_t(r * mine.count() + i)];
+  check(MPI_Allgatherv(sum.data(), int(mine.count()), MPI_DOUBLE, data.data(), counts.data(), displs.data(),
+                       MPI_DOUBLE, MPI_COMM_WORLD),
+        "Allgatherv");
+  const uint64_t slice = uint64_t(mine.count()) * 8, others = uint64_t(n - mine.count()) * 8;
+  g_traffic.sent += others + slice * uint64_t(g_size - 1);
+  g_traffic.received += slice * uint64_t(g_size - 1) + others;
+}
+
+std::vector<std::byte> allgather(std::span<const std::byte> mine) {
+  if (g_size == 1) return {mine.begin(), mine.end()};
+  g_traffic.calls++;
+  const std::vector<uint64_t> sizes = gather_sizes(mine.size());
+  uint64_t total = 0;
+  for (uint64_t s : sizes) total += s;
+  std::vector<std::byte> all(total);
+  if (total < uint64_t(INT_MAX)) {
+    std::vector<int> counts(static_cast<size_t>(g_size)), displs(static_cast<size_t>(g_size));
+    int off = 0;
+    for (int r = 0; r < g_size; ++r) {
+      counts[size_t(r)] = int(sizes[size_t(r)]);
+      displs[size_t(r)] = off;
+      off += counts[size_t(r)];
+    }
+    check(MPI_Allgatherv(mine.data(), int(mine.size()), MPI_BYTE, all.data(), counts.data(), displs.data(), MPI_BYTE,
+                         MPI_COMM_WORLD),
+          "Allgatherv");
+  } else {  // rank by rank, each broadcast in pieces
+    uint64_t off = 0;
+    for (int r = 0; r < g_size; ++r) {
+      if (r == g_rank) std::memcpy(all.data() + off, mine.data(), mine.size());
+      for (uint64_t o = 0; o < sizes[size_t(r)]; o += kPiece)
+        check(MPI_Bcast(all.data() + off + o, int(std::min<uint64_t>(kPiece, sizes[size_t(r)] - o)), MPI_BYTE, r,
+                        MPI_COMM_WORLD),
+              "Bcast");
+      off += sizes[size_t(r)];
+    }
+  }
+  g_traffic.sent += mine.size();
+  g_traffic.received += total - mine.size();
+  return all;
+}
+
+void broadcast(std::span<std::byte> data, int root) {
+  if (g_size == 1) return;
+  g_traffic.calls++;
+  for (size_t o = 0; o < data.size(); o += kPiece)
+    check(MPI_Bcast(data.data() + o, int(std::min(kPiece, data.size() - o)), MPI_BYTE, root, MPI_COMM_WORLD), "Bcast");
+  (g_rank == root ? g_traffic.sent : g_traffic.received) += data.size();
+}
+
+void broadcast(std::string& s, int root) {
+  if (g_size == 1) return;
+  uint64_t n = s.size();
+  check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, MPI_COMM_WORLD), "Bcast");
+  s.resize(size_t(n));
+  broadcast(std::as_writable_bytes(std::span(s.data(), s.size())), root);
+}
+
+void gather_to_root(std::span<const std::byte> mine, std::span<std::byte> all) {
+  if (g_size == 1) {
+    if (!mine.empty() && all.data() != mine.data()) std::memmove(all.data(), mine.data(), mine.size());
+    return;
+  }
+  g_traffic.calls++;
+  const std::vector<uint64_t> sizes = gather_sizes(mine.size());
+  if (g_rank != 0) {
+    send_pieces(mine.data(), mine.size(), 0);
+    return;
+  }
+  uint64_t total = 0;
+  for (uint64_t s : sizes) total += s;
+  SLIM_CHECK(all.size() >= total, "internal: gather of {} bytes into {}", total, all.size());
+  uint64_t off = sizes[0];
+  if (!mine.empty() && all.data() != mine.data()) std::memmove(all.data(), mine.data(), mine.size());
+  for (int r = 1; r < g_size; ++r) {
+    recv_pieces(all.data() + off, sizes[size_t(r)], r);
+    off += sizes[size_t(r)];
+  }
+}
+
+void scatter_from_root(std::span<const std::byte> all, std::span<std::byte> mine) {
+  if (g_size == 1) {
+    if (!mine.empty() && all.data() != mine.data()) std::memmove(mine.data(), all.data(), mine.size());
+    return;
+  }
+  g_traffic.calls++;
+  const std::vector<uint64_t> sizes = gather_sizes(mine.size());
+  if (g_rank != 0) {
+    recv_pieces(mine.data(), mine.size(), 0);
+    return;
+  }
+  uint64_t total = 0;
+  for (uint64_t s : sizes) total += s;
+  SLIM_CHECK(all.size() >= total, "internal: scatter of {} bytes from {}", total, all.size());
+  if (!mine.empty() && all.data() != mine.data()) std::memmove(mine.data(), all.data(), mine.size());
+  uint64_t off = sizes[0];
+  for (int r = 1; r < g_size; ++r) {
+    send_pieces(all.data() + off, sizes[size_t(r)], r);
+    off += sizes[size_t(r)];
+  }
+}
+
+void barrier() {
+  if (g_size > 1) check(MPI_Barrier(MPI_COMM_WORLD), "Barrier");
+}
+
+Traffic traffic() { return g_traffic; }
+void reset_traffic() { g_traffic = {}; }
+
+}  // namespace slim::dist

@@ -1,0 +1,102 @@
+// The pieces multi-rank quantization (issue 15) rests on, checked in one
+// process: the shares of windows and rows, and GPTQ's row independence (a
+// linear quantized in row slices, as the ranks do, gives the bits of the
+// whole). The ranks themselves run in tests/cli/mpi_test.sh.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+
+#include "dist/comm.h"
+#include "quant/gptq.h"
+#include "quant/sqc.h"
+
+namespace slim {
+namespace {
+
+TEST(DistShare, ContiguousBalancedAndComplete) {
+  for (int64_t n = 0; n <= 23; ++n)
+    for (int ranks = 1; ranks <= 7; ++ranks) {
+      int64_t next = 0, lo = n, hi = 0;
+      for (int r = 0; r < ranks; ++r) {
+        const dist::Share s = dist::share_of(n, r, ranks);
+        EXPECT_EQ(s.begin, next) << n << " items, rank " << r << "/" << ranks;
+        EXPECT_GE(s.count(), 0);
+        lo = std::min(lo, s.count());
+        hi = std::max(hi, s.count());
+        next = s.end;
+      }
+      EXPECT_EQ(next, n);
+      EXPECT_LE(hi - lo, 1) << n << " items over " << ranks << " ranks";
+    }
+}
+
+struct Layer {
+  int64_t rows, cols;
+  std::vector<float> w;   // (rows, cols)
+  std::vector<double> h;  // (cols, cols)
+};
+
+Layer make_layer(int64_t rows, int64_t cols, uint32_t seed) {
+  Layer L{rows, cols, {}, {}};
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  L.w.resize(size_t(rows * cols));
+  for (auto& v : L.w) v = nd(rng);
+  const int64_t tokens = 2 * cols;
+  std::vector<float> x(size_t(tokens * cols));  // (tokens, cols), a few loud channels
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t c = 0; c < cols; ++c) x[size_t(t * cols + c)] = nd(rng) * (c % 17 == 3 ? 8.f : 1.f) + 0.3f * x[size_t(t * cols)];
+  L.h.assign(size_t(cols * cols), 0.0);
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t i = 0; i < cols; ++i)
+      for (int64_t j = 0; j < cols; ++j) L.h[size_t(i * cols + j)] += 2.0 / double(tokens) * x[size_t(t * cols + i)] * x[size_t(t * cols + j)];
+  return L;
+}
+
+// Rows quantized in `ranks` slices (gptq_ranks.cc's split) equal the whole, bit for bit.
+void expect_row_slices_equal_whole(const Layer& L, const GptqOptions& o) {
+  const GptqFactor f = gptq_factor(L.h, L.cols, o);
+  const GptqResult whole = gptq_quantize(L.w, L.rows, L.cols, f, o);
+  const size_t groups = whole.group_bits.size();
+  for (int ranks : {2, 3, 5}) {
+    std::vector<float> q;
+    std::vector<QuantParams> params;
+    for (int r = 0; r < ranks; ++r) {
+      const dist::Share s = dist::share_of(L.rows, r, ranks);
+      const GptqResult part = gptq_quantize(std::span<const float>(L.w).subspan(size_t(s.begin * L.cols), size_t(s.count() * L.cols)),
+                                            s.count(), L.cols, f, o);
+      q.insert(q.end(), part.q.begin(), part.q.end());
+      params.insert(params.end(), part.params.begin(), part.params.end());
+      EXPECT_EQ(part.group_bits, whole.group_bits);
+    }
+    ASSERT_EQ(q.size(), whole.q.size());
+    ASSERT_EQ(params.size(), size_t(L.rows) * groups);
+    EXPECT_EQ(std::memcmp(q.data(), whole.q.data(), q.size() * sizeof(float)), 0) << ranks << " slices";
+    EXPECT_EQ(std::memcmp(params.data(), whole.params.data(), params.size() * sizeof(QuantParams)), 0)
+        << ranks << " slices";
+  }
+}
+
+// 300 x 256: past the thresholds where GPTQ's loops go to OpenMP threads and
+// its lazy updates to sgemm, so the slices take other thread and kernel splits.
+TEST(DistRows, GptqRowSlicesAreBitIdentical) {
+  const Layer L = make_layer(300, 256, 3);
+  GptqOptions o;
+  o.bits = 3;
+  o.group_size = 32;
+  expect_row_slices_equal_whole(L, o);
+}
+
+TEST(DistRows, SliMRowSlicesAreBitIdentical) {  // mixed group bits and SQC's fitter
+  const Layer L = make_layer(300, 256, 5);
+  GptqOptions o;
+  o.bits = 2;
+  o.group_size = 16;
+  o.group_bits = {1, 2, 3, 2, 2, 1, 3, 2, 2, 2, 3, 1, 2, 2, 3, 2};
+  o.fitter = make_sqc_fitter({});
+  expect_row_slices_equal_whole(L, o);
+}
+
+}  // namespace
+}  // namespace slim
