@@ -1,0 +1,15 @@
+// GPTQ with a linear's rows divided among the ranks (dist/comm.h). Rows are
+// independent given the shared factor U (each row's error feedback reads
+// only U and itself), so rank r quantizes rows [share_r) and the pieces are
+// gathered: every rank ends with the whole result, the same as
+// gptq_quantize on all rows (the loss summed in rank order). One rank: a
+// plain gptq_quantize call.
+#pragma once
+#include "quant/gptq.h"
+
+namespace slim {
+
+GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
+                                    const GptqOptions& opt);
+
+}  // namespace slim
