@@ -185,7 +185,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     // (2) Quantize the block's linears.
     for (auto& ref : b.linears()) {
       LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)],
-                    opt.capture_stride > 0 ? &captured[site_index(ref.site)] : nullptr};
+                    opt.capture_stride > 0 ? &captured[site_index(ref.site)] : nullptr, hess};
       quantize(job);
       prog.update(l, fmt::format("layer {} {}", l, ref.name));
     }
@@ -247,6 +247,7 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   if (ranks > 1) {
     need.add("every window's activations (rank 0, checkpoint)", nsamples * seqlen * d * act_bytes);
     need.add("Hessian reduction", widest * (widest + 1) * 8);
+    need.add("every site's GPTQ factor (built by one rank each)", (2 * d * d + q * q + h * h) * 4);
   }
   // One block widened to fp32 while it is calibrated and quantized.
   need.add("one block in fp32", 4 * (d * (2 * q + 2 * int64_t(c.kv_dim())) + 3 * d * h));

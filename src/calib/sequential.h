@@ -35,6 +35,9 @@ struct LinearJob {
   Linear* linear;           // replace linear->w with the quantized weights
   const HessianAccumulator* hessian;  // of this linear's input site
   const CapturedInputs* inputs;       // nullptr unless SequentialOptions::capture_stride > 0
+  // Every input site's accumulator of this block (q/k/v, o, gate/up, down),
+  // for work that is divided among ranks by site.
+  std::span<const HessianAccumulator> block_sites = {};
 };
 
 // Quantizes one linear in place; returns a JSON-able report line.

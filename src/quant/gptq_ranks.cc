@@ -1,5 +1,6 @@
 #include "quant/gptq_ranks.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "dist/comm.h"
@@ -16,7 +17,73 @@ std::vector<T> gather_rows(const std::vector<T>& mine) {
   return out;
 }
 
+// Appends / reads the raw bytes of trivially copyable values.
+struct Writer {
+  std::vector<std::byte> out;
+  template <class T>
+  void put(const T& v) {
+    const auto* p = reinterpret_cast<const std::byte*>(&v);
+    out.insert(out.end(), p, p + sizeof(T));
+  }
+  template <class T>
+  void put_vec(const std::vector<T>& v) {
+    put(uint64_t(v.size()));
+    const auto* p = reinterpret_cast<const std::byte*>(v.data());
+    out.insert(out.end(), p, p + v.size() * sizeof(T));
+  }
+};
+struct Reader {
+  std::span<const std::byte> in;
+  size_t at = 0;
+  template <class T>
+  void get(T& v) {
+    std::memcpy(&v, in.data() + at, sizeof(T));
+    at += sizeof(T);
+  }
+  template <class T>
+  void get_vec(std::vector<T>& v) {
+    uint64_t n = 0;
+    get(n);
+    v.resize(size_t(n));
+    std::memcpy(v.data(), in.data() + at, size_t(n) * sizeof(T));
+    at += size_t(n) * sizeof(T);
+  }
+};
+
 }  // namespace
+
+void broadcast_factor(GptqFactor& f, int root) {
+  if (dist::size() == 1) return;
+  Writer w;
+  if (dist::rank() == root) {
+    w.put(f.cols), w.put_vec(f.u), w.put_vec(f.u_diag), w.put_vec(f.perm), w.put_vec(f.dead);
+    w.put(f.damp_used), w.put(f.damp_retries), w.put(f.dead_columns), w.put(f.damp), w.put(f.act_order);
+    w.put(f.reference_inverse), w.put(f.max_damp_retries), w.put(f.seconds);
+  }
+  uint64_t n = w.out.size();
+  dist::broadcast(std::as_writable_bytes(std::span(&n, 1)), root);
+  w.out.resize(size_t(n));
+  dist::broadcast(w.out, root);
+  if (dist::rank() == root) return;
+  Reader r{w.out};
+  r.get(f.cols), r.get_vec(f.u), r.get_vec(f.u_diag), r.get_vec(f.perm), r.get_vec(f.dead);
+  r.get(f.damp_used), r.get(f.damp_retries), r.get(f.dead_columns), r.get(f.damp), r.get(f.act_order);
+  r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds);
+}
+
+std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks) {
+  std::vector<size_t> order(dims.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return dims[a] > dims[b]; });
+  std::vector<double> load(size_t(ranks), 0.0);
+  std::vector<int> owner(dims.size(), 0);
+  for (size_t i : order) {
+    const int r = int(std::min_element(load.begin(), load.end()) - load.begin());
+    owner[i] = r;
+    load[size_t(r)] += double(dims[i]) * double(dims[i]) * double(dims[i]);
+  }
+  return owner;
+}
 
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt) {

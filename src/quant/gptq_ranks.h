@@ -9,6 +9,13 @@
 
 namespace slim {
 
+// Replaces `f` on every rank by rank `root`'s.
+void broadcast_factor(GptqFactor& f, int root);
+
+// Which rank builds the factor of each of `dims` input sites (Cholesky cost
+// ~dim³): the largest first, each to the least loaded rank.
+std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks);
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt);
 

@@ -77,23 +77,46 @@ void finish_error_layer(BitmapLayer& bl, const QuantizeOptions& opt) {
 // gate/up) read one input and come one after another, and GPTQ's factor
 // (dead columns, damp retries, U) and SliM's default salience denominators
 // depend only on H and the damp: built once per site and block, the result
-// is bit-identical to building them per linear. One entry: the next site
-// replaces it (the accumulators are reused from block to block, so the key
-// includes the block).
+// is bit-identical to building them per linear. One rank keeps one entry:
+// the next site replaces it (the accumulators are reused from block to
+// block, so the key includes the block). Several ranks build the factors of
+// all the block's sites at its first linear, each rank its share of the sites
+// (factor_owners), and broadcast them: every rank holds them all.
 struct SiteCache {
   int layer = -1;
   const HessianAccumulator* site = nullptr;
   std::vector<double> h;  // (in, in) H; kept only when faithful salience needs it
-  std::optional<GptqFactor> factor;
+  std::optional<GptqFactor> own;          // one rank: the site's factor
+  std::vector<GptqFactor> block_factors;  // several ranks: by site, of block `layer`
+  const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
 
   void select(const LinearJob& job, const GptqOptions& go, bool keep_h) {
     if (job.layer == layer && job.hessian == site) return;
+    const bool new_block = job.layer != layer;
     layer = job.layer;
     site = job.hessian;
-    factor.reset();  // free the old U before building the next
+    factor = nullptr;
+    own.reset();  // free the old U before building the next
     h = job.hessian->hessian();
-    factor = gptq_factor(h, job.linear->in(), go);
+    if (dist::size() == 1 || job.block_sites.empty()) {
+      own = gptq_factor(h, job.linear->in(), go);
+      factor = &*own;
+    } else {
+      if (new_block) build_block_factors(job, go);
+      factor = &block_factors[size_t(job.hessian - job.block_sites.data())];
+    }
     if (!keep_h) std::vector<double>().swap(h);
+  }
+
+  void build_block_factors(const LinearJob& job, const GptqOptions& go) {
+    const auto& sites = job.block_sites;
+    std::vector<int64_t> dims;
+    for (const auto& s : sites) dims.push_back(s.dim());
+    const std::vector<int> owner = factor_owners(dims, dist::size());
+    block_factors.assign(sites.size(), {});
+    for (size_t i = 0; i < sites.size(); ++i)
+      if (owner[i] == dist::rank()) block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
+    for (size_t i = 0; i < sites.size(); ++i) broadcast_factor(block_factors[i], owner[i]);
   }
 };
 
