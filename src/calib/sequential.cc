@@ -219,9 +219,11 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     std::span<const std::byte> next_inputs = acts.bytes();
     if (ranks && opt.block_done) {  // the checkpoint holds every window's inputs, in window order
       const auto g0 = Clock::now();
+      const uint64_t received0 = dist::traffic().received, sent0 = dist::traffic().sent;
       dist::gather_to_root(acts.bytes(), all_inputs);
       next_inputs = all_inputs;
       bt.gather = secs(g0, Clock::now());
+      bt.gather_bytes = double(dist::traffic().received - received0 + dist::traffic().sent - sent0);
     }
     if (opt.times) opt.times->push_back(bt);  // before block_done, so a checkpoint can include it
     if (opt.block_done) opt.block_done(l, next_inputs);

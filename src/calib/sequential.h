@@ -53,9 +53,11 @@ struct BlockTimes {
   double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
   // Several ranks (dist/comm.h): combining the Hessians (and SBA's tokens), and
   // gathering every window's next inputs on rank 0 for the checkpoint; this
-  // rank's payload bytes over the block (the rows of the quantized linears included).
+  // rank's payload bytes over the block (the factors and the quantized rows
+  // included, the checkpoint gather apart).
   double reduce = 0, gather = 0;
   double comm_sent_bytes = 0, comm_received_bytes = 0;
+  double gather_bytes = 0;  // this rank's part of the checkpoint gather (received on rank 0, sent elsewhere)
   double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
   double hessian_pass_gflop = 0;  // the Hessian pass's share (no down_proj product), syrk excluded
 };

@@ -137,7 +137,8 @@ void print_time_by_part(const nlohmann::json& report) {
   fmt::print("{:<52} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
   if (report["totals"]["ranks"].get<int>() > 1) {
     fmt::print("{:<52} {:>10.2f}\n", "combining Hessians across ranks", sum_b("reduce_seconds"));
-    fmt::print("{:<52} {:>10.2f}\n", "gathering the checkpoint inputs on rank 0", sum_b("gather_seconds"));
+    fmt::print("{:<52} {:>10.2f}   ({:.1f} MB)\n", "gathering the checkpoint inputs on rank 0", sum_b("gather_seconds"),
+               sum_b("gather_bytes") / 1e6);
     fmt::print("{:<52} {:>10.1f}   (sent {:.1f} MB)\n", "rank 0 received, MB", sum_b("comm_received_bytes") / 1e6,
                sum_b("comm_sent_bytes") / 1e6);
   }

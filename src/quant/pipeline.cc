@@ -474,6 +474,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"gather_seconds", b.gather},
                       {"comm_sent_bytes", b.comm_sent_bytes},
                       {"comm_received_bytes", b.comm_received_bytes},
+                      {"gather_bytes", b.gather_bytes},
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});

@@ -1,0 +1,251 @@
+// Projected wall time of a multi-rank quantization (issue 15) from MEASURED
+// per-part costs: a 1-rank quant_report.json gives the rates of this machine
+// (forward GFLOP/s, Hessian syrk GFLOP/s, seconds per dim³ of a GPTQ factor,
+// per rows·cols² of the GPTQ loop, per weight of the bit allocation), a
+// 2-rank report of the same run checks the byte counts below against what
+// the ranks really sent. Then, per decoder block on N nodes:
+//   forward + syrk        over ceil(windows / N) windows          (split by windows)
+//   GPTQ factors           the most loaded rank's sites (factor_owners, as the pipeline divides them)
+//   GPTQ loop              ceil(rows / N) rows of every linear     (split by rows)
+//   allocation (slim)      every rank, whole linears              (replicated)
+//   network                Hessian reduce-scatter + allgather (packed upper triangles, fp64),
+//                          every site's factor broadcast (fp32 U), the quantized rows allgathered
+//                          (fp32 + parameters), every window's next inputs gathered on rank 0
+//                          (fp16, the checkpoint): the bytes of the rank that receives most /
+//                          link bandwidth, no overlap with compute, no latency term.
+// A node is `cores` times the measured single-core rates (linear: optimistic
+// for compute, so pessimistic for the speed-up, whose loss is the network
+// and the replicated parts).
+//   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16] [--json OUT]
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "quant/gptq_ranks.h"
+
+namespace {
+
+using nlohmann::json;
+
+struct Shape {
+  const char* name;
+  int64_t dim, hidden, q_dim, kv_dim, layers;
+};
+
+struct Lin {
+  int64_t rows, cols;
+};
+
+std::vector<Lin> linears(const Shape& s) {
+  return {{s.q_dim, s.dim}, {s.kv_dim, s.dim}, {s.kv_dim, s.dim}, {s.dim, s.q_dim},
+          {s.hidden, s.dim}, {s.hidden, s.dim}, {s.dim, s.hidden}};
+}
+std::vector<int64_t> sites(const Shape& s) { return {s.dim, s.q_dim, s.dim, s.hidden}; }
+
+struct Rates {  // of ONE core, measured
+  double fwd_gflops = 0, syrk_gflops = 0;
+  double factor_s_per_d3 = 0, gptq_s_per_rc2 = 0, alloc_s_per_w = 0;
+};
+
+double block_weights(const Shape& s) {
+  double w = 0;
+  for (const Lin& l : linears(s)) w += double(l.rows) * double(l.cols);
+  return w;
+}
+// One forward pass over `windows` windows of T tokens, GFLOP (as calib/sequential.cc counts it).
+double forward_gflop(const Shape& s, double windows, double T) {
+  return windows * (2.0 * T * block_weights(s) + 2.0 * double(s.q_dim) * T * (T + 1)) / 1e9;
+}
+double hessian_pass_gflop(const Shape& s, double windows, double T) {
+  return forward_gflop(s, windows, T) - windows * 2.0 * T * double(s.dim) * double(s.hidden) / 1e9;
+}
+double syrk_gflop(const Shape& s, double tokens) {
+  double f = 0;
+  for (int64_t d : sites(s)) f += tokens * double(d) * double(d + 1) / 1e9;
+  return f;
+}
+
+struct Bytes {  // that one rank receives per block
+  double reduce = 0, factors = 0, rows = 0, gather_root = 0;
+  double total() const { return reduce + factors + rows + gather_root; }
+};
+
+// Rank `rank` of N; the slowest link is that of the rank receiving most.
+Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, int rank) {
+  Bytes b;
+  if (N == 1) return b;
+  const double f = double(N - 1) / N;
+  const std::vector<int64_t> d = sites(s);
+  const std::vector<int> owner = slim::factor_owners(d, N);
+  double packed = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    packed += double(d[i]) * double(d[i] + 1) / 2 * 8;
+    // U fp32, u_diag fp64, perm int64, dead flag: from the rank that built it
+    if (owner[i] != rank) b.factors += double(d[i]) * double(d[i]) * 4 + double(d[i]) * 17;
+  }
+  b.reduce = 2 * f * packed;
+  double rows = 0;
+  for (const Lin& l : linears(s)) rows += double(l.rows) * double(l.cols) * 4 + double(l.rows) * std::ceil(double(l.cols) / group) * 8;
+  b.rows = f * rows;
+  b.gather_root = rank == 0 ? f * windows * T * double(s.dim) * 2 : 0;
+  return b;
+}
+
+// The most any rank receives per block (rank 0 takes the gather, another rank may take more factors).
+double max_block_bytes(const Shape& s, int N, double windows, double T, int group) {
+  double m = 0;
+  for (int r = 0; r < N; ++r) m = std::max(m, block_bytes(s, N, windows, T, group, r).total());
+  return m;
+}
+
+struct BlockTime {
+  double forward = 0, syrk = 0, factors = 0, gptq = 0, alloc = 0, net = 0;
+  double total() const { return forward + syrk + factors + gptq + alloc + net; }
+};
+
+BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double windows, double T, bool slim,
+                     double gbit, int group) {
+  BlockTime t;
+  const double w_rank = std::ceil(windows / N);
+  t.forward = (forward_gflop(s, w_rank, T) + hessian_pass_gflop(s, w_rank, T)) / (r.fwd_gflops * cores);
+  t.syrk = syrk_gflop(s, w_rank * T) / (r.syrk_gflops * cores);
+  const std::vector<int64_t> d = sites(s);
+  const std::vector<int> owner = slim::factor_owners(d, N);
+  std::vector<double> load(size_t(N), 0.0);
+  for (size_t i = 0; i < d.size(); ++i) load[size_t(owner[i])] += std::pow(double(d[i]), 3) * r.factor_s_per_d3 / cores;
+  t.factors = *std::max_element(load.begin(), load.end());
+  for (const Lin& l : linears(s)) {
+    t.gptq += std::ceil(double(l.rows) / N) * double(l.cols) * double(l.cols) * r.gptq_s_per_rc2 / cores;
+    if (slim) t.alloc += double(l.rows) * double(l.cols) * r.alloc_s_per_w / cores;
+  }
+  t.net = max_block_bytes(s, N, windows, T, group) / (gbit * 1e9 / 8);
+  return t;
+}
+
+json read_json(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw std::runtime_error("cannot read " + path);
+  return json::parse(f);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string report1, report2, json_out;
+  int measured_cores = 1, cores = 16;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--report") && i + 1 < argc) report1 = argv[++i];
+    else if (!std::strcmp(argv[i], "--report2") && i + 1 < argc) report2 = argv[++i];
+    else if (!std::strcmp(argv[i], "--measured-cores") && i + 1 < argc) measured_cores = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--cores") && i + 1 < argc) cores = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_out = argv[++i];
+    else {
+      fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
+                         "[--cores 16] [--json OUT]\n");
+      return 2;
+    }
+  }
+  if (report1.empty() || measured_cores < 1 || cores < 1) {
+    fmt::print(stderr, "mpi_scaling_model: --report is required; cores must be >= 1\n");
+    return 2;
+  }
+  try {
+    const json r1 = read_json(report1);
+    const double n = r1["calibration"]["nsamples"].get<double>(), T = r1["calibration"]["seqlen"].get<double>();
+    const bool slim_method = r1["totals"]["method"] == "slim";
+    const int group = r1["totals"]["group_size"].get<int>();
+    // The measured model's shape, from its report lines (q_proj, k_proj, gate_proj, down_proj).
+    Shape m{"measured", 0, 0, 0, 0, 0};
+    for (const auto& l : r1["layers"]) {
+      const std::string nm = l["name"];
+      const int64_t rows = l["shape"][0], cols = l["shape"][1];
+      if (nm == "q_proj") m.dim = cols, m.q_dim = rows;
+      if (nm == "k_proj") m.kv_dim = rows;
+      if (nm == "down_proj") m.hidden = cols;
+      m.layers = std::max<int64_t>(m.layers, l["layer"].get<int64_t>() + 1);
+    }
+    if (!m.dim || !m.hidden || !m.q_dim || !m.kv_dim) throw std::runtime_error(report1 + ": no LLaMA-style linears");
+    Rates r;
+    double fwd_s = 0, fwd_gf = 0, syrk_s = 0, syrk_gf = 0;
+    for (const auto& b : r1["blocks"]) {
+      fwd_s += b["hessian_pass_seconds"].get<double>() - b["hessian_add_seconds"].get<double>() +
+               b["propagate_seconds"].get<double>();
+      fwd_gf += b["forward_gflop"].get<double>() + b["hessian_pass_gflop"].get<double>();
+      syrk_s += b["hessian_add_seconds"].get<double>();
+      syrk_gf += syrk_gflop(m, n * T);
+    }
+    double fac_s = 0, fac_d3 = 0, gptq_s = 0, gptq_rc2 = 0, alloc_s = 0, w = 0;
+    for (const auto& l : r1["layers"]) {
+      const double rows = l["shape"][0], cols = l["shape"][1];
+      const std::string nm = l["name"];
+      fac_s += l["factor_seconds"].get<double>();
+      if (nm == "q_proj" || nm == "o_proj" || nm == "gate_proj" || nm == "down_proj") fac_d3 += cols * cols * cols;
+      gptq_s += l["gptq_seconds"].get<double>();
+      gptq_rc2 += rows * cols * cols;
+      alloc_s += l["allocation_seconds"].get<double>();
+      w += rows * cols;
+    }
+    r.fwd_gflops = fwd_gf / fwd_s / measured_cores;
+    r.syrk_gflops = syrk_gf / syrk_s / measured_cores;
+    r.factor_s_per_d3 = fac_s / fac_d3 * measured_cores;
+    r.gptq_s_per_rc2 = gptq_s / gptq_rc2 * measured_cores;
+    r.alloc_s_per_w = alloc_s / w * measured_cores;
+    json out;
+    out["measured"] = {{"report", report1}, {"method", r1["totals"]["method"]}, {"cores", measured_cores},
+                       {"nsamples", n}, {"seqlen", T},
+                       {"per_core", {{"forward_gflops", r.fwd_gflops}, {"syrk_gflops", r.syrk_gflops},
+                                     {"factor_seconds_per_dim3", r.factor_s_per_d3},
+                                     {"gptq_seconds_per_rows_cols2", r.gptq_s_per_rc2},
+                                     {"allocation_seconds_per_weight", r.alloc_s_per_w}}}};
+    fmt::print("measured ({}, {} on {} core(s), {} x {} tokens): forward {:.1f} GFLOP/s/core, syrk {:.1f} GFLOP/s/core,\n"
+               "  factor {:.3g} s/dim^3, GPTQ loop {:.3g} s/(rows cols^2), allocation {:.3g} s/weight (one core)\n",
+               report1, r1["totals"]["method"].get<std::string>(), measured_cores, n, T, r.fwd_gflops, r.syrk_gflops,
+               r.factor_s_per_d3, r.gptq_s_per_rc2, r.alloc_s_per_w);
+    if (!report2.empty()) {  // the byte model against the 2-rank run's own count
+      const json r2 = read_json(report2);
+      double measured = 0;
+      int blocks = 0;
+      for (const auto& b : r2["blocks"]) measured += b["comm_received_bytes"].get<double>(), ++blocks;
+      const Bytes b = block_bytes(m, 2, n, T, group, 0);
+      const double model = b.reduce + b.factors + b.rows;  // the gather is counted apart (gather_seconds)
+      fmt::print("bytes per block, 2 ranks, rank 0 received: measured {:.1f} MB, model {:.1f} MB "
+                 "(reduce {:.1f}, factors {:.1f}, rows {:.1f}; + checkpoint gather {:.1f})\n",
+                 measured / blocks / 1e6, model / 1e6, b.reduce / 1e6, b.factors / 1e6, b.rows / 1e6, b.gather_root / 1e6);
+      out["bytes_check"] = {{"measured_per_block", measured / blocks}, {"model_per_block", model}};
+    }
+    const Shape targets[] = {{"LLaMA-2-7B", 4096, 11008, 4096, 4096, 32}, {"LLaMA-2-70B", 8192, 28672, 8192, 1024, 80}};
+    const double tn = 128, tT = 2048;
+    fmt::print("\nprojected, {} windows x {} tokens, nodes of {} cores ({} x the measured core), method {}\n", tn, tT,
+               cores, cores, r1["totals"]["method"].get<std::string>());
+    fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
+               "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
+    out["projections"] = json::array();
+    for (const Shape& s : targets) {
+      const double t1 = block_time(s, r, 1, cores, tn, tT, slim_method, 10, group).total();
+      for (double gbit : {10.0, 100.0})
+        for (int N : {1, 8, 32, 64}) {
+          const BlockTime t = block_time(s, r, N, cores, tn, tT, slim_method, gbit, group);
+          const double speedup = t1 / t.total();
+          fmt::print("{:<12} {:>5.0f}Gb {:>6} {:>10.1f} {:>9.1f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f}\n",
+                     s.name, gbit, N, t.total(), t.forward, t.syrk, t.factors, t.gptq, t.alloc, t.net,
+                     t.total() * double(s.layers) / 3600, speedup / N);
+          out["projections"].push_back({{"model", s.name}, {"gbit", gbit}, {"nodes", N}, {"seconds_per_block", t.total()},
+                                        {"hours", t.total() * double(s.layers) / 3600}, {"speedup", speedup},
+                                        {"efficiency", speedup / N},
+                                        {"parts", {{"forward", t.forward}, {"syrk", t.syrk}, {"factors", t.factors},
+                                                   {"gptq", t.gptq}, {"allocation", t.alloc}, {"network", t.net}}}});
+        }
+    }
+    if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mpi_scaling_model: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
