@@ -173,9 +173,12 @@ void run(QuantizeArgs& a) {
   SLIM_CHECK(!a.pack || a.out_dtype == "source", "--out-dtype applies to the fake-quantized output; --pack keeps "
              "the unquantized tensors in the source dtype");
   SLIM_CHECK(a.q.scratch_dir.empty() || dir_exists(a.q.scratch_dir), "--scratch {}: not a directory", a.q.scratch_dir);
-  SLIM_CHECK(dist::size() == 1 || a.q.method == "gptq" || a.q.method == "slim",
-             "{} ranks: only --method gptq and slim are split across ranks; run --method {} without mpirun",
-             dist::size(), a.q.method);
+  SLIM_CHECK(dist::size() == 1 || a.q.method != "rtn",
+             "{} ranks: --method rtn needs no calibration and is not split across ranks; run it without mpirun",
+             dist::size());
+  SLIM_CHECK(dist::size() == 1 || a.q.method != "slim+" || a.q.lwc_batch >= dist::size(),
+             "SliM-LLM+ on {} ranks divides each step's windows among them: --lwc-batch must be at least {}, got {}",
+             dist::size(), dist::size(), a.q.lwc_batch);
   if (options_only()) return;
   apply_threads(a.threads);
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 
+#include "dist/comm.h"
 #include "grad/block_grad.h"
 #include "model/forward.h"
 #include "quant/lwc.h"
@@ -45,13 +46,33 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
   SLIM_CHECK(n > 0, "SliM-LLM+ needs calibration data (--calib)");
   const int T = calib.seqlen;
   const size_t Td = size_t(T) * c.dim;
-  // Activations of every window at the current depth: full precision and quantized prefix.
-  std::vector<float> fp_in(size_t(n) * Td), q_in(size_t(n) * Td), target(size_t(n) * Td), aug;
-  for (int64_t i = 0; i < n; ++i) {
-    embed(m, calib.tokens[size_t(i)], &fp_in[size_t(i) * Td]);
+  // Several ranks (dist/comm.h): each AdamW step's windows are divided among
+  // them, the clipping gradients summed in rank order, and every rank takes the
+  // same step. A rank holds the activations of its windows only: step k's
+  // share is step_local[k] .. step_local[k + 1] of `mine` (global indices).
+  const int ranks = dist::size();
+  SLIM_CHECK(ranks == 1 || opt.batch >= ranks,
+             "SliM-LLM+ on {} ranks divides each step's windows among them: --lwc-batch must be at least {}, got {}",
+             ranks, ranks, opt.batch);
+  std::vector<int64_t> mine, step_local = {0};
+  for (int64_t s0 = 0; s0 < n; s0 += opt.batch) {
+    const int64_t s1 = std::min(n, s0 + opt.batch);
+    const dist::Share sh = dist::my_share(s1 - s0);
+    for (int64_t i = sh.begin; i < sh.end; ++i) mine.push_back(s0 + i);
+    step_local.push_back(int64_t(mine.size()));
+  }
+  const int64_t nl = int64_t(mine.size());
+  auto sum_over_ranks = [&](double v) {
+    dist::allreduce_sum({&v, 1});
+    return v;
+  };
+  // Activations of this rank's windows at the current depth: full precision and quantized prefix.
+  std::vector<float> fp_in(size_t(nl) * Td), q_in(size_t(nl) * Td), target(size_t(nl) * Td), aug;
+  for (int64_t i = 0; i < nl; ++i) {
+    embed(m, calib.tokens[size_t(mine[size_t(i)])], &fp_in[size_t(i) * Td]);
     std::copy_n(&fp_in[size_t(i) * Td], Td, &q_in[size_t(i) * Td]);
   }
-  if (opt.aug_loss) aug.resize(size_t(n) * Td);
+  if (opt.aug_loss) aug.resize(size_t(nl) * Td);
   RopeTable rope;
   rope.build(c, T);
   BlockScratch bs;
@@ -61,12 +82,13 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
   grad::BackwardScratch scratch;
   nlohmann::json blocks = nlohmann::json::array();
   size_t slim_index = 0;  // position in slim_params (execution order)
-  Progress prog("block", c.n_layers, opt.progress);
+  const bool progress = opt.progress && dist::is_root();
+  Progress prog("block", c.n_layers, progress);
   for (int l = 0; l < c.n_layers; ++l) {
     auto t0 = Clock::now();
     BlockWeights& b = m.weights.blocks[size_t(l)];
     // Targets from the full-precision block (which is also the next fp input).
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < nl; ++i) {
       float* x = &target[size_t(i) * Td];
       std::copy_n(&fp_in[size_t(i) * Td], Td, x);
       block_forward(c, b, rope, x, T, 0, k.data(), v.data(), bs);
@@ -127,12 +149,12 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
     nlohmann::json curve = nlohmann::json::array();
     for (int e = 0; e < opt.epochs; ++e) {
       double epoch_loss = 0;
-      for (int64_t s0 = 0; s0 < n; s0 += opt.batch) {
+      for (int64_t s0 = 0, step = 0; s0 < n; s0 += opt.batch, ++step) {
         const int64_t s1 = std::min(n, s0 + opt.batch);
         const float w = 1.f / float(s1 - s0);
         quantize_block();
         grads.zero(c, qb);
-        for (int64_t i = s0; i < s1; ++i) {
+        for (int64_t i = step_local[size_t(step)]; i < step_local[size_t(step) + 1]; ++i) {
           grad::block_train_forward(c, qb, rope, &q_in[size_t(i) * Td], out.data(), T, acts);
           std::fill(dout.begin(), dout.end(), 0.f);
           double loss = mse_add_grad(out.data(), &target[size_t(i) * Td], int64_t(Td), w, dout.data());
@@ -145,14 +167,20 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
           const size_t half = size_t(lwc[j]->rows() * lwc[j]->groups());
           lwc[j]->backward(grads.of(refs[j].name)->data(), &dtheta[offset[j]], &dtheta[offset[j] + half]);
         }
+        if (ranks > 1) {  // the same gradient, hence the same step, on every rank
+          std::vector<double> d(dtheta.begin(), dtheta.end());
+          dist::allreduce_sum(d);
+          std::copy(d.begin(), d.end(), dtheta.begin());
+        }
         adam.step(theta, dtheta);
         scatter();
       }
+      if (ranks > 1) epoch_loss = sum_over_ranks(epoch_loss);
       epoch_loss /= double(n);
       SLIM_CHECK(std::isfinite(epoch_loss), "SliM-LLM+: the loss of layer {} became {} at epoch {}; try a smaller --lwc-lr",
                  l, epoch_loss, e);
       curve.push_back(epoch_loss);
-      if (opt.progress)
+      if (progress)
         fmt::print(stderr, "\rlayer {} epoch {}/{} loss {:.6g}        ", l, e + 1, opt.epochs, epoch_loss);
     }
     // Fake-quantize with the learned ranges; the block's outputs feed the next one.
@@ -164,7 +192,7 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
         params_out->push_back({l, refs[j].name, bitmap.find(l, refs[j].name)->group_size, lwc[j]->group_bits(),
                                lwc[j]->params()});
     }
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < nl; ++i) {
       float* x = &q_in[size_t(i) * Td];
       block_forward(c, b, rope, x, T, 0, k.data(), v.data(), bs);
       const float* t = &target[size_t(i) * Td];
@@ -172,6 +200,7 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
       for (size_t e = 0; e < Td; ++e) s += double(x[e] - t[e]) * (x[e] - t[e]);
       final_loss += s / double(Td);
     }
+    if (ranks > 1) final_loss = sum_over_ranks(final_loss);
     fp_in.swap(target);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     blocks.push_back({{"block", l},
@@ -179,7 +208,7 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
                       {"final_mse", final_loss / double(n)},
                       {"parameters", n_params},
                       {"seconds", secs}});
-    if (opt.progress) fmt::print(stderr, "\n");
+    if (progress) fmt::print(stderr, "\n");
     prog.update(l + 1, fmt::format("layer {} mse {:.4g}", l, final_loss / double(n)));
   }
   prog.finish();
