@@ -9,7 +9,7 @@ if [ "${1:-}" = "--sanitize" ]; then
   gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   [ -f build-sanitize/CMakeCache.txt ] || cmake -S . -B build-sanitize "${gen[@]}" \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" \
     -DSLIM_SANITIZE=ON -DSLIM_BUILD_BENCH=OFF
   cmake --build build-sanitize -j"$(nproc)" --target slim_tests slim
   # detect_leaks: OpenBLAS/libgomp keep thread-local buffers until exit; leaks in our code still show
