@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
       b.wk.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wv.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wo.w = generated(c.dim, c.q_dim(), 0.02f, 0.f, ++s);
-      b.has_gate = c.mlp == MlpKind::SwiGLU;
+      b.has_gate = has_gate_of(c);
       if (b.has_gate) b.w_gate.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_up.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_down.w = generated(c.dim, c.hidden_dim, 0.02f, 0.f, ++s);
