@@ -83,7 +83,7 @@ int main(int argc, char** argv) {
     const int reps = T >= 2048 ? 2 : 3;
     double t = best_time(reps, [&] {
       x = x0;
-      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
+      block_forward(c, 0, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
     });
     const double d = c.dim, f = c.hidden_dim;
     const double flops = 2.0 * T * (4 * d * d + 3 * d * f) + 4.0 * d * T * (T + 1) / 2.0;

@@ -11,6 +11,9 @@
 // 128256), llama2-70b (8192, 80 layers, 64 heads, 8 KV heads, FFN 28672),
 // opt-1.3b (OPTForCausalLM: hidden 2048, 24 layers, 32 heads, FFN 8192,
 // vocab 50272, LayerNorm, ReLU, learned positions, biases, tied head),
+// gemma3-1b (Gemma3ForCausalLM: hidden 1152, 26 layers, 4 heads, 1 KV head,
+// head_dim 256, FFN 6912, vocab 262144, five sliding layers (window 512) then
+// one global, q/k norms, four norms per block, GeGLU, tied head),
 // mid, small (hidden 256, 4 layers; for quick checks). --layers N overrides
 // the depth. The model is written block by block as safetensors shards with an
 // index (pack/sharded_writer.h): memory is one block in fp32 plus the
@@ -72,15 +75,37 @@ ModelConfig shape_config(const std::string& shape) {
     c.bos_id = c.eos_id = 2;
     c.dim = 2048, c.hidden_dim = 8192, c.n_layers = 24, c.n_heads = 32, c.n_kv_heads = 32, c.max_seq_len = 2048;
     c.vocab_size = 50272;
+  } else if (shape == "gemma3-1b") {
+    c.arch = "Gemma3ForCausalLM";
+    c.norm = NormKind::RMSNormPlusOne;
+    c.mlp = MlpKind::GeGLU;
+    c.qk_norm = c.sandwich_norm = c.tie_embeddings = true;
+    c.norm_eps = 1e-6f;
+    c.bos_id = 2, c.eos_id = 1;
+    c.dim = 1152, c.hidden_dim = 6912, c.n_layers = 26, c.n_heads = 4, c.n_kv_heads = 1, c.max_seq_len = 32768;
+    c.head_dim = 256;
+    c.vocab_size = 262144;
+    c.rope_theta = 1e6f;
+    c.rope_local_theta = 1e4f;
+    c.sliding_window = 512;
+    c.attn_scalar = 256;
+    c.embed_scale = 34.f;  // sqrt(1152) = 33.94 rounded to bf16, as transformers runs the bf16 model
   } else if (shape == "mid") {
     c.dim = 1024, c.hidden_dim = 2816, c.n_layers = 2, c.n_heads = 16, c.n_kv_heads = 4, c.max_seq_len = 1024;
   } else if (shape == "small") {
     c.dim = 256, c.hidden_dim = 704, c.n_layers = 4, c.n_heads = 8, c.n_kv_heads = 2, c.max_seq_len = 1024;
   } else {
-    fail("unknown --shape '{}' (tinyllama, llama2-7b, llama3-8b, llama2-70b, opt-1.3b, mid, small)", shape);
+    fail("unknown --shape '{}' (tinyllama, llama2-7b, llama3-8b, llama2-70b, opt-1.3b, gemma3-1b, mid, small)", shape);
   }
-  c.head_dim = c.dim / c.n_heads;
+  if (c.head_dim == 0) c.head_dim = c.dim / c.n_heads;
   return c;
+}
+
+// Gemma-3's layer types for n layers: five sliding, then one global (HF's pattern 6).
+std::vector<LayerAttn> gemma3_layers(int n) {
+  std::vector<LayerAttn> v(static_cast<size_t>(n));
+  for (int l = 0; l < n; ++l) v[size_t(l)] = (l + 1) % 6 == 0 ? LayerAttn::Global : LayerAttn::Local;
+  return v;
 }
 
 }  // namespace
@@ -101,7 +126,7 @@ int main(int argc, char** argv) {
     else if (a == "--seed") seed = std::stoull(next());
     else if (a == "--layers") layers = std::stoi(next());
     else {
-      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|llama2-7b|llama3-8b|llama2-70b|opt-1.3b|mid|small --dtype bf16|f16|f32 --out DIR [--seed S] [--layers N]\n");
+      fmt::print(stderr, "usage: make_synthetic_model --shape tinyllama|llama2-7b|llama3-8b|llama2-70b|opt-1.3b|gemma3-1b|mid|small --dtype bf16|f16|f32 --out DIR [--seed S] [--layers N]\n");
       return 2;
     }
   }
@@ -113,13 +138,16 @@ int main(int argc, char** argv) {
     Model m;
     m.config = shape_config(shape);
     if (layers > 0) m.config.n_layers = layers;
+    if (shape == "gemma3-1b") m.config.layer_attn = gemma3_layers(m.config.n_layers);
     const ModelConfig& c = m.config;
     uint64_t s = seed * 1000;
     auto& w = m.weights;
     // Seeds in the order of the earlier whole-model generator (embedding,
     // blocks, final norm, head), so the same --seed gives the same weights.
     w.tok_embed = generated(c.vocab_size, c.dim, 0.02f, 0.f, ++s);
-    w.final_norm = generated(1, c.dim, 0.f, 1.f, s + 9 * uint64_t(c.n_layers) + 1);
+    // Norm weights: 1, or 0 where the norm scales by 1 + w (Gemma).
+    const float norm_w = c.norm == NormKind::RMSNormPlusOne ? 0.f : 1.f;
+    w.final_norm = generated(1, c.dim, 0.f, norm_w, s + 9 * uint64_t(c.n_layers) + 1);
     w.lm_head = c.tie_embeddings ? w.tok_embed : generated(c.vocab_size, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 2);
     const bool bias = c.all_bias;
     if (c.pos == PosKind::Learned) w.pos_embed = generated(c.max_seq_len + c.pos_offset, c.dim, 0.02f, 0.f, s + 9 * uint64_t(c.n_layers) + 3);
@@ -134,13 +162,13 @@ int main(int argc, char** argv) {
     w.tok_embed = w.lm_head = w.pos_embed = Tensor();
     for (int l = 0; l < c.n_layers; ++l) {
       auto& b = w.blocks[size_t(l)];
-      b.attn_norm = generated(1, c.dim, 0.f, 1.f, ++s);
-      b.ffn_norm = generated(1, c.dim, 0.f, 1.f, ++s);
+      b.attn_norm = generated(1, c.dim, 0.f, norm_w, ++s);
+      b.ffn_norm = generated(1, c.dim, 0.f, norm_w, ++s);
       b.wq.w = generated(c.q_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wk.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wv.w = generated(c.kv_dim(), c.dim, 0.02f, 0.f, ++s);
       b.wo.w = generated(c.dim, c.q_dim(), 0.02f, 0.f, ++s);
-      b.has_gate = c.mlp == MlpKind::SwiGLU;
+      b.has_gate = has_gate_of(c);
       if (b.has_gate) b.w_gate.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_up.w = generated(c.hidden_dim, c.dim, 0.02f, 0.f, ++s);
       b.w_down.w = generated(c.dim, c.hidden_dim, 0.02f, 0.f, ++s);
@@ -149,6 +177,17 @@ int main(int argc, char** argv) {
         b.attn_norm_bias = generated(1, c.dim, 0.02f, 0.f, ++bs);
         b.ffn_norm_bias = generated(1, c.dim, 0.02f, 0.f, ++bs);
         for (auto& ref : b.linears()) ref.linear->bias = generated(1, ref.linear->out(), 0.02f, 0.f, ++bs);
+      }
+      if (c.sandwich_norm || c.qk_norm) {  // Gemma's extra norms (seeds after the LLaMA sequence)
+        uint64_t ns = ((uint64_t(l) + 1) << 32) + 1000;
+        if (c.sandwich_norm) {
+          b.attn_post_norm = generated(1, c.dim, 0.f, norm_w, ++ns);
+          b.ffn_post_norm = generated(1, c.dim, 0.f, norm_w, ++ns);
+        }
+        if (c.qk_norm) {
+          b.q_norm = generated(1, c.head_dim, 0.f, norm_w, ++ns);
+          b.k_norm = generated(1, c.head_dim, 0.f, norm_w, ++ns);
+        }
       }
       writer.write_block(l, {});
       b = BlockWeights();

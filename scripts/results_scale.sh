@@ -2,9 +2,11 @@
 # Issue 10 figures (docs/RESULTS.md, "Real scale"): memory and time of the
 # streaming pipeline on GENERATED bf16 checkpoints (weights are noise: the
 # perplexities mean nothing, memory and time do), and the resume demo.
-#   scripts/results_scale.sh [tinyllama|7b|7b-wide|opt|resume|all]   (default all)
+#   scripts/results_scale.sh [tinyllama|7b|7b-wide|opt|gemma3|resume|all]   (default all)
 # opt: a generated OPT-1.3B (issue 13) through inspect, ppl, generate, gptq + pack, packed ppl
 # (the LLaMA-2 32k tokenizer stands in for GPT-2's: its ids fit OPT's 50272-row embedding).
+# gemma3: the same for a generated Gemma-3-1B (262144-token vocabulary; the same stand-in tokenizer;
+# ppl at seqlen 1024, twice the 512 window of its sliding layers).
 # Needs ../shared (tokenizer, calibration text); ~20 GB free under $SCRATCH (default /tmp).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +55,18 @@ if [[ $what == opt || $what == all ]]; then
     --nsamples 8 --seqlen 256 --out $T/opt-gptq --threads 2
   du -sh $T/opt-1.3b $T/opt-gptq
   "${TIME[@]}" build/slim ppl --model $T/opt-gptq --text $T/wt-12k.txt --seqlen 1024 --max-chunks 1 --threads 2
+fi
+if [[ $what == gemma3 || $what == all ]]; then
+  gen $T/gemma3-1b gemma3-1b
+  head -c 12000 $S/text/wikitext2_test.txt > $T/wt-12k.txt
+  "${TIME[@]}" build/slim inspect --model $T/gemma3-1b > $T/gemma3-inspect.txt && head -5 $T/gemma3-inspect.txt
+  "${TIME[@]}" build/slim ppl --model $T/gemma3-1b --text $T/wt-12k.txt --seqlen 1024 --max-chunks 1 --threads 2
+  "${TIME[@]}" build/slim generate --model $T/gemma3-1b --prompt-file $S/text/wikitext2_test.txt --prompt-tokens 128 \
+    -n 32 --temperature 0 --threads 2 > /dev/null
+  rm -rf $T/gemma3-gptq && "${TIME[@]}" build/slim quantize --model $T/gemma3-1b --method gptq --bits 4 --pack "${CAL[@]}" \
+    --nsamples 8 --seqlen 256 --out $T/gemma3-gptq --threads 2
+  du -sh $T/gemma3-1b $T/gemma3-gptq
+  "${TIME[@]}" build/slim ppl --model $T/gemma3-gptq --text $T/wt-12k.txt --seqlen 1024 --max-chunks 1 --threads 2
 fi
 if [[ $what == resume || $what == all ]]; then
   d=$T/resume && rm -rf $d && mkdir -p $d && cd $d

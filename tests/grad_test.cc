@@ -387,7 +387,7 @@ TEST(GradBlock, ForwardEqualsModelBlockForward) {
   grad::BlockActs acts;
   grad::block_train_forward(c, m.weights.blocks[0], rope, x.data(), out.data(), T, acts);
   BlockScratch s;
-  block_forward(c, m.weights.blocks[0], rope, x.data(), T, 0, k.data(), v.data(), s);
+  block_forward(c, 0, m.weights.blocks[0], rope, x.data(), T, 0, k.data(), v.data(), s);
   for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(out[i], x[i], 1e-5);
 }
 

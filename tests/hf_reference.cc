@@ -36,37 +36,7 @@ const Family& family(const std::string& name) {
 
 bool is_f16(const HfCheckpoint& ck) { return ck.config.value("torch_dtype", "") == "float16"; }
 
-// Seeded normal tensors added to `ck`, rounded to the dtype its file will hold
-// (config torch_dtype), so the reference computes on exactly the stored values.
-struct RandomTensors {
-  HfCheckpoint& ck;
-  std::mt19937 rng;
-  void operator()(const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0) {
-    std::normal_distribution<double> nd(mean, scale);
-    HfTensor t{shape, {}};
-    int64_t n = 1;
-    for (auto sz : shape) n *= sz;
-    t.v.resize(size_t(n));
-    const bool f16 = is_f16(ck);
-    for (auto& x : t.v) {
-      const float v = float(nd(rng));
-      x = f16 ? f16_to_f32(f32_to_f16(v)) : bf16_to_f32(f32_to_bf16(v));
-    }
-    ck.tensors[name] = std::move(t);
-  }
-};
-
-// y (out) = W (out, in) x (+ b)
-Vec matvec(const HfTensor& W, const Vec& x, const HfTensor* b) {
-  const int64_t out = W.shape[0], in = W.shape[1];
-  Vec y(static_cast<size_t>(out));
-  for (int64_t o = 0; o < out; ++o) {
-    double s = b ? b->v[size_t(o)] : 0;
-    for (int64_t i = 0; i < in; ++i) s += W.v[size_t(o * in + i)] * x[size_t(i)];
-    y[size_t(o)] = s;
-  }
-  return y;
-}
+Vec matvec(const HfTensor& W, const Vec& x, const HfTensor* b) { return ref_matvec(W, x, b); }
 
 // LlamaRMSNorm over consecutive chunks of `n` values (n = size: the whole vector).
 void rms_norm_chunks(Vec& x, const HfTensor& w, size_t n, double eps) {
@@ -79,6 +49,31 @@ void rms_norm_chunks(Vec& x, const HfTensor& w, size_t n, double eps) {
 }
 
 }  // namespace
+
+void RandomTensors::operator()(const std::string& name, std::vector<int64_t> shape, double scale, double mean) {
+  std::normal_distribution<double> nd(mean, scale);
+  HfTensor t{shape, {}};
+  int64_t n = 1;
+  for (auto sz : shape) n *= sz;
+  t.v.resize(size_t(n));
+  const bool f16 = is_f16(ck);
+  for (auto& x : t.v) {
+    const float v = float(nd(rng));
+    x = f16 ? f16_to_f32(f32_to_f16(v)) : bf16_to_f32(f32_to_bf16(v));
+  }
+  ck.tensors[name] = std::move(t);
+}
+
+Vec ref_matvec(const HfTensor& W, const Vec& x, const HfTensor* b) {
+  const int64_t out = W.shape[0], in = W.shape[1];
+  Vec y(static_cast<size_t>(out));
+  for (int64_t o = 0; o < out; ++o) {
+    double s = b ? b->v[size_t(o)] : 0;
+    for (int64_t i = 0; i < in; ++i) s += W.v[size_t(o * in + i)] * x[size_t(i)];
+    y[size_t(o)] = s;
+  }
+  return y;
+}
 
 void HfCheckpoint::write(const std::string& dir) const {
   std::vector<std::vector<uint16_t>> store;
@@ -221,6 +216,7 @@ std::vector<double> opt_reference_logits(const HfCheckpoint& ck, const std::vect
 
 HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
   if (family_name == "opt" || family_name == "opt350m") return make_opt_checkpoint(family_name == "opt350m", seed);
+  if (family_name.starts_with("gemma")) return make_gemma_checkpoint(family_name, seed);
   const Family& f = family(family_name);
   const int d = 24, heads = 4, kv = 2, hid = 40, layers = 2, vocab = 64;
   const int hd = f.head_dim ? f.head_dim : d / heads;
@@ -284,6 +280,7 @@ HfCheckpoint make_hf_checkpoint(const std::string& family_name, uint32_t seed) {
 std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vector<int>& tokens) {
   const json& c = ck.config;
   if (c["model_type"] == "opt") return opt_reference_logits(ck, tokens);
+  if (c["model_type"].get<std::string>().starts_with("gemma")) return gemma_reference_logits(ck, tokens);
   const int d = c["hidden_size"], heads = c["num_attention_heads"], kvh = c["num_key_value_heads"];
   const int layers = c["num_hidden_layers"], vocab = c["vocab_size"];
   const int hd = c.contains("head_dim") ? c["head_dim"].get<int>() : d / heads;

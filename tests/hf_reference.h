@@ -42,10 +42,26 @@ struct HfCheckpoint {
 };
 
 // Families: "llama", "qwen2" (q/k/v biases), "qwen3" (q/k norms, decoupled
-// head_dim), "phi3" (fused qkv/gate_up, sliding window), "opt" (facebook/opt-125m layout), "opt350m" (post-norm, project_in/out).
+// head_dim), "phi3" (fused qkv/gate_up, sliding window), "opt" (facebook/opt-125m layout), "opt350m" (post-norm,
+// project_in/out), "gemma2" (google/gemma-2 layout), "gemma3" (google/gemma-3-1b, text-only).
 HfCheckpoint make_hf_checkpoint(const std::string& family, uint32_t seed);
 
 // logits (T, vocab), float64, of the checkpoint on `tokens` (positions 0..T-1).
 std::vector<double> hf_reference_logits(const HfCheckpoint& ck, const std::vector<int>& tokens);
+
+// Seeded normal tensors added to `ck`, rounded to the dtype its file will hold
+// (config torch_dtype), so the reference computes on exactly the stored values.
+struct RandomTensors {
+  HfCheckpoint& ck;
+  std::mt19937 rng;
+  void operator()(const std::string& name, std::vector<int64_t> shape, double scale, double mean = 0);
+};
+
+// y (out) = W (out, in) x (+ b)
+std::vector<double> ref_matvec(const HfTensor& W, const std::vector<double>& x, const HfTensor* b);
+
+// Gemma-2/3 (tests/hf_reference_gemma.cc), reached through the two functions above.
+HfCheckpoint make_gemma_checkpoint(const std::string& family, uint32_t seed);
+std::vector<double> gemma_reference_logits(const HfCheckpoint& ck, const std::vector<int>& tokens);
 
 }  // namespace slim::test

@@ -167,7 +167,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     };
     for (int64_t i = 0; i < mine.count(); ++i) {
       acts.load(i, x.data());
-      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
+      block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
     }
     if (ranks) {  // every rank ends with the sums (and SBA's token sample) of all windows
       const auto r0 = Clock::now();
@@ -194,7 +194,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     // (3) Propagate through the quantized block.
     for (int64_t i = 0; i < mine.count(); ++i) {
       acts.load(i, x.data());
-      block_forward(c, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
+      block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
       acts.store(i, x.data());
     }
     {

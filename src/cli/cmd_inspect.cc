@@ -21,6 +21,28 @@ const char* pos_name(PosKind p) {
   return p == PosKind::RopeHalves ? "rope (halves, HF)" : p == PosKind::RopeInterleaved ? "rope (interleaved pairs)" : "learned";
 }
 
+const char* norm_name(NormKind n) {
+  return n == NormKind::LayerNorm ? "LayerNorm" : n == NormKind::RMSNormPlusOne ? "RMSNorm (1+w)" : "RMSNorm";
+}
+const char* mlp_name(MlpKind m) { return m == MlpKind::SwiGLU ? "SwiGLU" : m == MlpKind::GeGLU ? "GeGLU (tanh)" : "ReLU"; }
+
+// Gemma-2/3 extras: per-layer windows, local RoPE base, scalar, soft-caps, embedding scale ("" for other models).
+std::string hybrid_summary(const ModelConfig& c) {
+  std::string s;
+  if (c.sandwich_norm) s += ", sandwich norms";
+  if (!c.layer_attn.empty()) {
+    int local = 0;
+    for (int l = 0; l < c.n_layers; ++l) local += c.is_local(l);
+    s += fmt::format(", {} of {} layers sliding", local, c.n_layers);
+  }
+  if (c.rope_local_theta > 0) s += fmt::format(" (local theta {:g})", c.rope_local_theta);
+  if (c.attn_scalar > 0) s += fmt::format(", attention scale {:g}^-1/2", c.attn_scalar);
+  if (c.attn_softcap > 0) s += fmt::format(", attention soft-cap {:g}", c.attn_softcap);
+  if (c.final_softcap > 0) s += fmt::format(", logit soft-cap {:g}", c.final_softcap);
+  if (c.embed_scale != 1) s += fmt::format(", embeddings x{:g}", c.embed_scale);
+  return s;
+}
+
 int64_t disk_bytes(const std::string& path) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -61,6 +83,8 @@ void run(const InspectArgs& a) {
     add(fmt::format("layers.{}.attn_norm", l), b.attn_norm);
     for (auto& r : b.linears()) add_linear(fmt::format("layers.{}.{}", l, r.name), *r.linear);
     add(fmt::format("layers.{}.ffn_norm", l), b.ffn_norm);
+    if (!b.attn_post_norm.empty()) add(fmt::format("layers.{}.attn_post_norm", l), b.attn_post_norm);
+    if (!b.ffn_post_norm.empty()) add(fmt::format("layers.{}.ffn_post_norm", l), b.ffn_post_norm);
   }
   if (!w.pos_embed.empty()) add("pos_embed", w.pos_embed);
   if (!w.final_norm.empty()) add("final_norm", w.final_norm);
@@ -87,11 +111,23 @@ void run(const InspectArgs& a) {
       {"rope_scaling", rope_scaling_name(c.rope_scaling.type)},
       {"position", pos_name(c.pos)},
       {"qkv_bias", c.qkv_bias},
-      {"norm", c.norm == NormKind::LayerNorm ? "layernorm" : "rmsnorm"},
-      {"mlp", c.mlp == MlpKind::SwiGLU ? "swiglu" : "relu"},
+      {"norm", c.norm == NormKind::LayerNorm ? "layernorm" : c.norm == NormKind::RMSNormPlusOne ? "rmsnorm_plus_one" : "rmsnorm"},
+      {"mlp", c.mlp == MlpKind::SwiGLU ? "swiglu" : c.mlp == MlpKind::GeGLU ? "geglu_tanh" : "relu"},
       {"all_bias", c.all_bias},
       {"qk_norm", c.qk_norm},
       {"sliding_window", c.sliding_window},
+      {"sandwich_norm", c.sandwich_norm},
+      {"attn_scalar", c.attn_scalar},
+      {"attn_softcap", c.attn_softcap},
+      {"final_softcap", c.final_softcap},
+      {"embed_scale", c.embed_scale},
+      {"rope_local_theta", c.rope_local_theta},
+      {"sliding_layers", [&] {
+         nlohmann::json a = nlohmann::json::array();
+         for (int l = 0; l < c.n_layers; ++l)
+           if (c.window(l) > 0) a.push_back(l);
+         return a;
+       }()},
       {"tie_embeddings", c.tie_embeddings},
       {"parameters", c.n_params()},
       {"fp32_bytes", c.n_params() * 4},
@@ -127,12 +163,12 @@ void run(const InspectArgs& a) {
                         ? ""
                         : fmt::format(" ({} scaling x{:g})", rope_scaling_name(c.rope_scaling.type),
                                       c.rope_scaling.factor));
-  fmt::print("blocks       {}{} eps {:g}, {}, {}{}{}{}{}{}\n", c.norm == NormKind::LayerNorm ? "LayerNorm" : "RMSNorm",
-             c.norm_before ? "" : " (post-norm)", c.norm_eps, rope, c.mlp == MlpKind::SwiGLU ? "SwiGLU" : "ReLU",
+  fmt::print("blocks       {}{} eps {:g}, {}, {}{}{}{}{}{}{}\n", norm_name(c.norm),
+             c.norm_before ? "" : " (post-norm)", c.norm_eps, rope, mlp_name(c.mlp),
              c.all_bias ? ", biases" : c.qkv_bias ? ", q/k/v bias" : "", c.qk_norm ? ", q/k norm" : "",
              c.tie_embeddings ? ", tied embeddings" : "",
              c.sliding_window ? fmt::format(", sliding window {}", c.sliding_window) : "",
-             c.embed_dim ? fmt::format(", embedding width {}", c.embed_dim) : "");
+             c.embed_dim ? fmt::format(", embedding width {}", c.embed_dim) : "", hybrid_summary(c));
   fmt::print("parameters   {} ({:.3f} M), fp32 {:.2f} MiB, on disk {:.2f} MiB\n", c.n_params(), c.n_params() / 1e6,
              c.n_params() * 4 / 1048576.0, j["file_bytes"].get<int64_t>() / 1048576.0);
   if (j.contains("packed")) {

@@ -30,8 +30,8 @@ class ChunkScorer {
     const ModelConfig& c = m_.config;
     const int T = int(tok.size());
     embed(m_, tok, x_.data());
-    for (const auto& b : m_.weights.blocks)
-      block_forward(c, b, rope_, x_.data(), T, 0, k_.data(), v_.data(), scratch_);
+    for (int l = 0; l < c.n_layers; ++l)
+      block_forward(c, l, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, 0, k_.data(), v_.data(), scratch_);
     double sum = 0;
     for (int t0 = 0; t0 < T - 1; t0 += kTile) {
       const int rows = std::min(kTile, T - 1 - t0);

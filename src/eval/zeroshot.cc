@@ -102,7 +102,7 @@ class ChoiceScorer {
     x_.resize(size_t(T) * c.dim);
     embed(m_, tok, x_.data());
     for (int l = 0; l < c.n_layers; ++l)
-      block_forward(c, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos0, cache_.k_layer(l), cache_.v_layer(l),
+      block_forward(c, l, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos0, cache_.k_layer(l), cache_.v_layer(l),
                     scratch_);
   }
 

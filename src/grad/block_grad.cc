@@ -43,6 +43,12 @@ std::vector<float>* BlockGrads::of(const char* name) {
 
 void block_train_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* x,
                          float* out, int T, BlockActs& a) {
+  // Gemma-2/3 blocks need backward passes of their own ops (the (1 + w)
+  // norm, sandwich norms, GeGLU, soft-capping), not written yet.
+  SLIM_CHECK(c.norm != NormKind::RMSNormPlusOne && !c.sandwich_norm && c.mlp != MlpKind::GeGLU && c.attn_softcap == 0 &&
+                 c.attn_scalar == 0,
+             "block training: Gemma-style blocks ((1 + w) norms, sandwich norms, GeGLU, attention scalar/soft-cap) "
+             "are not supported");
   SLIM_CHECK(c.sliding_window <= 0 || c.sliding_window >= T, "block training: sliding-window attention is not supported");
   SLIM_CHECK(c.norm_before, "block training: post-norm blocks (OPT-350m) are not supported");
   const int d = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hid = c.hidden_dim;

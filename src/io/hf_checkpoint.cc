@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "io/hf_hybrid_config.h"
 #include "io/hf_rope_scaling.h"
 #include "model/arch.h"
 #include "model/rope_layout.h"
@@ -117,6 +118,7 @@ ModelConfig parse_hf_config(const std::string& path) {
     arch = (*it)[0].get<std::string>();
   SLIM_CHECK(!arch.empty(), "{}: no 'architectures' entry", path);
   const ArchSpec* spec = find_arch(arch);
+  if (const char* why = refused_arch_reason(arch)) fail("{}: architecture '{}': {}", path, arch, why);
   SLIM_CHECK(spec != nullptr, "{}: architecture '{}' is not supported (supported: {})", path, arch,
              supported_archs());
   ModelConfig c;
@@ -126,6 +128,8 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.pos = spec->pos;
   c.qkv_bias = spec->qkv_bias;
   c.qk_norm = spec->qk_norm;
+  c.sandwich_norm = spec->names->post_attn_norm != nullptr;
+  const HfHybridKeys* hybrid = spec->hybrid;
   // Missing sizes read as 0 and are refused by validate_config below.
   const HfKeys& keys = *spec->keys;
   c.dim = size_or(j, "hidden_size", 0, path, 1 << 20);
@@ -133,12 +137,13 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.n_layers = size_or(j, "num_hidden_layers", 0, path, 4096);
   c.n_heads = size_or(j, "num_attention_heads", 0, path, 4096);
   c.n_kv_heads = size_or(j, "num_key_value_heads", c.n_heads, path, 4096);
-  c.head_dim = size_or(j, "head_dim", c.n_heads > 0 ? c.dim / c.n_heads : 0, path, 1 << 16);
+  c.head_dim = size_or(j, "head_dim", hybrid ? hybrid->default_head_dim : c.n_heads > 0 ? c.dim / c.n_heads : 0, path,
+                       1 << 16);
   c.vocab_size = size_or(j, "vocab_size", 0, path, kMaxId);
   c.max_seq_len = size_or(j, "max_position_embeddings", 2048, path, 1 << 24);
   c.norm_eps = keys.norm_eps ? float(json_float_or(j, keys.norm_eps, keys.default_eps, path, 1e-30, 0.5))
                              : float(keys.default_eps);
-  c.rope_theta = float(json_float_or(j, "rope_theta", 10000.0, path, 1e-3, 1e12));
+  c.rope_theta = float(json_float_or(j, "rope_theta", hybrid ? hybrid->default_rope_theta : 10000.0, path, 1e-3, 1e12));
   c.all_bias = spec->all_bias && get_or<bool>(j, "enable_bias", true, path);
   c.qkv_bias = spec->qkv_bias && (spec->all_bias ? c.all_bias : true);
   c.pos_offset = spec->pos_offset;
@@ -154,6 +159,10 @@ ModelConfig parse_hf_config(const std::string& path) {
   c.eos_id = first_id(j, "eos_token_id", path);
   if (spec->uses_sliding_window && get_or<bool>(j, "use_sliding_window", true, path))
     c.sliding_window = int(json_int_or(j, "sliding_window", 0, path, 0, 1 << 24));
+  if (hybrid) parse_hybrid_config(j, *hybrid, path, c);
+  // LLaMA-style "attention_bias" puts biases on q/k/v and o; only the q/k/v biases of the rows that have them are read.
+  SLIM_CHECK(spec->qkv_bias || !get_or<bool>(j, "attention_bias", false, path),
+             "{}: attention_bias true is not supported for {} (no bias tensors are read)", path, arch);
   if (auto it = j.find("rope_scaling"); it != j.end()) c.rope_scaling = parse_rope_scaling(*it, path);
   if (c.rope_scaling.type == RopeScalingType::Yarn && c.rope_scaling.factor == 0) {
     // transformers: without a factor, YaRN stretches the original context to max_position_embeddings.
@@ -203,9 +212,13 @@ Model load_hf_model(const std::string& dir) {
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
     auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
-    b.has_gate = c.mlp == MlpKind::SwiGLU;
+    b.has_gate = has_gate_of(c);
     b.attn_norm = W(N(nm.attn_norm), 1, d);
     b.ffn_norm = W(N(nm.ffn_norm), 1, d);
+    if (c.sandwich_norm) {
+      b.attn_post_norm = W(N(nm.post_attn_norm), 1, d);
+      b.ffn_post_norm = W(N(nm.post_ffn_norm), 1, d);
+    }
     if (c.all_bias) {
       b.attn_norm_bias = B(N(nm.attn_norm), d);
       b.ffn_norm_bias = B(N(nm.ffn_norm), d);
@@ -277,6 +290,7 @@ nlohmann::json hf_config_json(const ModelConfig& c, DType dtype) {
   if (c.bos_id >= 0) cfg["bos_token_id"] = c.bos_id;
   if (c.eos_id >= 0) cfg["eos_token_id"] = c.eos_id;
   if (c.sliding_window > 0) cfg["sliding_window"] = c.sliding_window;
+  if (spec.hybrid) write_hybrid_config(c, *spec.hybrid, cfg);
   if (c.rope_scaling.type != RopeScalingType::None) cfg["rope_scaling"] = rope_scaling_json(c.rope_scaling);
   return cfg;
 }
@@ -347,6 +361,10 @@ void save_hf_model(const Model& m, const std::string& dir, const HfSaveOptions& 
     }
     add(N(nm.ffn_norm) + wt, b.ffn_norm, true);
     if (!b.ffn_norm_bias.empty()) add(N(nm.ffn_norm) + bs, b.ffn_norm_bias, true);
+    if (c.sandwich_norm) {
+      add(N(nm.post_attn_norm) + wt, b.attn_post_norm, true);
+      add(N(nm.post_ffn_norm) + wt, b.ffn_post_norm, true);
+    }
     if (nm.fused_qkv) {  // Phi-3: the split linears go back into one matrix each, rows in order
       auto fused = [&](const std::string& tensor_name, std::initializer_list<Tensor> parts) {
         std::vector<std::byte> bytes;

@@ -95,6 +95,10 @@ void save_llama2c(const Model& m, const std::string& path) {
   const ModelConfig& c = m.config;
   SLIM_CHECK(c.head_dim * c.n_heads == c.dim, "{}: llama2.c format needs head_dim * n_heads == dim", path);
   SLIM_CHECK(!c.qkv_bias, "{}: llama2.c format has no q/k/v biases", path);
+  SLIM_CHECK(c.norm == NormKind::RMSNorm && c.mlp == MlpKind::SwiGLU && !c.sandwich_norm && c.layer_attn.empty() &&
+                 c.embed_scale == 1 && c.attn_scalar == 0 && c.attn_softcap == 0 && c.final_softcap == 0,
+             "{}: llama2.c format holds LLaMA blocks only ({} has other norms, MLP, attention or scaling)", path,
+             c.arch);
   std::string out;
   auto put = [&](const void* p, size_t n) { out.append(static_cast<const char*>(p), n); };
   int32_t h[kHeaderInts] = {c.dim,        c.hidden_dim,

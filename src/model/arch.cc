@@ -28,8 +28,26 @@ constexpr HfNames kPhi3Names = {
      "mlp.down_proj"},
     "self_attn.qkv_proj", "mlp.gate_up_proj"};
 
+// Gemma-2/3: four norms per block; "post_attention_layernorm" is the norm of
+// the attention output here, not the MLP's input norm as in LLaMA.
+constexpr HfNames kGemmaNames = {
+    "model.embed_tokens", nullptr, nullptr, nullptr, "model.norm", "model.layers.{}.",
+    "input_layernorm", "pre_feedforward_layernorm", "self_attn.q_norm", "self_attn.k_norm",
+    {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj",
+     "mlp.down_proj"},
+    nullptr, nullptr, "post_attention_layernorm", "post_feedforward_layernorm"};
+
 constexpr HfKeys kLlamaKeys = {"intermediate_size", "hidden_act", "silu", "rms_norm_eps", 1e-6};
 constexpr HfKeys kOptKeys = {"ffn_dim", "activation_function", "relu", nullptr, 1e-5};
+// Gemma's MLP reads "hidden_activation" (the files also carry "hidden_act", which the model ignores).
+constexpr HfKeys kGemmaKeys = {"intermediate_size", "hidden_activation", "gelu_pytorch_tanh", "rms_norm_eps", 1e-6};
+
+// Defaults of transformers' Gemma2Config / Gemma3TextConfig. Gemma-2: even
+// layers (0, 2, ...) slide; Gemma-3: five local layers, then one global.
+// clang-format off
+constexpr HfHybridKeys kGemma2Hybrid = {2, nullptr,                  4096, 256, 10000.0,   256, 50.0, true,  30.0, false, 0};
+constexpr HfHybridKeys kGemma3Hybrid = {6, "sliding_window_pattern", 4096, 256, 1000000.0, 256, 0.0,  false, 0.0,  true,  10000.0};
+// clang-format on
 
 // clang-format off
 constexpr ArchSpec kArchs[] = {
@@ -40,6 +58,18 @@ constexpr ArchSpec kArchs[] = {
   {"Qwen3ForCausalLM",   NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, true,  true,  false, 0, "qwen3",   &kLlamaNames, &kLlamaKeys},
   {"Phi3ForCausalLM",    NormKind::RMSNorm,   MlpKind::SwiGLU, PosKind::RopeHalves, false, false, false, true,  false, 0, "phi3",    &kPhi3Names,  &kLlamaKeys},
   {"OPTForCausalLM",     NormKind::LayerNorm, MlpKind::ReLU,   PosKind::Learned,    true,  true,  false, false, true,  2, "opt",     &kOptNames,   &kOptKeys},
+  {"Gemma2ForCausalLM",  NormKind::RMSNormPlusOne, MlpKind::GeGLU, PosKind::RopeHalves, false, false, false, true, true, 0, "gemma2", &kGemmaNames, &kGemmaKeys, &kGemma2Hybrid},
+  {"Gemma3ForCausalLM",  NormKind::RMSNormPlusOne, MlpKind::GeGLU, PosKind::RopeHalves, false, false, true,  true, true, 0, "gemma3_text", &kGemmaNames, &kGemmaKeys, &kGemma3Hybrid},
+};
+
+struct Refused {
+  const char* hf_name;
+  const char* reason;
+};
+constexpr Refused kRefused[] = {
+  {"Gemma3ForConditionalGeneration",
+   "the multimodal Gemma-3 layout (vision tower, language_model.* tensors, nested text_config) is not supported; "
+   "text-only Gemma3ForCausalLM checkpoints (gemma-3-1b, or a text-only export) are"},
 };
 // clang-format on
 
@@ -50,6 +80,12 @@ constexpr const char* kLinearNames[7] = {"q_proj", "k_proj", "v_proj", "o_proj",
 const ArchSpec* find_arch(const std::string& hf_name) {
   for (const auto& a : kArchs)
     if (hf_name == a.hf_name) return &a;
+  return nullptr;
+}
+
+const char* refused_arch_reason(const std::string& hf_name) {
+  for (const auto& r : kRefused)
+    if (hf_name == r.hf_name) return r.reason;
   return nullptr;
 }
 

@@ -29,6 +29,10 @@ struct HfNames {
   // HF files use these; the linears are split at load and packed split.
   const char* fused_qkv = nullptr;
   const char* fused_gate_up = nullptr;
+  // Gemma's sandwich norms on the attention and MLP outputs (config
+  // sandwich_norm); ffn_norm is then "pre_feedforward_layernorm".
+  const char* post_attn_norm = nullptr;  // "post_attention_layernorm"
+  const char* post_ffn_norm = nullptr;   // "post_feedforward_layernorm"
 };
 
 // config.json keys and values that differ between families.
@@ -38,6 +42,24 @@ struct HfKeys {
   const char* act_value;    // "silu" / "relu"
   const char* norm_eps;     // "rms_norm_eps"; nullptr: not in config.json (fixed default_eps)
   double default_eps;
+};
+
+// Models whose layers mix sliding-window ("local") and global attention, with
+// scaled embeddings and soft-capped logits (Gemma-2/3): the config.json keys
+// transformers' config class defaults when a file omits them
+// (io/hf_hybrid_config.cc reads and writes them).
+struct HfHybridKeys {
+  int default_pattern;           // no "layer_types": layer i is global iff (i + 1) % pattern == 0
+  const char* pattern_key;       // config key overriding the pattern ("sliding_window_pattern"), or nullptr
+  int default_window;            // "sliding_window"
+  int default_head_dim;          // "head_dim"
+  double default_rope_theta;     // "rope_theta"
+  double default_query_scalar;   // "query_pre_attn_scalar"
+  double default_attn_softcap;   // "attn_logit_softcapping" when absent (null: none); 0: none
+  bool attn_softcap_applied;     // false: HF's attention ignores the key (Gemma-3): a non-null value is refused
+  double default_final_softcap;  // "final_logit_softcapping" when absent (null: none)
+  bool local_rope;               // local layers use "rope_local_base_freq" (Gemma-3)
+  double default_local_theta;    // its default
 };
 
 struct ArchSpec {
@@ -54,10 +76,13 @@ struct ArchSpec {
   const char* model_type;  // config.json "model_type"
   const HfNames* names;
   const HfKeys* keys;
+  const HfHybridKeys* hybrid = nullptr;  // Gemma-2/3, else nullptr
 };
 
 // nullptr when the architecture is unknown.
 const ArchSpec* find_arch(const std::string& hf_name);
+// Why a known but unsupported architecture is refused, or nullptr.
+const char* refused_arch_reason(const std::string& hf_name);
 // The row of a loaded model's config ("llama2c" models use the LLaMA row).
 const ArchSpec& arch_of(const ModelConfig& c);
 // "LlamaForCausalLM, MistralForCausalLM, ..." for error messages.

@@ -17,12 +17,13 @@ namespace {
 constexpr int kRowBlock = 64;
 }  // namespace
 
-void causal_attention(const ModelConfig& c, const float* q, const float* k, const float* v, float* out, int T,
-                      int pos0, AttentionScratch& s) {
+void causal_attention(const ModelConfig& c, int window, const float* q, const float* k, const float* v, float* out,
+                      int T, int pos0, AttentionScratch& s) {
   const int hd = c.head_dim, qd = c.q_dim(), kvd = c.kv_dim();
   const int group = c.n_heads / c.n_kv_heads;  // query heads per KV head
   const int S = pos0 + T;
-  const float scale = 1.f / std::sqrt(float(hd));
+  const float scale = 1.f / std::sqrt(c.attn_scalar > 0 ? c.attn_scalar : float(hd));
+  const float cap = c.attn_softcap;
   const int n_blocks = (T + kRowBlock - 1) / kRowBlock;
   const int tasks = c.n_heads * n_blocks;
   const int threads = omp_get_max_threads();
@@ -38,7 +39,7 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
     const int r0 = blk * kRowBlock, r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
     const int kv_h = h / group;
     const int last = pos0 + r1;  // keys [first, last) are visible to some row of the block
-    const int first = c.sliding_window > 0 ? std::max(0, pos0 + r0 - c.sliding_window + 1) : 0;
+    const int first = window > 0 ? std::max(0, pos0 + r0 - window + 1) : 0;
     const int nk = last - first;
     float* sc = &s.scores[size_t(omp_get_thread_num()) * kRowBlock * S];  // (rows, nk)
     const float* qh = q + int64_t(r0) * qd + int64_t(h) * hd;
@@ -61,8 +62,9 @@ void causal_attention(const ModelConfig& c, const float* q, const float* k, cons
     for (int r = 0; r < rows; ++r) {
       const int pos = pos0 + r0 + r;  // absolute position of this query
       float* row = sc + int64_t(r) * nk;
-      const int lo = c.sliding_window > 0 ? std::max(first, pos - c.sliding_window + 1) : first;
+      const int lo = window > 0 ? std::max(first, pos - window + 1) : first;
       for (int j = 0; j < lo - first; ++j) row[j] = 0.f;
+      if (cap > 0) softcap(row + (lo - first), pos + 1 - lo, cap);  // Gemma-2: before the softmax, on visible keys
       if (rows == 1)
         softmax_fast(row + (lo - first), pos + 1 - lo);
       else

@@ -14,7 +14,10 @@ struct AttentionScratch {
 // q:   (T, n_heads*head_dim) queries for positions pos0 .. pos0+T-1 (RoPE applied)
 // k,v: (pos0+T, n_kv_heads*head_dim) keys/values of every position so far
 // out: (T, n_heads*head_dim)
-void causal_attention(const ModelConfig& c, const float* q, const float* k, const float* v, float* out, int T,
-                      int pos0, AttentionScratch& s);
+// window: the layer's sliding window (ModelConfig::window; 0: full causal):
+// query t sees keys j with t - j < window. Scores are q·k scaled by
+// head_dim^-1/2 (or attn_scalar^-1/2) and soft-capped when attn_softcap > 0.
+void causal_attention(const ModelConfig& c, int window, const float* q, const float* k, const float* v, float* out,
+                      int T, int pos0, AttentionScratch& s);
 
 }  // namespace slim

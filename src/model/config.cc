@@ -12,8 +12,9 @@ int64_t ModelConfig::n_params() const {
                       + 3 * d * h;                       // gate, up, down
   if (qkv_bias) per_block += q_dim() + 2 * kv_dim();
   if (qk_norm) per_block += 2 * head_dim;
+  if (sandwich_norm) per_block += 2 * d;  // post-attention and post-MLP norms
   if (mlp == MlpKind::ReLU) per_block -= d * h;  // no gate
-  if (all_bias) per_block += 2 * d + 2 * d + h + (mlp == MlpKind::SwiGLU ? h : 0) + (qkv_bias ? 0 : q_dim() + 2 * kv_dim());
+  if (all_bias) per_block += 2 * d + 2 * d + h + (mlp != MlpKind::ReLU ? h : 0) + (qkv_bias ? 0 : q_dim() + 2 * kv_dim());
   const int64_t e = embed_width();
   int64_t total = int64_t(vocab_size) * e + L * per_block + (final_norm ? (all_bias ? 2 : 1) * d : 0);
   if (!tie_embeddings) total += int64_t(vocab_size) * e;
@@ -38,6 +39,15 @@ void validate_config(const ModelConfig& c, const std::string& what) {
              what, c.head_dim);
   SLIM_CHECK(c.norm_eps > 0 && c.norm_eps < 1, "{}: norm eps {} out of range", what, c.norm_eps);
   SLIM_CHECK(c.rope_theta > 0, "{}: rope_theta must be positive", what);
+  SLIM_CHECK(c.layer_attn.empty() || int(c.layer_attn.size()) == c.n_layers,
+             "{}: {} per-layer attention types for {} layers", what, c.layer_attn.size(), c.n_layers);
+  for (int l = 0; l < int(c.layer_attn.size()); ++l)
+    SLIM_CHECK(!c.is_local(l) || c.sliding_window > 0, "{}: layer {} uses sliding-window attention but the window is 0",
+               what, l);
+  SLIM_CHECK(c.sliding_window >= 0 && c.rope_local_theta >= 0 && c.attn_scalar >= 0 && c.attn_softcap >= 0 &&
+                 c.final_softcap >= 0 && c.embed_scale > 0,
+             "{}: negative window, local RoPE base, attention scalar or soft-cap, or a non-positive embedding scale",
+             what);
   SLIM_CHECK(c.embed_dim >= 0 && c.embed_dim <= (1 << 20) && c.pos_offset >= 0 && c.pos_offset <= 1024,
              "{}: embedding width {} or position offset {} out of range", what, c.embed_dim, c.pos_offset);
 }

@@ -4,13 +4,19 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "model/rope_scaling.h"
 
 namespace slim {
 
-enum class NormKind { RMSNorm, LayerNorm };        // LayerNorm (with bias): OPT
-enum class MlpKind { SwiGLU, ReLU };               // ReLU fc1 -> fc2: OPT
+// RMSNormPlusOne: x / rms(x) * (1 + w) in fp32 (Gemma stores the weight minus one).
+enum class NormKind { RMSNorm, LayerNorm, RMSNormPlusOne };  // LayerNorm (with bias): OPT
+// ReLU fc1 -> fc2: OPT. GeGLU: gelu_tanh(gate) * up (Gemma "gelu_pytorch_tanh").
+enum class MlpKind { SwiGLU, ReLU, GeGLU };
+// A layer's attention: Global (full causal) or Local (sliding window, and the
+// local RoPE base where the model has one). Gemma-2/3 mix the two.
+enum class LayerAttn : uint8_t { Global, Local };
 enum class PosKind { RopeHalves, RopeInterleaved, Learned };
 // RopeHalves: HF rotate_half, pairs (i, i + head_dim/2).
 // RopeInterleaved: llama2.c / Meta original, pairs (2i, 2i+1).
@@ -30,6 +36,15 @@ struct ModelConfig {
   float rope_theta = 10000.f;
   RopeScaling rope_scaling;  // config.json "rope_scaling" (LLaMA-3.1 "llama3", "yarn", ...)
   int sliding_window = 0;    // 0: full causal attention (Mistral: window size)
+  // Per layer (Gemma-2/3 layer_types): only Local layers use sliding_window.
+  // Empty: every layer is alike (sliding_window, if any, applies to all: Mistral).
+  std::vector<LayerAttn> layer_attn;
+  float rope_local_theta = 0;  // Local layers' RoPE base, unscaled (Gemma-3 rope_local_base_freq); 0: the global table
+  float attn_scalar = 0;     // attention scores scaled by attn_scalar^-1/2 (Gemma query_pre_attn_scalar); 0: head_dim
+  float attn_softcap = 0;    // scores -> tanh(s/cap)*cap before mask and softmax (Gemma-2); 0: none
+  float final_softcap = 0;   // logits -> tanh(l/cap)*cap (Gemma-2); 0: none
+  float embed_scale = 1;     // token embeddings are multiplied by this (Gemma: sqrt(hidden), see hf_hybrid_config.cc)
+  bool sandwich_norm = false;  // Gemma: each sub-block's output is normed again before the residual add
   NormKind norm = NormKind::RMSNorm;
   MlpKind mlp = MlpKind::SwiGLU;
   PosKind pos = PosKind::RopeHalves;
@@ -46,6 +61,11 @@ struct ModelConfig {
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
   int embed_width() const { return embed_dim > 0 ? embed_dim : dim; }  // columns of tok_embed / lm_head
+  bool is_local(int layer) const { return !layer_attn.empty() && layer_attn[size_t(layer)] == LayerAttn::Local; }
+  // The attention window of `layer` (0: full causal attention).
+  int window(int layer) const { return layer_attn.empty() || is_local(layer) ? sliding_window : 0; }
+  // Whether `layer` rotates with the local RoPE base instead of rope_theta + rope_scaling.
+  bool local_rope(int layer) const { return rope_local_theta > 0 && is_local(layer); }
   int64_t n_params() const;  // all weights, counting a tied head once
 };
 

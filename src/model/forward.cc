@@ -26,8 +26,9 @@ void KVCache::init(const ModelConfig& c, int max_seq_) {
   v.assign(size_t(c.n_layers) * max_seq * kv_dim, 0.f);
 }
 
-void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T, int pos0,
-                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook, bool inputs_only) {
+void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T,
+                   int pos0, float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook,
+                   bool inputs_only) {
   s.ensure(c, T);
   const int64_t n = int64_t(T) * c.dim;
   float* k_new = kbuf + int64_t(pos0) * c.kv_dim();  // (T, kv_dim) rows of this call
@@ -40,7 +41,9 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
     else
       std::memcpy(s.xn.data(), x, size_t(n) * sizeof(float));
   };
-  auto residual_add = [&](const Tensor& w, const Tensor& bias) {
+  // Gemma's sandwich norms: the sub-block's output (proj) is normed before the add.
+  auto residual_add = [&](const Tensor& w, const Tensor& bias, const Tensor& post_norm) {
+    if (c.sandwich_norm) norm_rows(c, s.proj.data(), post_norm, {}, s.proj.data(), T, c.dim);
     add_inplace(x, s.proj.data(), n);
     if (!c.norm_before) norm_rows(c, x, w, bias, x, T, c.dim);
   };
@@ -51,26 +54,31 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   linear(s.xn.data(), b.wq, s.q.data(), T);
   linear(s.xn.data(), b.wk, k_new, T);
   linear(s.xn.data(), b.wv, v_new, T);
-  if (c.qk_norm) {  // every head's row of head_dim values normalised on its own
-    rmsnorm(s.q.data(), b.q_norm.data(), s.q.data(), T * c.n_heads, c.head_dim, c.norm_eps);
-    rmsnorm(k_new, b.k_norm.data(), k_new, T * c.n_kv_heads, c.head_dim, c.norm_eps);
+  if (c.qk_norm) {  // every head's row of head_dim values normalised on its own (the model's RMSNorm kind)
+    norm_rows(c, s.q.data(), b.q_norm, {}, s.q.data(), T * c.n_heads, c.head_dim);
+    norm_rows(c, k_new, b.k_norm, {}, k_new, T * c.n_kv_heads, c.head_dim);
   }
   if (c.pos != PosKind::Learned) {
-    rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, rope_tab);
-    rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, rope_tab);
+    const RopeTable& tab = rope_tab.for_layer(c, layer);
+    rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, tab);
+    rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, tab);
   }
-  causal_attention(c, s.q.data(), kbuf, vbuf, s.att.data(), T, pos0, s.attn);
+  causal_attention(c, c.window(layer), s.q.data(), kbuf, vbuf, s.att.data(), T, pos0, s.attn);
   if (hook) (*hook)(InputSite::AttnOut, s.att.data(), T, c.q_dim());
   linear(s.att.data(), b.wo, s.proj.data(), T);
-  residual_add(b.attn_norm, b.attn_norm_bias);
+  residual_add(b.attn_norm, b.attn_norm_bias, b.attn_post_norm);
 
-  // --- MLP: x += W_down · act(n),  SwiGLU: silu(W_gate·n) ⊙ W_up·n;  ReLU: relu(W_up·n)
+  // --- MLP: x += W_down · act(n),  SwiGLU: silu(W_gate·n) ⊙ W_up·n;  GeGLU: gelu_tanh(W_gate·n) ⊙ W_up·n;
+  //     ReLU: relu(W_up·n)
   sub_block_input(b.ffn_norm, b.ffn_norm_bias);
   if (hook) (*hook)(InputSite::MlpIn, s.xn.data(), T, c.dim);
-  if (c.mlp == MlpKind::SwiGLU) {
+  if (c.mlp != MlpKind::ReLU) {
     linear(s.xn.data(), b.w_up, s.up.data(), T);
     linear(s.xn.data(), b.w_gate, s.gate.data(), T);
-    swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
+    if (c.mlp == MlpKind::GeGLU)
+      geglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
+    else
+      swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
   } else {  // fc1 straight into the hidden buffer
     linear(s.xn.data(), b.w_up, s.gate.data(), T);
     relu(s.gate.data(), int64_t(T) * c.hidden_dim);
@@ -78,7 +86,7 @@ void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable&
   if (hook) (*hook)(InputSite::MlpHidden, s.gate.data(), T, c.hidden_dim);
   if (inputs_only) return;
   linear(s.gate.data(), b.w_down, s.proj.data(), T);
-  residual_add(b.ffn_norm, b.ffn_norm_bias);
+  residual_add(b.ffn_norm, b.ffn_norm_bias, b.ffn_post_norm);
 }
 
 void embed(const Model& m, std::span<const int> tokens, float* x, int pos0) {
@@ -100,6 +108,8 @@ void embed(const Model& m, std::span<const int> tokens, float* x, int pos0) {
     else
       w.tok_embed.rows_to_f32(id, id + 1, rows + int64_t(t) * e, e);  // any storage type
   }
+  if (c.embed_scale != 1.f)  // Gemma: sqrt(hidden_size), rounded as HF rounds it (hf_hybrid_config.cc)
+    for (int64_t i = 0; i < int64_t(T) * e; ++i) rows[i] *= c.embed_scale;
   if (!w.project_in.w.empty()) linear(narrow.data(), w.project_in, x, T);
   if (c.pos == PosKind::Learned) {
     const int r0 = pos0 + c.pos_offset;
@@ -127,6 +137,7 @@ void head_logits(const Model& m, const float* x, int T, float* logits, std::vect
   }
   Linear head{w.lm_head, {}, w.lm_head_packed};
   linear(h, head, logits, T);
+  if (c.final_softcap > 0) softcap(logits, int64_t(T) * c.vocab_size, c.final_softcap);
 }
 
 Session::Session(const Model& m, int max_seq) : m_(m) {
@@ -144,7 +155,7 @@ std::span<const float> Session::step(std::span<const int> tokens) {
   x_.resize(size_t(T) * c.dim);
   embed(m_, tokens, x_.data(), pos_);
   for (int l = 0; l < c.n_layers; ++l)
-    block_forward(c, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos_, cache_.k_layer(l), cache_.v_layer(l),
+    block_forward(c, l, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos_, cache_.k_layer(l), cache_.v_layer(l),
                   scratch_);
   logits_.resize(size_t(c.vocab_size));
   head_logits(m_, x_.data() + int64_t(T - 1) * c.dim, 1, logits_.data(), tmp_);
@@ -161,7 +172,8 @@ std::vector<float> forward_logits(const Model& m, std::span<const int> tokens) {
   BlockScratch s;
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   embed(m, tokens, x.data());
-  for (const auto& b : m.weights.blocks) block_forward(c, b, rope_tab, x.data(), T, 0, k.data(), v.data(), s);
+  for (int l = 0; l < c.n_layers; ++l)
+    block_forward(c, l, m.weights.blocks[size_t(l)], rope_tab, x.data(), T, 0, k.data(), v.data(), s);
   std::vector<float> logits(size_t(T) * c.vocab_size), tmp;
   head_logits(m, x.data(), T, logits.data(), tmp);
   return logits;

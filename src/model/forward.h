@@ -38,22 +38,24 @@ struct KVCache {
   float* v_layer(int l) { return v.data() + size_t(l) * max_seq * kv_dim; }
 };
 
-// x (T, dim) in/out: one decoder block for tokens at positions pos0..pos0+T-1.
-// kbuf/vbuf (pos0+T, kv_dim): rows 0..pos0-1 hold earlier keys/values; this
+// x (T, dim) in/out: decoder block `layer` (b) for tokens at positions
+// pos0..pos0+T-1; the layer index picks its attention window and RoPE table
+// (ModelConfig::layer_attn). kbuf/vbuf (pos0+T, kv_dim): rows 0..pos0-1 hold earlier keys/values; this
 // call writes rows pos0..pos0+T-1.
 // inputs_only: stop once the last linear's input is known (calibration's
 // Hessian pass, whose output is discarded: saves the down_proj product, ~1/5
 // of a LLaMA block's FLOPs); x is then not the block's output.
-void block_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T, int pos0,
-                   float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr,
+void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const RopeTable& rope_tab, float* x, int T,
+                   int pos0, float* kbuf, float* vbuf, BlockScratch& s, const LinearInputHook* hook = nullptr,
                    bool inputs_only = false);
 
-// x (T, dim) = embedding rows of `tokens` at positions pos0.. (through
-// project_in, plus learned positions where the model has them). Throws on an
+// x (T, dim) = embedding rows of `tokens` at positions pos0.. (times
+// embed_scale, through project_in, plus learned positions where the model has them). Throws on an
 // out-of-range id or position.
 void embed(const Model& m, std::span<const int> tokens, float* x, int pos0 = 0);
 
-// logits (T, vocab) = lm_head(project_out(final_norm(x))). x is not modified.
+// logits (T, vocab) = lm_head(project_out(final_norm(x))), soft-capped when
+// final_softcap > 0. x is not modified.
 void head_logits(const Model& m, const float* x, int T, float* logits, std::vector<float>& tmp);
 
 // A running model: the whole stack with a KV cache, for generation.

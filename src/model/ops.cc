@@ -11,7 +11,7 @@
 
 namespace slim {
 
-void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps) {
+void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps, float w_offset) {
 #pragma omp parallel for if (int64_t(T) * n > 32768) schedule(static)
   for (int t = 0; t < T; ++t) {
     const float* xr = x + int64_t(t) * n;
@@ -19,7 +19,7 @@ void rmsnorm(const float* x, const float* w, float* out, int T, int n, float eps
     double ss = 0;  // double: long rows of large activations lose bits in fp32
     for (int i = 0; i < n; ++i) ss += double(xr[i]) * xr[i];
     const float inv = float(1.0 / std::sqrt(ss / n + eps));
-    for (int i = 0; i < n; ++i) o[i] = xr[i] * inv * w[i];
+    for (int i = 0; i < n; ++i) o[i] = xr[i] * inv * (w[i] + w_offset);
   }
 }
 
@@ -41,7 +41,7 @@ void norm_rows(const ModelConfig& c, const float* x, const Tensor& w, const Tens
   if (c.norm == NormKind::LayerNorm)
     layernorm(x, w.data(), bias.empty() ? nullptr : bias.data(), out, T, n, c.norm_eps);
   else
-    rmsnorm(x, w.data(), out, T, n, c.norm_eps);
+    rmsnorm(x, w.data(), out, T, n, c.norm_eps, c.norm == NormKind::RMSNormPlusOne ? 1.f : 0.f);
 }
 
 void relu(float* x, int64_t n) {
@@ -90,23 +90,54 @@ void swiglu(float* gate, const float* up, int64_t n) {
   }
 }
 
+void geglu(float* gate, const float* up, int64_t n) {
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+#pragma omp parallel for if (n > 65536) schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    gate[i] = 0.5f * g * (1.f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
+void softcap(float* x, int64_t n, float cap) {
+  const float inv = 1.f / cap;  // serial: called per attention row inside the parallel attention loop
+  for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * cap;
+}
+
 void add_inplace(float* x, const float* y, int64_t n) {
 #pragma omp parallel for if (n > 65536) schedule(static)
   for (int64_t i = 0; i < n; ++i) x[i] += y[i];
 }
+
+namespace {
+void fill_table(RopeTable& t, const RopeFrequencies& f) {
+  for (int p = 0; p < t.max_pos; ++p)
+    for (int i = 0; i < t.half; ++i) {
+      const double angle = p * f.inv_freq[size_t(i)];
+      t.cos[size_t(p) * t.half + i] = float(std::cos(angle) * f.attention_scale);
+      t.sin[size_t(p) * t.half + i] = float(std::sin(angle) * f.attention_scale);
+    }
+}
+}  // namespace
 
 void RopeTable::build(const ModelConfig& c, int max_pos_) {
   half = c.head_dim / 2;
   max_pos = max_pos_;
   cos.resize(size_t(max_pos) * half);
   sin.resize(size_t(max_pos) * half);
-  const RopeFrequencies f = rope_frequencies(c.rope_theta, c.head_dim, c.rope_scaling, c.max_seq_len, max_pos);
-  for (int p = 0; p < max_pos; ++p)
-    for (int i = 0; i < half; ++i) {
-      const double angle = p * f.inv_freq[size_t(i)];
-      cos[size_t(p) * half + i] = float(std::cos(angle) * f.attention_scale);
-      sin[size_t(p) * half + i] = float(std::sin(angle) * f.attention_scale);
-    }
+  fill_table(*this, rope_frequencies(c.rope_theta, c.head_dim, c.rope_scaling, c.max_seq_len, max_pos));
+  local.reset();
+  if (c.rope_local_theta > 0) {
+    // Gemma-3: Local layers rotate with rope_local_base_freq and the default
+    // (unscaled) RoPE; rope_scaling belongs to the global layers only.
+    auto t = std::make_shared<RopeTable>();
+    t->half = half;
+    t->max_pos = max_pos;
+    t->cos.resize(cos.size());
+    t->sin.resize(sin.size());
+    fill_table(*t, rope_frequencies(c.rope_local_theta, c.head_dim, RopeScaling{}, c.max_seq_len, max_pos));
+    local = std::move(t);
+  }
 }
 
 void rope(float* x, int T, int n_heads, int head_dim, int pos0, PosKind layout, const RopeTable& tab) {

@@ -36,12 +36,14 @@ struct BlockWeights {
   Tensor q_norm;     // (1, head_dim) per-head norm of q (config qk_norm), else empty
   Tensor k_norm;     // (1, head_dim) per-head norm of k
   Linear wo;         // (dim, n_heads*head_dim)
+  Tensor attn_post_norm;  // (1, dim) norm of the attention output (config sandwich_norm), else empty
   Tensor ffn_norm;   // (1, dim)
   Tensor ffn_norm_bias;  // (1, dim)
+  Tensor ffn_post_norm;   // (1, dim) norm of the MLP output (config sandwich_norm), else empty
   Linear w_gate;     // (hidden, dim)   "w1" in llama2.c; absent (has_gate false) in a ReLU MLP
   Linear w_up;       // (hidden, dim)   "w3"; OPT fc1
   Linear w_down;     // (dim, hidden)   "w2"; OPT fc2
-  bool has_gate = true;  // false for MlpKind::ReLU: linears() then omits w_gate
+  bool has_gate = true;  // false for MlpKind::ReLU (see has_gate_of): linears() then omits w_gate
 
   struct LinearRef {
     const char* name;  // "q_proj", ... (HF names)
@@ -52,6 +54,9 @@ struct BlockWeights {
   // gate when !has_gate).
   std::vector<LinearRef> linears();
 };
+
+// Whether a block of this config has a gate projection (SwiGLU, GeGLU).
+inline bool has_gate_of(const ModelConfig& c) { return c.mlp != MlpKind::ReLU; }
 
 // (rows, cols) of the block linear named `name` ("q_proj", ... as linears()).
 std::pair<int64_t, int64_t> linear_shape(const ModelConfig& c, const std::string& name);

@@ -241,6 +241,10 @@ void save_packed_model(const Model& m, std::span<const LinearQuantParams> params
     auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
     add_dense(N(nm.attn_norm) + wt, b.attn_norm, true);
     add_dense(N(nm.ffn_norm) + wt, b.ffn_norm, true);
+    if (c.sandwich_norm) {
+      add_dense(N(nm.post_attn_norm) + wt, b.attn_post_norm, true);
+      add_dense(N(nm.post_ffn_norm) + wt, b.ffn_post_norm, true);
+    }
     if (!b.attn_norm_bias.empty()) add_dense(N(nm.attn_norm) + bs, b.attn_norm_bias, true);
     if (!b.ffn_norm_bias.empty()) add_dense(N(nm.ffn_norm) + bs, b.ffn_norm_bias, true);
     if (c.qk_norm) {
@@ -349,9 +353,13 @@ Model load_packed_model(const std::string& dir) {
   for (int l = 0; l < c.n_layers; ++l) {
     auto& b = w.blocks[size_t(l)];
     auto N = [&](const char* leaf) { return hf_block_name(arch, l, leaf); };
-    b.has_gate = c.mlp == MlpKind::SwiGLU;
+    b.has_gate = has_gate_of(c);
     b.attn_norm = load_hf_tensor(set, N(nm.attn_norm) + wt, 1, d);
     b.ffn_norm = load_hf_tensor(set, N(nm.ffn_norm) + wt, 1, d);
+    if (c.sandwich_norm) {
+      b.attn_post_norm = load_hf_tensor(set, N(nm.post_attn_norm) + wt, 1, d);
+      b.ffn_post_norm = load_hf_tensor(set, N(nm.post_ffn_norm) + wt, 1, d);
+    }
     if (c.all_bias) {
       b.attn_norm_bias = load_hf_tensor(set, N(nm.attn_norm) + bs, 1, d);
       b.ffn_norm_bias = load_hf_tensor(set, N(nm.ffn_norm) + bs, 1, d);

@@ -91,11 +91,11 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
     for (int64_t i = 0; i < nl; ++i) {
       float* x = &target[size_t(i) * Td];
       std::copy_n(&fp_in[size_t(i) * Td], Td, x);
-      block_forward(c, b, rope, x, T, 0, k.data(), v.data(), bs);
+      block_forward(c, l, b, rope, x, T, 0, k.data(), v.data(), bs);
       if (opt.aug_loss) {
         float* y = &aug[size_t(i) * Td];
         std::copy_n(&q_in[size_t(i) * Td], Td, y);
-        block_forward(c, b, rope, y, T, 0, k.data(), v.data(), bs);
+        block_forward(c, l, b, rope, y, T, 0, k.data(), v.data(), bs);
       }
     }
     // One LWC quantizer per linear, over the latent weights (original or GPTQ-updated).
@@ -194,7 +194,7 @@ nlohmann::json lwc_train_model(Model& m, const CalibWindows& calib, const Bitmap
     }
     for (int64_t i = 0; i < nl; ++i) {
       float* x = &q_in[size_t(i) * Td];
-      block_forward(c, b, rope, x, T, 0, k.data(), v.data(), bs);
+      block_forward(c, l, b, rope, x, T, 0, k.data(), v.data(), bs);
       const float* t = &target[size_t(i) * Td];
       double s = 0;
       for (size_t e = 0; e < Td; ++e) s += double(x[e] - t[e]) * (x[e] - t[e]);
