@@ -202,6 +202,19 @@ TEST_F(Gpt2Files, SlimTokenizeOnOptDirectory) {
   EXPECT_EQ(testing::internal::GetCapturedStdout(), "2 15 18 6 11\n");
 }
 
+// quantize / pack copy the tokenizer next to their output: all four files,
+// so the output directory tokenizes as the source did.
+TEST_F(Gpt2Files, CopiedNextToTheOutput) {
+  write_opt();
+  test::TempDir out, out2;
+  cli::copy_tokenizer({dir.path(), ""}, out.path());
+  for (const char* f : {"vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json"})
+    EXPECT_TRUE(file_exists(out.file(f))) << f;
+  EXPECT_EQ(load_tokenizer(out.path(), 0)->encode("hello world", true), (Ids{2, 15, 18, 6, 11}));
+  cli::copy_tokenizer({"unused", dir.path()}, out2.path());  // --tokenizer DIR
+  EXPECT_EQ(load_tokenizer(out2.path(), 0)->encode("hello world", true), (Ids{2, 15, 18, 6, 11}));
+}
+
 // ------------------------------------------------------- with ../shared --
 
 // A realistic byte-level vocabulary: OPT's four specials, the 256 byte
