@@ -145,6 +145,7 @@ BitmapLayer bitmap_entry(const LinearJob& job, const QuantizeOptions& opt) {
 std::vector<int> site_allocation(std::span<const Linear* const> members, const SiteCache& site,
                                  const QuantizeOptions& opt) {
   SLIM_CHECK(!site.factor->act_order, "--sba-scope site does not support --act-order");
+  SLIM_CHECK(!members.empty(), "--sba-scope site: the linear's input site has no linears");
   GroupErrors fused;
   for (const Linear* L : members) {
     const SalienceResult sal = salience_from_factor(L->w.span(), L->out(), L->in(), *site.factor, opt.group_size);
