@@ -25,7 +25,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "../shared/data/models or the cache, else downloaded)")
       ->capture_default_str();
   cmd->add_option("-t,--tokenizer", a.tokenizer,
-                  "tokenizer file (.bin llama2.c, .model SentencePiece, .json HF); default: beside the model");
+                  "tokenizer file (.bin llama2.c, .model SentencePiece, .json HF, vocab.json with merges.txt "
+                  "beside it: GPT-2/OPT) or a directory holding one; default: beside the model");
 }
 
 void add_threads_option(CLI::App* cmd, int& threads) {
