@@ -9,6 +9,7 @@
 
 #include "calib/dataset.h"
 #include "eval/perplexity.h"
+#include "eval/zeroshot.h"
 #include "hf_reference.h"
 #include "io/hf_checkpoint.h"
 #include "model/forward.h"
@@ -105,6 +106,60 @@ TEST_P(Family, QuantizedAndPackedEqualsFakeQuant) {
     save_hf_model(m, fq_dir.path());
     EXPECT_LT(std::fabs(sequence_nll(load_hf_model(fq_dir.path()), tokens) - nll_fq), 1e-5 * nll_fq) << method;
   }
+}
+
+// Zero-shot multiple choice as `slim eval` scores it (evaluate_requests: the
+// shared context once into the KV cache, then each choice's tail) against the
+// summed log-likelihoods from the reference logits of each whole sequence.
+// Contexts of 20 tokens make the sequences longer than phi3's 16-token window.
+TEST_P(Family, ZeroShotLoglikMatchesTheReference) {
+  const int V = model.config.vocab_size;
+  std::vector<McRequest> reqs;
+  for (int e = 0; e < 3; ++e) {
+    McRequest r;
+    const std::vector<int> ctx = test::random_tokens(20, V, 100 + uint32_t(e));
+    for (int c = 0; c < 3; ++c) {
+      std::vector<int> cont = test::random_tokens(2 + e + c, V, 200 + uint32_t(10 * e + c));
+      if (c == 2) cont[0] = r.choices[0].continuation[0];  // choices sharing a first token too
+      r.choices.push_back({ctx, cont});
+      r.norm_len.push_back(double(cont.size()));
+    }
+    r.label = e % 3;
+    reqs.push_back(std::move(r));
+  }
+  ZeroShotOptions zo;
+  zo.progress = false;
+  const McResult res = evaluate_requests(model, reqs, zo);
+  ASSERT_EQ(res.examples.size(), reqs.size());
+  double worst = 0;
+  for (size_t e = 0; e < reqs.size(); ++e) {
+    std::vector<double> ref_ll;
+    for (const TokenPair& p : reqs[e].choices) {
+      std::vector<int> seq = p.context;
+      seq.insert(seq.end(), p.continuation.begin(), p.continuation.end());
+      const auto logits = test::hf_reference_logits(ck, seq);
+      double ll = 0;  // log p(cont[i] | everything before it)
+      for (size_t i = 0; i < p.continuation.size(); ++i) {
+        const size_t t = p.context.size() + i - 1;
+        const double* l = &logits[t * size_t(V)];
+        double mx = -1e300, sum = 0;
+        for (int v = 0; v < V; ++v) mx = std::max(mx, l[v]);
+        for (int v = 0; v < V; ++v) sum += std::exp(l[v] - mx);
+        ll += l[p.continuation[i]] - mx - std::log(sum);
+      }
+      ref_ll.push_back(ll);
+    }
+    const ExampleScore& got = res.examples[e];
+    ASSERT_EQ(got.loglik.size(), ref_ll.size());
+    for (size_t c = 0; c < ref_ll.size(); ++c) {
+      const double rel = std::fabs(got.loglik[c] - ref_ll[c]) / std::fabs(ref_ll[c]);
+      worst = std::max(worst, rel);
+      EXPECT_LT(rel, 1e-6) << "example " << e << " choice " << c << ": " << got.loglik[c] << " vs " << ref_ll[c];
+    }
+    EXPECT_EQ(got.pred, argmax_first(ref_ll)) << e;
+  }
+  std::printf("[family %s] zero-shot loglik max rel diff %.2e over %zu choices\n", GetParam().c_str(), worst,
+              reqs.size() * 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Hf, Family,

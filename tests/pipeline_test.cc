@@ -225,6 +225,66 @@ TEST_F(PipelineTest, SlimModelScopeKeepsTheModelTotalExact) {
   EXPECT_NO_THROW(quantized(o));
 }
 
+// Site scope: the linears of one input (q/k/v, gate/up) take one width per
+// column group (SBA on the fused matrix Phi-3 stores), so each site, and each
+// member, averages exactly N; it is a different allocation from layer scope.
+TEST_F(PipelineTest, SlimSiteScopeSharesOneBudgetPerSite) {
+  QuantizeOptions o;
+  o.method = "slim";
+  o.bits = 2;
+  o.group_size = 4;  // 4 groups per q/k/v/gate/up row: room to move
+  o.progress = false;
+  o.sba_criterion = "obs";  // moves more groups than hessian on these random weights
+  o.sba_max_up = 2;
+  // Salient input columns that differ between q (columns 0-3) and k (12-15):
+  // alone each wants its own group up; fused they must agree on one.
+  Model src = base;
+  for (int l = 0; l < spec.layers; ++l)
+    for (auto& r : src.weights.blocks[size_t(l)].linears()) {
+      const std::string name = r.name;
+      if (name != "q_proj" && name != "k_proj") continue;
+      Linear& L = *r.linear;
+      std::vector<float> w(L.w.data(), L.w.data() + L.w.numel());
+      const int64_t c0 = name == "q_proj" ? 0 : 12;
+      for (int64_t row = 0; row < L.out(); ++row)
+        for (int64_t c = c0; c < c0 + 4; ++c) w[size_t(row * L.in() + c)] *= 8.f;
+      L.w = Tensor::from(std::move(w), L.out(), L.in());
+    }
+  Bitmap layer_map, site_map;
+  Model a = src, b = src;
+  quantize_model(a, &calib, o, &layer_map);
+  o.sba_scope = "site";
+  quantize_model(b, &calib, o, &site_map);
+  ASSERT_EQ(site_map.layers.size(), layer_map.layers.size());
+  const std::vector<std::vector<std::string>> sites = {{"q_proj", "k_proj", "v_proj"}, {"o_proj"},
+                                                       {"gate_proj", "up_proj"}, {"down_proj"}};
+  int differ = 0, moved = 0;
+  for (int l = 0; l < spec.layers; ++l)
+    for (const auto& site : sites) {
+      const BitmapLayer* first = site_map.find(l, site[0]);
+      ASSERT_NE(first, nullptr) << site[0];
+      int64_t dev = 0;
+      for (const std::string& name : site) {
+        const BitmapLayer& s = *site_map.find(l, name);
+        EXPECT_EQ(s.scope, "site");
+        EXPECT_EQ(s.bits, first->bits) << "block " << l << " " << name;
+        for (size_t g = 0; g < s.bits.size(); ++g) {
+          dev += s.rows * std::min<int64_t>(4, s.cols - int64_t(g) * 4) * (s.bits[g] - 2);
+          moved += s.bits[g] != 2;
+        }
+        differ += s.bits != layer_map.find(l, name)->bits;
+      }
+      EXPECT_EQ(dev, 0) << "block " << l << " " << site[0];
+    }
+  EXPECT_GT(moved, 0);
+  EXPECT_GT(differ, 0) << "site scope allocated exactly as layer scope";
+  test::TempDir dir;
+  save_bitmap(dir.file("bitmap.json"), site_map);  // validates every layer's exact N
+  EXPECT_EQ(load_bitmap(dir.file("bitmap.json")).layers.size(), site_map.layers.size());
+  o.sba_criterion = "kl";  // the KL search has no table to share
+  EXPECT_THROW(quantized(o), Error);
+}
+
 TEST_F(PipelineTest, RejectsBadOptions) {
   QuantizeOptions o;
   o.progress = false;

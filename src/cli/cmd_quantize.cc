@@ -435,8 +435,9 @@ void add_quantize(CLI::App& app) {
   cmd->add_option("--sba-max-up", a->q.sba_max_up, "slim, obs/hessian: highest width N + this (1 or 2)")
       ->capture_default_str();
   cmd->add_option("--sba-scope", a->q.sba_scope,
-                  "slim, obs/hessian: layer (every linear averages N bits) or model (only the model total is N; "
-                  "one extra calibration pass)")
+                  "slim, obs/hessian: layer (every linear averages N bits), site (q/k/v and gate/up share one "
+                  "width per column group, as SBA on Phi-3's fused matrices), depth or model (only the model total "
+                  "is N; one extra calibration pass)")
       ->capture_default_str();
   cmd->add_option("--sba-normalize", a->q.sba_normalize,
                   "slim, --sba-scope model: none (raw output errors) or output (relative to each linear's output "

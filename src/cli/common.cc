@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "io/tokenizer.h"
 #include "util/error.h"
 #include "util/files.h"
 
@@ -24,7 +25,8 @@ void add_model_options(CLI::App* cmd, ModelArgs& a) {
                   "../shared/data/models or the cache, else downloaded)")
       ->capture_default_str();
   cmd->add_option("-t,--tokenizer", a.tokenizer,
-                  "tokenizer file (.bin llama2.c, .model SentencePiece, .json HF); default: beside the model");
+                  "tokenizer file (.bin llama2.c, .model SentencePiece, .json HF, vocab.json with merges.txt "
+                  "beside it: GPT-2/OPT) or a directory holding one; default: beside the model");
 }
 
 void add_threads_option(CLI::App* cmd, int& threads) {
@@ -66,22 +68,30 @@ void set_command_line(int argc, char** argv) {
 
 std::string command_line() { return g_cmdline; }
 
-// Copies the tokenizer next to the weights under the name the loader looks for.
+// Copies the tokenizer next to the weights under the name the loader looks for
+// (with the config files that carry its special tokens).
 void copy_tokenizer(const ResolvedModel& r, const std::string& dir) {
   namespace fs = std::filesystem;
   std::string src = r.tokenizer_path;
-  if (src.empty() && dir_exists(r.model_path))
-    for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"})
-      if (file_exists(r.model_path + "/" + n)) {
-        src = r.model_path + "/" + n;
-        break;
-      }
+  if (!src.empty() && dir_exists(src))
+    src = find_tokenizer_file(src, false);
+  else if (src.empty() && dir_exists(r.model_path))
+    src = find_tokenizer_file(r.model_path, true);
   if (src.empty()) return;
-  const std::string ext = fs::path(src).extension().string();
+  const fs::path from(src), to(dir);
+  auto copy_beside = [&](const char* name) {
+    if (fs::exists(from.parent_path() / name))
+      fs::copy_file(from.parent_path() / name, to / name, fs::copy_options::overwrite_existing);
+  };
+  if (from.filename() == "vocab.json") {  // GPT-2 files: the pair plus its special tokens
+    fs::copy_file(from, to / "vocab.json", fs::copy_options::overwrite_existing);
+    for (const char* n : {"merges.txt", "special_tokens_map.json", "tokenizer_config.json"}) copy_beside(n);
+    return;
+  }
+  const std::string ext = from.extension().string();
   const std::string name = ext == ".json" ? "tokenizer.json" : ext == ".model" ? "tokenizer.model" : "tokenizer.bin";
-  fs::copy_file(src, fs::path(dir) / name, fs::copy_options::overwrite_existing);
-  auto cfg = fs::path(src).parent_path() / "tokenizer_config.json";
-  if (ext == ".json" && fs::exists(cfg)) fs::copy_file(cfg, fs::path(dir) / "tokenizer_config.json");
+  fs::copy_file(from, to / name, fs::copy_options::overwrite_existing);
+  if (ext == ".json") copy_beside("tokenizer_config.json");
 }
 
 }  // namespace slim::cli

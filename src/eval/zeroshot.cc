@@ -100,7 +100,7 @@ class ChoiceScorer {
     const ModelConfig& c = m_.config;
     const int T = int(tok.size());
     x_.resize(size_t(T) * c.dim);
-    embed(m_, tok, x_.data());
+    embed(m_, tok, x_.data(), pos0);  // learned positions (OPT) start at pos0 for a choice's tail
     for (int l = 0; l < c.n_layers; ++l)
       block_forward(c, l, m_.weights.blocks[size_t(l)], rope_, x_.data(), T, pos0, cache_.k_layer(l), cache_.v_layer(l),
                     scratch_);

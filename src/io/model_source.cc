@@ -117,11 +117,10 @@ Model load_model(const std::string& path) {
 std::unique_ptr<Tokenizer> load_model_tokenizer(const ResolvedModel& r, const ModelConfig& c) {
   if (!r.tokenizer_path.empty()) return load_tokenizer(r.tokenizer_path, c.vocab_size);
   if (dir_exists(r.model_path)) {
-    for (const char* name : {"tokenizer.json", "tokenizer.model", "tokenizer.bin"}) {
-      std::string p = (fs::path(r.model_path) / name).string();
-      if (file_exists(p)) return load_tokenizer(p, c.vocab_size);
-    }
-    fail("{}: no tokenizer.json, tokenizer.model or tokenizer.bin in the model directory; pass --tokenizer",
+    if (const std::string p = find_tokenizer_file(r.model_path, true); !p.empty())
+      return load_tokenizer(p, c.vocab_size);
+    fail("{}: no tokenizer.json, vocab.json + merges.txt, tokenizer.model or tokenizer.bin in the model "
+         "directory; pass --tokenizer",
          r.model_path);
   }
   fail("{}: a llama2.c checkpoint has no tokenizer inside; pass --tokenizer (e.g. tok512.bin for stories260K)",

@@ -26,7 +26,8 @@ ResolvedModel resolve_model(const std::string& model_arg, const std::string& tok
 Model load_model(const std::string& path);
 
 // Loads the tokenizer for a model: the explicit path if given; else in an HF
-// directory tokenizer.json, tokenizer.model, tokenizer.bin (llama2.c format).
+// directory tokenizer.json, vocab.json + merges.txt, tokenizer.model,
+// tokenizer.bin (llama2.c format).
 // A llama2.c .bin without --tokenizer is an error that says so.
 std::unique_ptr<Tokenizer> load_model_tokenizer(const ResolvedModel& r, const ModelConfig& c);
 

@@ -4,6 +4,8 @@
 //   - Hugging Face tokenizer.json   (tokenizer_hf.cc, BPE written here: byte-level
 //                                    (GPT-2/Qwen2/Llama-3) and SentencePiece-style
 //                                    (Llama/Mistral) flavours; no Debian library)
+//   - GPT-2 vocab.json + merges.txt (tokenizer_gpt2_files.cc, into the same
+//                                    byte-level pipeline)
 #pragma once
 #include <memory>
 #include <span>
@@ -47,9 +49,20 @@ std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path)
 // sits beside it, its bos/eos tokens and add_bos_token are honoured.
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& tokenizer_json_path);
 
-// Picks the loader from the file: *.json -> HF, *.model -> SentencePiece,
-// anything else -> llama2.c (needs vocab_size). A directory is searched for
-// tokenizer.json, then tokenizer.model. Errors name the file and the problem.
+// GPT-2's byte-level BPE from vocab.json + merges.txt (what facebook/opt-* and
+// gpt2 ship for the slow tokenizer), with the special tokens and add_bos_token
+// of tokenizer_config.json / special_tokens_map.json beside vocab.json.
+std::unique_ptr<Tokenizer> load_gpt2_tokenizer(const std::string& vocab_json, const std::string& merges_txt);
+
+// The tokenizer file of a model directory, in the order a checkpoint's own
+// files are preferred: tokenizer.json, vocab.json (with merges.txt beside it),
+// tokenizer.model, then tokenizer.bin when `with_llama2c`; "" when none.
+std::string find_tokenizer_file(const std::string& dir, bool with_llama2c);
+
+// Picks the loader from the file: vocab.json -> GPT-2 files (merges.txt
+// beside it), other *.json -> HF, *.model -> SentencePiece, anything else ->
+// llama2.c (needs vocab_size). A directory is searched with
+// find_tokenizer_file (without tokenizer.bin). Errors name the file and the problem.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size);
 
 }  // namespace slim

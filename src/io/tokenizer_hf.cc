@@ -11,6 +11,8 @@
 // the file name and the unsupported component, never silently approximated.
 #include <algorithm>
 #include <filesystem>
+#include <optional>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "io/tokenizer.h"
@@ -76,6 +78,10 @@ int byte_piece_value(std::string_view p) {
 class HfTokenizer final : public Tokenizer {
  public:
   explicit HfTokenizer(const std::string& path);
+  // An already-built tokenizer.json document (the GPT-2 vocab.json + merges.txt
+  // loader makes one); `path` names it in errors; BOS/EOS come from the caller,
+  // not from a tokenizer_config.json beside `path`.
+  HfTokenizer(const json& j, const std::string& path, int bos, int eos);
 
   std::vector<int> encode(std::string_view text, bool add_bos) const override;
   std::string decode(std::span<const int> ids) const override;
@@ -118,6 +124,7 @@ class HfTokenizer final : public Tokenizer {
   std::string sp_replacement_ = kMetaspace;
   int bos_ = -1, eos_ = -1;
   int64_t id_bound_ = kMaxVocab;  // ids must be below this (entries in the file + slack)
+  std::optional<std::pair<int, int>> preset_bos_eos_;
 };
 
 HfTokenizer::HfTokenizer(const std::string& path) : path_(path) {
@@ -126,6 +133,15 @@ HfTokenizer::HfTokenizer(const std::string& path) : path_(path) {
     parse(j);
   } catch (const json::exception& e) {  // wrong types, missing required keys
     fail("{}: unexpected tokenizer.json structure: {}", path, e.what());
+  }
+}
+
+HfTokenizer::HfTokenizer(const json& j, const std::string& path, int bos, int eos)
+    : path_(path), preset_bos_eos_(std::pair{bos, eos}) {
+  try {
+    parse(j);
+  } catch (const json::exception& e) {
+    fail("{}: unexpected structure: {}", path, e.what());
   }
 }
 
@@ -420,6 +436,10 @@ std::pair<int, int> HfTokenizer::template_bos_eos(const json& post) const {
 // the post-processor template. bos_id() is the id encode(.., true) prepends:
 // -1 when the tokenizer does not add one (add_bos_token false, Qwen2).
 void HfTokenizer::parse_special_ids(const json& j) {
+  if (preset_bos_eos_) {
+    std::tie(bos_, eos_) = *preset_bos_eos_;
+    return;
+  }
   const json* post = field(j, "post_processor");
   const auto [tmpl_bos, tmpl_eos] = post ? template_bos_eos(*post) : std::pair{-1, -1};
   const std::string config =
@@ -524,5 +544,12 @@ std::string HfTokenizer::decode(std::span<const int> ids) const {
 std::unique_ptr<Tokenizer> load_hf_tokenizer(const std::string& tokenizer_json_path) {
   return std::make_unique<HfTokenizer>(tokenizer_json_path);
 }
+
+namespace hf {
+std::unique_ptr<Tokenizer> make_tokenizer(const nlohmann::json& tokenizer_json, const std::string& path,
+                                          int bos, int eos) {
+  return std::make_unique<HfTokenizer>(tokenizer_json, path, bos, eos);
+}
+}  // namespace hf
 
 }  // namespace slim

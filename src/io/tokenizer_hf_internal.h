@@ -12,13 +12,24 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
+namespace slim {
+class Tokenizer;
+}
+
 namespace slim::hf {
+
+// The tokenizer.json pipeline over a document built in memory (vocab.json +
+// merges.txt become one, tokenizer_gpt2_files.cc); `path` names it in errors.
+// BOS (-1: encode adds none) and EOS are the caller's, not read beside `path`.
+std::unique_ptr<Tokenizer> make_tokenizer(const nlohmann::json& tokenizer_json, const std::string& path,
+                                          int bos, int eos);
 
 // Transparent hash so maps keyed by std::string accept string_view lookups.
 struct StringHash {

@@ -13,22 +13,36 @@ bool ends_with(const std::string& s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// A directory holding a checkpoint: prefer tokenizer.json (HF, carries the
-// added/special tokens), then tokenizer.model (SentencePiece).
-std::string find_in_dir(const std::string& dir) {
-  const std::string base = ends_with(dir, "/") ? dir : dir + "/";
-  for (const char* name : {"tokenizer.json", "tokenizer.model"})
-    if (file_exists(base + name)) return base + name;
-  fail("{}: directory holds neither tokenizer.json nor tokenizer.model", dir);
+std::string sibling(const std::string& file, const char* name) {
+  const size_t slash = file.rfind('/');
+  return slash == std::string::npos ? name : file.substr(0, slash + 1) + name;
 }
 
 }  // namespace
 
+// tokenizer.json first: it carries the added/special tokens exactly, and
+// transformers prefers it too; vocab.json + merges.txt (GPT-2, OPT) next.
+std::string find_tokenizer_file(const std::string& dir, bool with_llama2c) {
+  const std::string base = ends_with(dir, "/") ? dir : dir + "/";
+  if (file_exists(base + "tokenizer.json")) return base + "tokenizer.json";
+  if (file_exists(base + "vocab.json") && file_exists(base + "merges.txt")) return base + "vocab.json";
+  if (file_exists(base + "tokenizer.model")) return base + "tokenizer.model";
+  if (with_llama2c && file_exists(base + "tokenizer.bin")) return base + "tokenizer.bin";
+  return "";
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, int vocab_size) {
-  const std::string file = dir_exists(path) ? find_in_dir(path) : path;
+  std::string file = path;
+  if (dir_exists(path)) {
+    file = find_tokenizer_file(path, false);
+    SLIM_CHECK(!file.empty(), "{}: directory holds no tokenizer.json, vocab.json + merges.txt or tokenizer.model",
+               path);
+  }
   SLIM_CHECK(file_exists(file), "{}: tokenizer file not found", file);
   std::unique_ptr<Tokenizer> tok;
-  if (ends_with(file, ".json"))
+  if (ends_with(file, "/vocab.json") || file == "vocab.json")
+    tok = load_gpt2_tokenizer(file, sibling(file, "merges.txt"));
+  else if (ends_with(file, ".json"))
     tok = load_hf_tokenizer(file);
   else if (ends_with(file, ".model"))
     tok = load_sentencepiece_tokenizer(file);

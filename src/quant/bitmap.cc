@@ -48,8 +48,8 @@ void validate_layer(const BitmapLayer& l, const std::string& where) {
   SLIM_CHECK(int64_t(l.bits.size()) == G, "{}: {} group bit widths, but {} columns in groups of {} make {} groups",
              where, l.bits.size(), l.cols, l.group_size, G);
   const int N = l.target_bits;
-  SLIM_CHECK(l.scope == "layer" || l.scope == "depth" || l.scope == "model",
-             "{}: unknown scope '{}' (layer, depth, model)", where, l.scope);
+  SLIM_CHECK(l.scope == "layer" || l.scope == "site" || l.scope == "depth" || l.scope == "model",
+             "{}: unknown scope '{}' (layer, site, depth, model)", where, l.scope);
   const int max_b = error_method(l.method) ? N + 2 : N + 1;
   int64_t low = 0, high = 0, total = 0;
   for (int64_t g = 0; g < G; ++g) {
@@ -60,7 +60,7 @@ void validate_layer(const BitmapLayer& l, const std::string& where) {
     high += b > N;
     total += std::min(gw, l.cols - g * gw) * b;
   }
-  if (l.scope == "layer")
+  if (l.scope == "layer" || l.scope == "site")  // site: shared widths keep every member exact
     SLIM_CHECK(total == int64_t(N) * l.cols, "{}: average is {:.6f} bits per weight, not the target {}", where,
                double(total) / double(l.cols), N);
   SLIM_CHECK(l.k >= 0 && low == l.k && high == l.up_count(),

@@ -89,6 +89,7 @@ struct SiteCache {
   std::optional<GptqFactor> own;          // one rank: the site's factor
   std::vector<GptqFactor> block_factors;  // several ranks: by site, of block `layer`
   const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
+  std::vector<int> site_bits;             // --sba-scope site: the site's widths, once per site
 
   void select(const LinearJob& job, const GptqOptions& go, bool keep_h) {
     if (job.layer == layer && job.hessian == site) return;
@@ -96,6 +97,7 @@ struct SiteCache {
     layer = job.layer;
     site = job.hessian;
     factor = nullptr;
+    site_bits.clear();
     own.reset();  // free the old U before building the next
     h = job.hessian->hessian();
     if (dist::size() == 1 || job.block_sites.empty()) {
@@ -132,9 +134,41 @@ BitmapLayer bitmap_entry(const LinearJob& job, const QuantizeOptions& opt) {
   return bl;
 }
 
+// Site scope (--sba-scope site): the linears that read one input (q/k/v;
+// gate/up) get the same width for each column group, allocated on the sum of
+// their error tables. That is exactly SBA on the fused matrix (rows q|k|v,
+// gate|up) that Phi-3 checkpoints store: its rows are independent given the
+// shared H, so its error table is the sum of its parts' tables. Equal widths
+// on every row keep each member at exactly N bits per weight, as layer scope
+// does. Runs at the site's first linear, while the others still hold their
+// original weights (they are quantized after it, with the same H).
+std::vector<int> site_allocation(std::span<const Linear* const> members, const SiteCache& site,
+                                 const QuantizeOptions& opt) {
+  SLIM_CHECK(!site.factor->act_order, "--sba-scope site does not support --act-order");
+  SLIM_CHECK(!members.empty(), "--sba-scope site: the linear's input site has no linears");
+  GroupErrors fused;
+  for (const Linear* L : members) {
+    const SalienceResult sal = salience_from_factor(L->w.span(), L->out(), L->in(), *site.factor, opt.group_size);
+    GroupErrors ge = group_errors(L->w.span(), L->out(), L->in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
+                                  opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
+    if (fused.err.empty()) {
+      fused = std::move(ge);
+      continue;
+    }
+    fused.rows += ge.rows;
+    for (size_t i = 0; i < fused.err.size(); ++i) fused.err[i] += ge.err[i];
+  }
+  AllocOptions ao;
+  ao.bits = opt.bits;
+  ao.max_up = opt.sba_max_up;
+  return allocate_group_bits({&fused, 1}, ao)[0];
+}
+
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
-// SBA's KL search on the captured inputs, or from a saved bit map.
-BitmapLayer allocate_bits(const LinearJob& job, const SiteCache& site, const QuantizeOptions& opt) {
+// SBA's KL search on the captured inputs, or from a saved bit map. `members`:
+// the linears of the job's input site (site scope only).
+BitmapLayer allocate_bits(const LinearJob& job, SiteCache& site, const QuantizeOptions& opt,
+                          std::span<const Linear* const> members) {
   const Linear& L = *job.linear;
   BitmapLayer bl = bitmap_entry(job, opt);
   bl.variant = opt.faithful ? "faithful" : "default";
@@ -159,6 +193,12 @@ BitmapLayer allocate_bits(const LinearJob& job, const SiteCache& site, const Qua
     if (site.factor->act_order) return compute_salience(L.w.span(), L.out(), L.in(), site.h, {opt.damp, opt.group_size});
     return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
   };
+  if (opt.sba_scope == "site") {
+    if (site.site_bits.empty()) site.site_bits = site_allocation(members, site, opt);
+    bl.bits = site.site_bits;
+    finish_error_layer(bl, opt);
+    return bl;
+  }
   if (opt.sba_criterion != "kl") {
     const SalienceResult sal = default_salience();
     const GroupErrors ge = group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
@@ -292,14 +332,15 @@ void validate_quantize_options(const QuantizeOptions& opt) {
   SLIM_CHECK(local_min_bits == 0 || opt.sqc_coarse >= 2, "--sqc-refine {} needs --sqc-coarse 2..50", refine);
   SLIM_CHECK(opt.sba_criterion == "kl" || opt.sba_criterion == "obs" || opt.sba_criterion == "hessian",
              "unknown --sba-criterion '{}' (kl, obs, hessian)", opt.sba_criterion);
-  SLIM_CHECK(opt.sba_scope == "layer" || opt.sba_scope == "depth" || opt.sba_scope == "model",
-             "unknown --sba-scope '{}' (layer, depth, model)",
+  SLIM_CHECK(opt.sba_scope == "layer" || opt.sba_scope == "site" || opt.sba_scope == "depth" ||
+                 opt.sba_scope == "model",
+             "unknown --sba-scope '{}' (layer, site, depth, model)",
              opt.sba_scope);
   SLIM_CHECK(opt.sba_normalize == "none" || opt.sba_normalize == "output",
              "unknown --sba-normalize '{}' (none, output)", opt.sba_normalize);
   SLIM_CHECK(opt.sba_max_up == 1 || opt.sba_max_up == 2, "--sba-max-up must be 1 or 2, got {}", opt.sba_max_up);
   SLIM_CHECK(opt.sba_criterion != "kl" || (opt.sba_scope == "layer" && opt.sba_max_up == 1),
-             "--sba-scope model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
+             "--sba-scope site/depth/model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
   SLIM_CHECK(!opt.faithful || (opt.sba_criterion == "kl" && opt.sqc_p_min == 0.9 && opt.sqc_binary_iters == 0),
              "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
   if (opt.method == "slim+") {  // lwc_train_model checks these too, but only after SliM's whole run
@@ -328,7 +369,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   auto t_start = Clock::now();
   const int start_block = opt.resume ? opt.resume->start_block : 0;
   if (opt.resume) {  // the finished blocks' report lines and allocations
-    SLIM_CHECK(!slim || !opt.sba || opt.sba_scope == "layer" || opt.bitmap,
+    SLIM_CHECK(!slim || !opt.sba || opt.sba_scope == "layer" || opt.sba_scope == "site" || opt.bitmap,
                "resuming needs --sba-scope layer (a model-scope allocation is not checkpointed)");
     layers = opt.resume->layers;
     bitmap = opt.resume->bitmap;
@@ -371,7 +412,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     so.scratch_dir = opt.scratch_dir;
     so.progress = opt.progress;
     Bitmap model_alloc;
-    if (slim && opt.sba && !opt.bitmap && opt.sba_scope != "layer") {
+    if (slim && opt.sba && !opt.bitmap && opt.sba_scope != "layer" && opt.sba_scope != "site") {
       model_alloc = model_scope_allocation(m, *calib, opt);
       opt.bitmap = &model_alloc;
     }
@@ -406,7 +447,14 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
           if (slim) {
             const auto ta = Clock::now();
-            BitmapLayer bl = allocate_bits(job, site, opt);
+            std::vector<const Linear*> members;  // the job's input site (site scope)
+            if (opt.sba_scope == "site" && opt.sba && !opt.bitmap) {
+              auto refs = m.weights.blocks[size_t(job.layer)].linears();
+              const auto me = std::find_if(refs.begin(), refs.end(), [&](auto& r) { return r.linear == job.linear; });
+              for (const auto& r : refs)
+                if (me != refs.end() && r.site == me->site) members.push_back(r.linear);
+            }
+            BitmapLayer bl = allocate_bits(job, site, opt, members);
             alloc_s = std::chrono::duration<double>(Clock::now() - ta).count();
             go.group_bits = bl.bits;
             if (opt.sqc) {

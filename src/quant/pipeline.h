@@ -63,7 +63,10 @@ struct QuantizeOptions {
   // activations (docs/RESULTS.md, issue 4).
   std::string sba_criterion = "hessian";
   int sba_max_up = 1;          // error criteria: widths up to N + max_up (1 or 2)
-  std::string sba_scope = "layer";  // error criteria: "layer" (each linear averages N) or "model"
+  // Error criteria: "layer" (each linear averages N), "site" (the linears of one
+  // input share one width per column group: SBA on a fused q|k|v / gate|up
+  // matrix), "depth" or "model" (one budget per linear kind / for the model).
+  std::string sba_scope = "layer";
   // Model scope: how linears' errors are made comparable: "none" (raw output
   // error) or "output" (divided by the linear's output energy tr(W H Wᵀ)).
   std::string sba_normalize = "output";
