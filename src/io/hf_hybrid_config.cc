@@ -51,8 +51,11 @@ float embed_scale_of(const json& j, int hidden, const std::string& path) {
 }  // namespace
 
 void parse_hybrid_config(const json& j, const HfHybridKeys& k, const std::string& path, ModelConfig& c) {
-  SLIM_CHECK(!j.value("use_bidirectional_attention", false), "{}: use_bidirectional_attention true (an embedding "
-             "model) is not supported: only causal language models are", path);
+  if (auto it = j.find("use_bidirectional_attention"); it != j.end() && !it->is_null()) {
+    SLIM_CHECK(it->is_boolean(), "{}: field 'use_bidirectional_attention' must be a boolean, got {}", path, it->dump());
+    SLIM_CHECK(!it->get<bool>(), "{}: use_bidirectional_attention true (an embedding model) is not supported: only "
+               "causal language models are", path);
+  }
   // Per-layer attention: "layer_types" (newer transformers) wins; older files give a pattern.
   c.layer_attn.assign(size_t(c.n_layers), LayerAttn::Global);
   if (auto it = j.find("layer_types"); it != j.end() && !it->is_null()) {

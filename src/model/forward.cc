@@ -137,7 +137,10 @@ void head_logits(const Model& m, const float* x, int T, float* logits, std::vect
   }
   Linear head{w.lm_head, {}, w.lm_head_packed};
   linear(h, head, logits, T);
-  if (c.final_softcap > 0) softcap(logits, int64_t(T) * c.vocab_size, c.final_softcap);
+  if (c.final_softcap > 0) {  // Gemma-2: a tanh per logit, a row per thread (vocabularies of 256k)
+#pragma omp parallel for if (int64_t(T) * c.vocab_size > 65536) schedule(static)
+    for (int t = 0; t < T; ++t) softcap(logits + int64_t(t) * c.vocab_size, c.vocab_size, c.final_softcap);
+  }
 }
 
 Session::Session(const Model& m, int max_seq) : m_(m) {
