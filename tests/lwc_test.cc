@@ -192,12 +192,18 @@ TEST(LwcTrain, TrainingLowersTheBlockLoss) {
       for (int64_t g = 0; g < n_groups(bl.cols, 8); ++g) bl.bits.push_back(1 + int(g % 3));
       map.layers.push_back(bl);
     }
-  LwcTrainOptions o;
-  o.epochs = 10;
-  o.lr = 0.1f;  // fast enough to see in 40 steps
+  // slim+ through the streaming driver, with this bit map instead of SliM's.
+  QuantizeOptions o;
+  o.method = "slim+";
+  o.bits = 2;
+  o.group_size = 8;
+  o.bitmap = &map;
+  o.lwc_epochs = 10;
+  o.lwc_lr = 0.1f;  // fast enough to see in 40 steps
   o.progress = false;
   std::vector<LinearQuantParams> params;
-  const auto rep = lwc_train_model(m, calib, map, o, nullptr, nullptr, &params);
+  o.params_out = &params;
+  const auto rep = quantize_model(m, &calib, o)["lwc"];
   ASSERT_EQ(rep["blocks"].size(), size_t(spec.layers));
   for (const auto& b : rep["blocks"]) {
     const auto& loss = b["loss"];
