@@ -1,4 +1,4 @@
-// slim quantize: RTN, GPTQ or SliM-LLM over every decoder-block linear; writes a
+// slim quantize: RTN, GPTQ, SliM-LLM or SliM-LLM+ over every decoder-block linear; writes a
 // model directory that `slim ppl` / `slim generate` load, plus quant_report.json:
 // fake-quantized fp32 weights in the HF layout, or with --pack the packed
 // low-bit file (pack/packed_model.h, docs/FORMAT.md). The directory is
@@ -132,6 +132,13 @@ void print_time_by_part(const nlohmann::json& report) {
   fmt::print("{:<52} {:>10.2f}\n", "  bit allocation (SBA)", sum_l("allocation_seconds"));
   fmt::print("{:<52} {:>10.2f}\n", "  GPTQ column loop (SQC included)", sum_l("gptq_seconds"));
   fmt::print("{:<52} {:>10.2f}\n", "    of which SQC", sum_l("sqc_seconds"));
+  if (report.contains("lwc")) {  // slim+: the training is the quantizers' main part
+    double train = 0;
+    for (const auto& b : report["lwc"]["blocks"])
+      if (b["block"].get<int>() >= blocks[0]["layer"].get<int>()) train += b["seconds"].get<double>();
+    fmt::print("{:<52} {:>10.2f}\n", "  SliM-LLM+ clipping training", train);
+    fmt::print("{:<52} {:>10.2f}\n", "forward, full-precision stream (training targets)", sum_b("reference_seconds"));
+  }
   fmt::print("{:<52} {:>10.2f}   ({:.1f} GFLOP/s)\n", "forward, quantized weights (propagation)", prop,
              prop > 0 ? gflop / prop : 0.0);
   fmt::print("{:<52} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
