@@ -2,11 +2,11 @@
 # SliM-LLM+ on stories260K (issue 12): the SliM protocol of results_slim_variants.sh (32 x 256
 # calibration tokens from WikiText-2 valid, TinyStories excerpt at seqlen 512, --threads 1, g16).
 # Every row of the docs/RESULTS.md SliM-LLM+ tables. Usage: bash scripts/results_slim_plus.sh [filter-regex]
-# SEEDS="0 1 2 3" by default; SLIM=path runs another binary (default build/slim).
+# SEEDS="0 1 2 3" by default; SLIM=path runs another binary (default build/slim), OUT=dir writes there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SLIM_SHARED:-../shared}
-O=out/slim_plus; mkdir -p $O
+O=${OUT:-out/slim_plus}; mkdir -p $O
 T="--threads ${THREADS:-1}"
 C="--calib $S/data/text/wikitext2_valid_tokenized.txt --nsamples 32 --seqlen 256"
 F=${1:-.}
