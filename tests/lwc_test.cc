@@ -11,6 +11,7 @@
 #include "calib/dataset.h"
 #include "quant/lwc.h"
 #include "quant/lwc_train.h"
+#include "test_util.h"
 #include "tiny_model.h"
 
 namespace slim {
@@ -172,6 +173,17 @@ TEST(Lwc, AdamWFirstStepMovesByTheLearningRate) {
   opt.step(p, g);
   EXPECT_NEAR(p[0], 0.9f, 1e-6);
   EXPECT_NEAR(p[1], -0.9f, 1e-6);
+}
+
+TEST(LwcTrain, RankWindowsAreEachStepsShares) {
+  // 8 windows, steps of 3, 2 ranks: steps {0 1 2} {3 4 5} {6 7}, each split as dist::share_of does.
+  std::vector<int64_t> s0, s1;
+  EXPECT_EQ(lwc_rank_windows(8, 3, 0, 2, &s0), (std::vector<int64_t>{0, 1, 3, 4, 6}));
+  EXPECT_EQ(s0, (std::vector<int64_t>{0, 2, 4, 5}));
+  EXPECT_EQ(lwc_rank_windows(8, 3, 1, 2, &s1), (std::vector<int64_t>{2, 5, 7}));
+  EXPECT_EQ(s1, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(lwc_rank_windows(5, 2, 0, 1, nullptr), (std::vector<int64_t>{0, 1, 2, 3, 4}));  // one rank: window order
+  test::expect_error([] { lwc_rank_windows(8, 1, 0, 2, nullptr); }, {"--lwc-batch must be at least 2"});
 }
 
 TEST(LwcTrain, TrainingLowersTheBlockLoss) {
