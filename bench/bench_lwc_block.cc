@@ -1,6 +1,6 @@
 // SliM-LLM+ training cost of one decoder block at a chosen width (default
 // LLaMA-2-7B: dim 4096, hidden 11008, 32 heads) on generated weights and
-// tokens: lwc_train_model on a one-block model, with 1 and 2 epochs; the
+// tokens: slim+ (quantize_model with a given bit map) on a one-block model, with 1 and 2 epochs; the
 // difference is one epoch (every window once: forward, backward, LWC,
 // AdamW). Prints seconds per window-step, the projection to a whole model
 // (blocks x windows x epochs), peak memory, and sgemm GFLOP/s measured in the
@@ -15,6 +15,7 @@
 #include "bench_util.h"
 #include "calib/dataset.h"
 #include "quant/lwc_train.h"
+#include "quant/pipeline.h"
 #include "util/memory.h"
 
 using namespace slim;
@@ -83,10 +84,14 @@ int main(int argc, char** argv) {
   double secs[2];
   for (int e = 1; e <= 2; ++e) {
     Model mm = m;
-    LwcTrainOptions o;
-    o.epochs = e;
+    QuantizeOptions o;  // slim+ in the streaming driver, with this bit map
+    o.method = "slim+";
+    o.bits = 2;
+    o.group_size = group;
+    o.bitmap = &map;
+    o.lwc_epochs = e;
     o.progress = false;
-    const auto rep = lwc_train_model(mm, calib, map, o, nullptr, nullptr, nullptr);
+    const auto rep = quantize_model(mm, &calib, o)["lwc"];  // block seconds: the training only
     secs[e - 1] = rep["blocks"][0]["seconds"].get<double>();
     fmt::print("epochs {}: block {:.2f} s\n", e, secs[e - 1]);
   }

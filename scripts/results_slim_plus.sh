@@ -2,14 +2,15 @@
 # SliM-LLM+ on stories260K (issue 12): the SliM protocol of results_slim_variants.sh (32 x 256
 # calibration tokens from WikiText-2 valid, TinyStories excerpt at seqlen 512, --threads 1, g16).
 # Every row of the docs/RESULTS.md SliM-LLM+ tables. Usage: bash scripts/results_slim_plus.sh [filter-regex]
-# SEEDS="0 1 2 3" by default.
+# SEEDS="0 1 2 3" by default; SLIM=path runs another binary (default build/slim), OUT=dir writes there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SLIM_SHARED:-../shared}
-O=out/slim_plus; mkdir -p $O
+O=${OUT:-out/slim_plus}; mkdir -p $O
 T="--threads ${THREADS:-1}"
 C="--calib $S/data/text/wikitext2_valid_tokenized.txt --nsamples 32 --seqlen 256"
 F=${1:-.}
+SLIM=${SLIM:-build/slim}
 A=${SEEDS:-0 1 2 3}
 variant() {  # name bits args...
   local name=$1 bits=$2; shift 2
@@ -17,13 +18,14 @@ variant() {  # name bits args...
   local row="" sum=0 n=0 bpw="" secs=0
   for seed in $A; do
     local d=$O/$name-s$seed
-    build/slim quantize $T --model stories260K --bits $bits --group-size 16 $C --seed $seed "$@" --out $d >/dev/null 2>&1
-    local ppl; ppl=$(build/slim ppl $T --model $d --text $S/data/text/tinystories_excerpt.txt --seqlen 512 2>/dev/null | tail -1 | awk '{print $5}')
+    $SLIM quantize $T --model stories260K --bits $bits --group-size 16 $C --seed $seed "$@" --out $d >/dev/null 2>&1
+    local ppl; ppl=$($SLIM ppl $T --model $d --text $S/data/text/tinystories_excerpt.txt --seqlen 512 2>/dev/null | tail -1 | awk '{print $5}')
     bpw=$(python3 -c "import json;print('%.4f'%json.load(open('$d/quant_report.json'))['totals']['bits_per_weight'])")
     secs=$(python3 -c "import json;print('%.1f'%json.load(open('$d/quant_report.json'))['totals']['total_seconds'])")
     row="$row $ppl"; sum=$(awk "BEGIN{print $sum+$ppl}"); n=$((n+1))
   done
-  echo "$name | $* | bits/w $bpw |$row | mean $(awk "BEGIN{printf \"%.2f\", $sum/$n}") | last run ${secs}s"
+  local rss; rss=$(python3 -c "import json;print('%.1f'%(json.load(open('$d/quant_report.json'))['memory']['peak_rss_bytes']/2**20))")
+  echo "$name | $* | bits/w $bpw |$row | mean $(awk "BEGIN{printf \"%.2f\", $sum/$n}") | last run ${secs}s, peak RSS ${rss} MiB"
 }
 for b in 2 3; do
   variant gptq-b$b $b --method gptq

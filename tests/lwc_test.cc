@@ -11,6 +11,7 @@
 #include "calib/dataset.h"
 #include "quant/lwc.h"
 #include "quant/lwc_train.h"
+#include "test_util.h"
 #include "tiny_model.h"
 
 namespace slim {
@@ -174,6 +175,17 @@ TEST(Lwc, AdamWFirstStepMovesByTheLearningRate) {
   EXPECT_NEAR(p[1], -0.9f, 1e-6);
 }
 
+TEST(LwcTrain, RankWindowsAreEachStepsShares) {
+  // 8 windows, steps of 3, 2 ranks: steps {0 1 2} {3 4 5} {6 7}, each split as dist::share_of does.
+  std::vector<int64_t> s0, s1;
+  EXPECT_EQ(lwc_rank_windows(8, 3, 0, 2, &s0), (std::vector<int64_t>{0, 1, 3, 4, 6}));
+  EXPECT_EQ(s0, (std::vector<int64_t>{0, 2, 4, 5}));
+  EXPECT_EQ(lwc_rank_windows(8, 3, 1, 2, &s1), (std::vector<int64_t>{2, 5, 7}));
+  EXPECT_EQ(s1, (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(lwc_rank_windows(5, 2, 0, 1, nullptr), (std::vector<int64_t>{0, 1, 2, 3, 4}));  // one rank: window order
+  test::expect_error([] { lwc_rank_windows(8, 1, 0, 2, nullptr); }, {"--lwc-batch must be at least 2"});
+}
+
 TEST(LwcTrain, TrainingLowersTheBlockLoss) {
   test::TinySpec spec;
   spec.hidden = 32;
@@ -192,12 +204,18 @@ TEST(LwcTrain, TrainingLowersTheBlockLoss) {
       for (int64_t g = 0; g < n_groups(bl.cols, 8); ++g) bl.bits.push_back(1 + int(g % 3));
       map.layers.push_back(bl);
     }
-  LwcTrainOptions o;
-  o.epochs = 10;
-  o.lr = 0.1f;  // fast enough to see in 40 steps
+  // slim+ through the streaming driver, with this bit map instead of SliM's.
+  QuantizeOptions o;
+  o.method = "slim+";
+  o.bits = 2;
+  o.group_size = 8;
+  o.bitmap = &map;
+  o.lwc_epochs = 10;
+  o.lwc_lr = 0.1f;  // fast enough to see in 40 steps
   o.progress = false;
   std::vector<LinearQuantParams> params;
-  const auto rep = lwc_train_model(m, calib, map, o, nullptr, nullptr, &params);
+  o.params_out = &params;
+  const auto rep = quantize_model(m, &calib, o)["lwc"];
   ASSERT_EQ(rep["blocks"].size(), size_t(spec.layers));
   for (const auto& b : rep["blocks"]) {
     const auto& loss = b["loss"];

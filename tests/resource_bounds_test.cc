@@ -78,6 +78,25 @@ TEST(MemoryBounds, HugeNsamplesIsRefusedWithTheEstimateAndTheOption) {
   EXPECT_EQ(quantize_memory(stories260k(), 100000, 256, o).total(), 0);
 }
 
+TEST(MemoryBounds, SlimPlusCountsItsFullPrecisionStreamAndTrainingBuffers) {
+  // slim+ runs in the streaming driver with a second activation stream (the
+  // training targets) and one block's training state on top of slim's needs.
+  QuantizeOptions o;
+  o.method = "slim";
+  o.bits = 2;
+  o.group_size = 16;
+  const int64_t stream = int64_t(1000) * 256 * 64 * 4;  // one fp32 store of 1000 x 256 tokens, dim 64
+  const MemoryNeed slim = quantize_memory(stories260k(), 1000, 256, o);
+  o.method = "slim+";
+  const MemoryNeed plus = quantize_memory(stories260k(), 1000, 256, o);
+  EXPECT_GE(plus.total() - slim.total(), stream);
+  bool training = false;
+  for (const auto& [what, bytes] : plus.parts) training = training || (what.find("SliM-LLM+") == 0 && bytes > 0);
+  EXPECT_TRUE(training) << plus.describe();
+  o.lwc_aug_loss = true;  // its second targets are kept for every window
+  EXPECT_GE(quantize_memory(stories260k(), 1000, 256, o).total() - plus.total(), stream);
+}
+
 TEST(MemoryBounds, CalibrationIsRefusedBeforeAllocatingTheActivations) {
   Model m = test::make_tiny_model();
   const CalibWindows calib = sample_windows(test::random_tokens(2000, m.config.vocab_size, 9), 8, 32, 0);

@@ -118,14 +118,19 @@ CheckpointState Checkpoint::load() const {
                       (!line.contains("damp_retries") || line["damp_retries"].is_number_integer());
       SLIM_CHECK(ok, "{}: damaged report line {}; use --restart", path, line.dump());
     }
-    const json& in = j.at("inputs");
-    if (!in.is_null()) {
-      st.inputs_file = in.at("file").get<std::string>();
-      st.inputs_bytes = in.at("bytes").get<int64_t>();
-      st.inputs_hash = std::stoull(in.at("hash").get<std::string>(), nullptr, 16);
-      SLIM_CHECK(st.inputs_file.find('/') == std::string::npos, "{}: inputs file '{}' is not a plain name", path,
-                 st.inputs_file);
-    }
+    auto stream = [&](const char* key, CheckpointState::Stream& s) {
+      const json& in = j.value(key, json());
+      if (in.is_null()) return;
+      s.file = in.at("file").get<std::string>();
+      s.bytes = in.at("bytes").get<int64_t>();
+      s.hash = std::stoull(in.at("hash").get<std::string>(), nullptr, 16);
+      SLIM_CHECK(s.file.find('/') == std::string::npos, "{}: {} file '{}' is not a plain name", path, key, s.file);
+    };
+    SLIM_CHECK(j.contains("inputs"), "{}: no 'inputs' entry; use --restart", path);
+    stream("inputs", st.inputs);
+    stream("reference", st.reference);
+    st.blocks = j.value("blocks", json::array());
+    SLIM_CHECK(st.blocks.is_array(), "{}: 'blocks' is not an array; use --restart", path);
   } catch (const json::exception& e) {
     fail("{}: damaged checkpoint ({}); use --restart", path, e.what());
   }
@@ -136,43 +141,59 @@ CheckpointState Checkpoint::load() const {
   return st;
 }
 
-void Checkpoint::load_inputs(const CheckpointState& st, std::span<std::byte> out) const {
-  const std::string path = (fs::path(dir_) / st.inputs_file).string();
-  SLIM_CHECK(!st.inputs_file.empty() && int64_t(out.size()) == st.inputs_bytes,
-             "{}: the checkpoint holds {} bytes of block inputs, this run needs {}", path, st.inputs_bytes, out.size());
+namespace {
+void load_stream(const std::string& dir, const CheckpointState::Stream& s, const char* what, std::span<std::byte> out) {
+  const std::string path = (fs::path(dir) / s.file).string();
+  SLIM_CHECK(!s.file.empty(), "{}: the checkpoint holds no {}; use --restart", dir, what);
+  SLIM_CHECK(int64_t(out.size()) == s.bytes, "{}: the checkpoint holds {} bytes of {}, this run needs {}", path,
+             s.bytes, what, out.size());
   std::ifstream in(path, std::ios::binary);
-  SLIM_CHECK(in, "{}: cannot open the checkpointed block inputs", path);
+  SLIM_CHECK(in, "{}: cannot open the checkpointed {}", path, what);
   in.read(reinterpret_cast<char*>(out.data()), std::streamsize(out.size()));
   SLIM_CHECK(in && in.peek() == EOF, "{}: truncated or oversized (expected {} bytes)", path, out.size());
-  SLIM_CHECK(hash_bytes(out) == st.inputs_hash, "{}: content does not match the checkpoint's hash; use --restart",
-             path);
+  SLIM_CHECK(hash_bytes(out) == s.hash, "{}: content does not match the checkpoint's hash; use --restart", path);
+}
+}  // namespace
+
+void Checkpoint::load_inputs(const CheckpointState& st, std::span<std::byte> out) const {
+  load_stream(dir_, st.inputs, "block inputs", out);
+}
+
+void Checkpoint::load_reference(const CheckpointState& st, std::span<std::byte> out) const {
+  load_stream(dir_, st.reference, "full-precision (reference) block inputs", out);
 }
 
 void Checkpoint::commit(int next_block, int n_blocks, const json& layers, const Bitmap& bitmap,
-                        std::span<const std::byte> inputs) {
+                        std::span<const std::byte> inputs, std::span<const std::byte> reference,
+                        const json& blocks) {
   const fs::path dir(dir_);
-  std::string old_inputs;
+  std::vector<std::string> old_files;  // the previous commit's stream files, removed after this one
   if (exists()) {
     try {
-      old_inputs = json::parse(read_file((dir / kManifest).string())).at("inputs").value("file", "");
+      const json old = json::parse(read_file((dir / kManifest).string()));
+      for (const char* key : {"inputs", "reference"})
+        if (old.contains(key) && old[key].is_object()) old_files.push_back(old[key].value("file", ""));
     } catch (...) {
     }
   }
-  json in = nullptr;
-  if (!inputs.empty()) {
-    const std::string name = fmt::format("inputs-{:05d}.bin", next_block);
-    write_file_atomic((dir / name).string(),
-                      std::string_view(reinterpret_cast<const char*>(inputs.data()), inputs.size()));
-    in = {{"file", name}, {"bytes", int64_t(inputs.size())}, {"hash", hex(hash_bytes(inputs))}};
-  }
+  auto write_stream = [&](const char* prefix, std::span<const std::byte> bytes) -> json {
+    if (bytes.empty()) return nullptr;
+    const std::string name = fmt::format("{}-{:05d}.bin", prefix, next_block);
+    write_file_atomic((dir / name).string(), std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    return {{"file", name}, {"bytes", int64_t(bytes.size())}, {"hash", hex(hash_bytes(bytes))}};
+  };
+  const json in = write_stream("inputs", inputs), ref = write_stream("reference", reference);
   if (!bitmap.layers.empty()) save_bitmap((dir / kBitmap).string(), bitmap);
-  const json j = {{"version", kCheckpointVersion}, {"fingerprint", fingerprint_}, {"next_block", next_block},
-                  {"n_blocks", n_blocks},          {"layers", layers},           {"inputs", in}};
+  json j = {{"version", kCheckpointVersion}, {"fingerprint", fingerprint_}, {"next_block", next_block},
+            {"n_blocks", n_blocks},          {"layers", layers},           {"inputs", in}};
+  if (!ref.is_null()) j["reference"] = ref;
+  if (!blocks.empty()) j["blocks"] = blocks;
   write_file_atomic((dir / kManifest).string(), j.dump(1) + "\n");
   std::error_code ec;
-  if (!old_inputs.empty() && old_inputs.find('/') == std::string::npos &&
-      old_inputs != (in.is_null() ? "" : in["file"].get<std::string>()))
-    fs::remove(dir / old_inputs, ec);
+  for (const std::string& old : old_files) {
+    const bool current = (!in.is_null() && old == in["file"]) || (!ref.is_null() && old == ref["file"]);
+    if (!old.empty() && old.find('/') == std::string::npos && !current) fs::remove(dir / old, ec);
+  }
 }
 
 void Checkpoint::remove_files() const {
@@ -180,7 +201,7 @@ void Checkpoint::remove_files() const {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    if (n == kManifest || n == kBitmap || (n.starts_with("inputs-") && n.ends_with(".bin"))) fs::remove(e.path(), ec);
+    if (n == kManifest || n == kBitmap || ((n.starts_with("inputs-") || n.starts_with("reference-")) && n.ends_with(".bin"))) fs::remove(e.path(), ec);
   }
 }
 

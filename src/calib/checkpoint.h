@@ -4,6 +4,7 @@
 //   checkpoint.json        fingerprint, next block, report lines, inputs file
 //   bitmap.partial.json    slim: the allocations so far
 //   inputs-NNNNN.bin       raw calibration activations entering block NNNNN
+//   reference-NNNNN.bin    slim+: the full-precision stream's activations there
 // Order of a commit: inputs file (temp + rename), bit map, then
 // checkpoint.json (temp + rename) last, then the previous inputs file is
 // removed: a kill at any moment leaves the previous or the new checkpoint
@@ -25,9 +26,14 @@ struct CheckpointState {
   int n_blocks = 0;
   nlohmann::json layers = nlohmann::json::array();
   Bitmap bitmap;
-  std::string inputs_file;  // empty: no activations (rtn)
-  int64_t inputs_bytes = 0;
-  uint64_t inputs_hash = 0;
+  // slim+: the per-block training records of the report (an array), else empty.
+  nlohmann::json blocks = nlohmann::json::array();
+  struct Stream {
+    std::string file;  // empty: none (rtn has no inputs, only slim+ a reference stream)
+    int64_t bytes = 0;
+    uint64_t hash = 0;
+  };
+  Stream inputs, reference;
 };
 
 class Checkpoint {
@@ -38,10 +44,12 @@ class Checkpoint {
   // The committed state. A checkpoint of another run (model, calibration data
   // or options differ) is refused, naming every differing field.
   CheckpointState load() const;
-  // Fills `out` with the committed inputs, checking their size and hash.
+  // Fills `out` with the committed inputs (or reference stream), checking their size and hash.
   void load_inputs(const CheckpointState& st, std::span<std::byte> out) const;
+  void load_reference(const CheckpointState& st, std::span<std::byte> out) const;
   void commit(int next_block, int n_blocks, const nlohmann::json& layers, const Bitmap& bitmap,
-              std::span<const std::byte> inputs);
+              std::span<const std::byte> inputs, std::span<const std::byte> reference = {},
+              const nlohmann::json& blocks = nlohmann::json::array());
   // Removes the checkpoint's own files (before the directory is published).
   void remove_files() const;
   const std::string& dir() const { return dir_; }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "dist/comm.h"
 #include "model/forward.h"
@@ -87,33 +88,55 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   const ModelConfig& c = m.config;
   const int64_t n = int64_t(calib.tokens.size());
   const int T = calib.seqlen;
-  // With several ranks (dist/comm.h) this one runs windows [mine.begin, mine.end).
-  const dist::Share mine = dist::my_share(n);
   const bool ranks = dist::size() > 1;
+  // With several ranks (dist/comm.h) this one runs windows `mine` (global indices).
+  std::vector<int64_t> mine = opt.windows;
+  if (mine.empty()) {
+    const dist::Share sh = dist::my_share(n);
+    for (int64_t i = sh.begin; i < sh.end; ++i) mine.push_back(i);
+  }
+  {
+    double count = double(mine.size());
+    dist::allreduce_sum({&count, 1});
+    bool in_range = true;
+    for (int64_t i : mine) in_range = in_range && i >= 0 && i < n;
+    SLIM_CHECK(in_range && int64_t(count) == n, "internal: the ranks hold {} windows of {}", int64_t(count), n);
+  }
+  const int64_t nl = int64_t(mine.size());
   require_memory(sequential_memory(c, n, T, opt), "calibration",
                  "lower --nsamples or --seqlen, or add --fp16-activations");
-  ActivationStore acts(mine.count(), T, c.dim, opt.fp16_activations, opt.scratch_dir);
+  ActivationStore acts(nl, T, c.dim, opt.fp16_activations, opt.scratch_dir);
+  std::optional<ActivationStore> ref;  // the full-precision stream (reference_stream)
+  if (opt.reference_stream) ref.emplace(nl, T, c.dim, opt.fp16_activations, opt.scratch_dir);
   // Rank 0's copy of every window's activations, for the checkpoint (several ranks only).
-  std::vector<std::byte> all_inputs;
-  if (ranks && dist::is_root() && (opt.block_done || opt.start_block > 0))
-    all_inputs.resize(size_t(n * T * c.dim * (opt.fp16_activations ? 2 : 4)));
+  const size_t all_bytes = size_t(n * T * c.dim * (opt.fp16_activations ? 2 : 4));
+  std::vector<std::byte> all_inputs, all_reference;
+  if (ranks && dist::is_root() && (opt.block_done || opt.start_block > 0)) {
+    all_inputs.resize(all_bytes);
+    if (ref) all_reference.resize(all_bytes);
+  }
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   SLIM_CHECK(opt.start_block >= 0 && opt.start_block <= c.n_layers, "internal: start block {}", opt.start_block);
   if (opt.start_block > 0) {
+    // Rank 0 reads the checkpoint (the only rank with one when there are several).
+    SLIM_CHECK((ranks && !dist::is_root()) || (bool(opt.load_inputs) && (!ref || bool(opt.load_reference))),
+               "internal: resuming without the block inputs");
     if (!ranks) {
-      SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
       opt.load_inputs(acts.bytes());
+      if (ref) opt.load_reference(ref->bytes());
     } else {  // rank 0 reads the checkpoint, every rank gets its windows
-      if (dist::is_root()) {
-        SLIM_CHECK(bool(opt.load_inputs), "internal: resuming without the block inputs");
-        opt.load_inputs(all_inputs);
-      }
+      if (dist::is_root()) opt.load_inputs(all_inputs);
       dist::scatter_from_root(all_inputs, acts.bytes());
+      if (ref) {
+        if (dist::is_root()) opt.load_reference(all_reference);
+        dist::scatter_from_root(all_reference, ref->bytes());
+      }
     }
   } else {
-    for (int64_t i = 0; i < mine.count(); ++i) {
-      embed(m, calib.tokens[size_t(mine.begin + i)], x.data());
+    for (int64_t i = 0; i < nl; ++i) {
+      embed(m, calib.tokens[size_t(mine[size_t(i)])], x.data());
       acts.store(i, x.data());
+      if (ref) ref->store(i, x.data());
     }
   }
   RopeTable rope;
@@ -130,10 +153,10 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     // replace gets its source tensor back afterwards, so a pass that only
     // measures (model-scope allocation) leaves no fp32 copy behind.
     std::vector<Tensor> source, widened;
-    for (auto& ref : b.linears()) {
-      source.push_back(ref.linear->w);
-      ref.linear->w = ref.linear->w.to_f32();
-      widened.push_back(ref.linear->w);
+    for (auto& lin : b.linears()) {
+      source.push_back(lin.linear->w);
+      lin.linear->w = lin.linear->w.to_f32();
+      widened.push_back(lin.linear->w);
     }
     using Clock = std::chrono::steady_clock;
     auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
@@ -142,11 +165,11 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     const dist::Traffic traffic0 = dist::traffic();
     {
       double w = 0;
-      for (auto& ref : b.linears()) w += double(ref.linear->out()) * double(ref.linear->in());
+      for (auto& lin : b.linears()) w += double(lin.linear->out()) * double(lin.linear->in());
       // linears 2·T·weights, causal attention 2·2·q_dim·T(T+1)/2, per window
       // (this rank's windows)
-      bt.forward_gflop = double(mine.count()) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
-      bt.hessian_pass_gflop = bt.forward_gflop - double(mine.count()) * 2.0 * T * double(b.w_down.out()) * double(b.w_down.in()) / 1e9;
+      bt.forward_gflop = double(nl) * (2.0 * T * w + 2.0 * c.q_dim() * double(T) * (T + 1)) / 1e9;
+      bt.hessian_pass_gflop = bt.forward_gflop - double(nl) * 2.0 * T * double(b.w_down.out()) * double(b.w_down.in()) / 1e9;
     }
     auto t0 = Clock::now();
     // (1) Hessians from the original weights.
@@ -165,7 +188,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
         for (int t = 0; t < rows; t += opt.capture_stride) cap.x.insert(cap.x.end(), in + int64_t(t) * dim, in + int64_t(t + 1) * dim);
       }
     };
-    for (int64_t i = 0; i < mine.count(); ++i) {
+    for (int64_t i = 0; i < nl; ++i) {
       acts.load(i, x.data());
       block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
     }
@@ -182,17 +205,35 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     auto t1 = Clock::now();
     bt.hessian_pass = secs(t0, t1) - bt.reduce;
+    if (ref) {  // the reference stream through the ORIGINAL block: the hook's targets, the next block's reference
+      for (int64_t i = 0; i < nl; ++i) {
+        ref->load(i, x.data());
+        block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
+        ref->store(i, x.data());
+      }
+      const auto tr = Clock::now();
+      bt.reference = secs(t1, tr);
+      t1 = tr;
+    }
     // (2) Quantize the block's linears.
-    for (auto& ref : b.linears()) {
-      LinearJob job{l, ref.name, ref.linear, &hess[site_index(ref.site)],
-                    opt.capture_stride > 0 ? &captured[site_index(ref.site)] : nullptr, hess};
+    for (auto& lin : b.linears()) {
+      LinearJob job{l, lin.name, lin.linear, &hess[site_index(lin.site)],
+                    opt.capture_stride > 0 ? &captured[site_index(lin.site)] : nullptr, hess};
       quantize(job);
-      prog.update(l, fmt::format("layer {} {}", l, ref.name));
+      prog.update(l, fmt::format("layer {} {}", l, lin.name));
+    }
+    if (opt.finish_block) {
+      BlockStreams st;
+      st.windows = nl;
+      st.seqlen = T;
+      st.inputs = [&acts](int64_t i, float* out) { acts.load(i, out); };
+      if (ref) st.reference = [&ref](int64_t i, float* out) { ref->load(i, out); };
+      opt.finish_block(l, b, st);
     }
     auto t2 = Clock::now();
     bt.quantize = secs(t1, t2);
     // (3) Propagate through the quantized block.
-    for (int64_t i = 0; i < mine.count(); ++i) {
+    for (int64_t i = 0; i < nl; ++i) {
       acts.load(i, x.data());
       block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
       acts.store(i, x.data());
@@ -216,19 +257,24 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       bt.comm_sent_bytes = double(traffic1.sent - traffic0.sent);
       bt.comm_received_bytes = double(traffic1.received - traffic0.received);
     }
-    std::span<const std::byte> next_inputs = acts.bytes();
-    if (ranks && opt.block_done) {  // the checkpoint holds every window's inputs, in window order
+    std::span<const std::byte> next_inputs = acts.bytes(), next_reference;
+    if (ref) next_reference = ref->bytes();
+    if (ranks && opt.block_done) {  // the checkpoint holds every window's inputs, the ranks' lists in rank order
       const auto g0 = Clock::now();
       const uint64_t received0 = dist::traffic().received, sent0 = dist::traffic().sent;
       dist::gather_to_root(acts.bytes(), all_inputs);
       next_inputs = all_inputs;
+      if (ref) {
+        dist::gather_to_root(ref->bytes(), all_reference);
+        next_reference = all_reference;
+      }
       bt.gather = secs(g0, Clock::now());
       bt.gather_bytes = double(dist::traffic().received - received0 + dist::traffic().sent - sent0);
     }
     if (opt.times) opt.times->push_back(bt);  // before block_done, so a checkpoint can include it
-    if (opt.block_done) opt.block_done(l, next_inputs);
+    if (opt.block_done) opt.block_done(l, next_inputs, next_reference);
     if (opt.times) opt.times->back().block_done = secs(t3, Clock::now());
-    const double tok_s = double(2 * n * T) * (l + 1 - opt.start_block) / std::max(1e-9, prog.elapsed_s());
+    const double tok_s = double((ref ? 3 : 2) * n * T) * (l + 1 - opt.start_block) / std::max(1e-9, prog.elapsed_s());
     prog.update(l + 1, fmt::format("{:.0f} calibration tok/s, RSS {:.2f} GiB (anonymous {:.2f})", tok_s,
                                    double(current_rss_bytes()) / (1 << 30), double(anonymous_rss_bytes()) / (1 << 30)));
   }
@@ -245,9 +291,10 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   const int64_t act_bytes = opt.fp16_activations ? 2 : 4;
   MemoryNeed need;
   need.add("calibration windows", nsamples * seqlen * 4);
-  if (opt.scratch_dir.empty()) need.add("calibration activations", tokens * d * act_bytes);
+  const int streams = opt.reference_stream ? 2 : 1;
+  if (opt.scratch_dir.empty()) need.add("calibration activations", streams * tokens * d * act_bytes);
   if (ranks > 1) {
-    need.add("every window's activations (rank 0, checkpoint)", nsamples * seqlen * d * act_bytes);
+    need.add("every window's activations (rank 0, checkpoint)", streams * nsamples * seqlen * d * act_bytes);
     need.add("Hessian reduction", widest * (widest + 1) * 8);
     need.add("every site's GPTQ factor (built by one rank each)", (2 * d * d + q * q + h * h) * 4);
   }

@@ -7,6 +7,12 @@
 //   (3) run the block again with the quantized weights: its outputs are the
 //       next block's inputs, so each block sees the quantized prefix.
 // Only one block's activations live in memory (fp32, or fp16 to halve it).
+// A method that trains a block against the full-precision model (SliM-LLM+)
+// asks for a second, reference stream: the windows' activations through the
+// ORIGINAL blocks, propagated before the block is quantized, so its hook reads
+// the full-precision block's outputs as targets. The driver owns both streams,
+// the ranks' windows and the checkpoints; the method only sees per-linear and
+// per-block callbacks.
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -43,6 +49,21 @@ struct LinearJob {
 // Quantizes one linear in place; returns a JSON-able report line.
 using QuantizeLinearFn = std::function<void(LinearJob& job)>;
 
+// This rank's activations of the block being quantized, for a block hook.
+struct BlockStreams {
+  int64_t windows = 0;  // this rank's windows (SequentialOptions::windows order)
+  int seqlen = 0;
+  // (seqlen, dim): window i's inputs to the block (the quantized prefix's outputs).
+  std::function<void(int64_t i, float* out)> inputs;
+  // (seqlen, dim): the ORIGINAL block's outputs on the full-precision stream
+  // (SequentialOptions::reference_stream only; empty otherwise).
+  std::function<void(int64_t i, float* out)> reference;
+};
+
+// Runs after every linear's QuantizeLinearFn and before propagation; it may
+// replace the block's weights (slim+ trains and fake-quantizes them here).
+using FinishBlockFn = std::function<void(int layer, BlockWeights& block, const BlockStreams& streams)>;
+
 // Where one block's time went (seconds), for the report.
 struct BlockTimes {
   int layer = 0;
@@ -50,6 +71,7 @@ struct BlockTimes {
   double hessian_add = 0;   //   of which accumulating the Hessians (syrk)
   double quantize = 0;      // every linear's quantizer (factor, allocation, GPTQ, SQC)
   double propagate = 0;     // forward with the quantized weights
+  double reference = 0;     // reference stream: forward with the original weights (slim+)
   double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
   // Several ranks (dist/comm.h): combining the Hessians (and SBA's tokens), and
   // gathering every window's next inputs on rank 0 for the checkpoint; this
@@ -67,15 +89,30 @@ struct SequentialOptions {
   std::string scratch_dir;  // non-empty: activations in a memory-mapped scratch file there
   int capture_stride = 0;  // > 0: keep every n-th token of each linear input (for SBA)
   bool progress = true;
+  // Keep the full-precision reference stream beside the quantized one (BlockStreams::reference).
+  bool reference_stream = false;
+  // Global indices of the calibration windows this rank runs, in the order it
+  // holds them; empty: the contiguous share dist::my_share (window order).
+  // SliM-LLM+ gives each rank its part of every training step instead
+  // (lwc_rank_windows, quant/lwc_train.h). Every window must be on exactly one
+  // rank. The checkpoint holds the ranks' lists concatenated in rank order
+  // (window order with one rank or contiguous shares); the fingerprint records
+  // the number of ranks, so a resume sees the same lists.
+  std::vector<int64_t> windows;
+  FinishBlockFn finish_block;  // optional
   // Called when block `layer` is final (quantized and propagated): the caller
   // may write it out and release its weights. `next_inputs` are the raw
   // activations every window feeds block layer + 1 (fp32 or fp16, as stored),
-  // what a checkpoint needs to resume there.
-  std::function<void(int layer, std::span<const std::byte> next_inputs)> block_done;
-  // Resume: blocks before start_block are done; load_inputs fills the raw
-  // activations of block start_block's inputs (the bytes a block_done gave).
+  // what a checkpoint needs to resume there; `next_reference` the reference
+  // stream's (empty without reference_stream).
+  std::function<void(int layer, std::span<const std::byte> next_inputs, std::span<const std::byte> next_reference)>
+      block_done;
+  // Resume: blocks before start_block are done; load_inputs (and
+  // load_reference with reference_stream) fill the raw activations of block
+  // start_block's inputs (the bytes a block_done gave).
   int start_block = 0;
   std::function<void(std::span<std::byte> inputs)> load_inputs;
+  std::function<void(std::span<std::byte> reference)> load_reference;
   std::vector<BlockTimes>* times = nullptr;  // receives one entry per block run
 };
 

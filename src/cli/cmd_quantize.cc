@@ -1,4 +1,4 @@
-// slim quantize: RTN, GPTQ or SliM-LLM over every decoder-block linear; writes a
+// slim quantize: RTN, GPTQ, SliM-LLM or SliM-LLM+ over every decoder-block linear; writes a
 // model directory that `slim ppl` / `slim generate` load, plus quant_report.json:
 // fake-quantized fp32 weights in the HF layout, or with --pack the packed
 // low-bit file (pack/packed_model.h, docs/FORMAT.md). The directory is
@@ -132,6 +132,13 @@ void print_time_by_part(const nlohmann::json& report) {
   fmt::print("{:<52} {:>10.2f}\n", "  bit allocation (SBA)", sum_l("allocation_seconds"));
   fmt::print("{:<52} {:>10.2f}\n", "  GPTQ column loop (SQC included)", sum_l("gptq_seconds"));
   fmt::print("{:<52} {:>10.2f}\n", "    of which SQC", sum_l("sqc_seconds"));
+  if (report.contains("lwc")) {  // slim+: the training is the quantizers' main part
+    double train = 0;
+    for (const auto& b : report["lwc"]["blocks"])
+      if (b["block"].get<int>() >= blocks[0]["layer"].get<int>()) train += b["seconds"].get<double>();
+    fmt::print("{:<52} {:>10.2f}\n", "  SliM-LLM+ clipping training", train);
+    fmt::print("{:<52} {:>10.2f}\n", "forward, full-precision stream (training targets)", sum_b("reference_seconds"));
+  }
   fmt::print("{:<52} {:>10.2f}   ({:.1f} GFLOP/s)\n", "forward, quantized weights (propagation)", prop,
              prop > 0 ? gflop / prop : 0.0);
   fmt::print("{:<52} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
@@ -301,11 +308,12 @@ void run(QuantizeArgs& a) {
   }
   QuantizeOptions::Resume resume;
   if (resumed) {
-    SLIM_CHECK(a.q.method != "slim+", "--resume: slim+ keeps every block until its end and is not checkpointed");
     resume.start_block = resumed->next_block;
     resume.layers = resumed->layers;
     resume.bitmap = resumed->bitmap;
+    resume.blocks = resumed->blocks;
     resume.load_inputs = [&](std::span<std::byte> in) { ck.load_inputs(*resumed, in); };
+    resume.load_reference = [&](std::span<std::byte> in) { ck.load_reference(*resumed, in); };
     a.q.resume = &resume;
   }
   {
@@ -339,26 +347,23 @@ void run(QuantizeArgs& a) {
     for (auto& r : m.weights.blocks[size_t(l)].linears()) r.linear->w = Tensor();
   };
   const int n_layers = m.config.n_layers;
-  if (a.q.method != "slim+")  // slim+ holds every block until its end
-    a.q.block_done = [&](int l, const QuantizeOptions::BlockState& st) {
-      write_block(l);
-      ck.commit(l + 1, n_layers, st.layers, st.bitmap, st.next_inputs);
-      out.keep();
-      // Test seam (tests/cli/resume_test.sh): SLIM_TEST_SIGNAL_AFTER_BLOCK=N:SIG
-      // raises SIG once block N is committed, as a kill or Ctrl-C would.
-      if (const char* e = std::getenv("SLIM_TEST_SIGNAL_AFTER_BLOCK")) {
-        int nb = 0, sig = 0;
-        if (std::sscanf(e, "%d:%d", &nb, &sig) == 2 && nb == l + 1) std::raise(sig);
-      }
-      if (g_stop_signal && l + 1 < n_layers)
-        fail("stopped by signal {} after block {}/{}; the checkpoint is in {}: run the same command with --resume "
-             "to continue", int(g_stop_signal), l + 1, n_layers, out.tmp());
-    };
+  a.q.block_done = [&](int l, const QuantizeOptions::BlockState& st) {
+    write_block(l);
+    ck.commit(l + 1, n_layers, st.layers, st.bitmap, st.next_inputs, st.next_reference, st.blocks);
+    out.keep();
+    // Test seam (tests/cli/resume_test.sh): SLIM_TEST_SIGNAL_AFTER_BLOCK=N:SIG
+    // raises SIG once block N is committed, as a kill or Ctrl-C would.
+    if (const char* e = std::getenv("SLIM_TEST_SIGNAL_AFTER_BLOCK")) {
+      int nb = 0, sig = 0;
+      if (std::sscanf(e, "%d:%d", &nb, &sig) == 2 && nb == l + 1) std::raise(sig);
+    }
+    if (g_stop_signal && l + 1 < n_layers)
+      fail("stopped by signal {} after block {}/{}; the checkpoint is in {}: run the same command with --resume "
+           "to continue", int(g_stop_signal), l + 1, n_layers, out.tmp());
+  };
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   nlohmann::json report = quantize_model(m, a.q.method == "rtn" ? nullptr : &calib, a.q, &bitmap);
-  if (a.q.method == "slim+")
-    for (int l = 0; l < m.config.n_layers; ++l) write_block(l);
   writer.write_index();
   {
     copy_tokenizer(lm.paths, tmp.string());

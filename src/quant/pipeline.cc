@@ -289,7 +289,7 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
 namespace {
 // Every n-th calibration token kept as SBA's layer inputs (0: none kept).
 int capture_stride(int64_t total_tokens, const QuantizeOptions& opt) {
-  const bool slim = opt.method == "slim";
+  const bool slim = opt.method == "slim" || opt.method == "slim+";
   if (!(slim && opt.sba && !opt.bitmap && opt.sba_criterion == "kl")) return 0;
   // SBA's KL search needs the layer inputs; about 8k tokens per layer pick
   // the full-token k* in 5 of 6 7B-shaped cases, 0.5% KL off in the sixth (docs/RESULTS.md).
@@ -303,7 +303,15 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   so.fp16_activations = opt.fp16_activations;
   so.scratch_dir = opt.scratch_dir;
   so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
-  return sequential_memory(c, nsamples, seqlen, so);
+  so.reference_stream = opt.method == "slim+";
+  MemoryNeed need = sequential_memory(c, nsamples, seqlen, so);
+  if (opt.method == "slim+") {
+    const LwcTrainOptions lo = lwc_train_options(opt);
+    std::vector<int64_t> steps;
+    const int64_t here = int64_t(lwc_rank_windows(nsamples, std::max(lo.batch, dist::size()), 0, dist::size(), &steps).size());
+    for (auto& part : lwc_train_memory(c, here, seqlen, opt.group_size, lo).parts) need.add(part.first, part.second);
+  }
+  return need;
 }
 
 void validate_quantize_options(const QuantizeOptions& opt) {
@@ -343,7 +351,7 @@ void validate_quantize_options(const QuantizeOptions& opt) {
              "--sba-scope site/depth/model and --sba-max-up 2 need an error criterion (--sba-criterion obs or hessian)");
   SLIM_CHECK(!opt.faithful || (opt.sba_criterion == "kl" && opt.sqc_p_min == 0.9 && opt.sqc_binary_iters == 0),
              "--faithful reproduces the reference: it needs --sba-criterion kl, --sqc-p-min 0.9, --sqc-binary-iters 0");
-  if (opt.method == "slim+") {  // lwc_train_model checks these too, but only after SliM's whole run
+  if (opt.method == "slim+") {  // lwc_train_block checks these too, but only at the first block
     SLIM_CHECK(opt.lwc_epochs >= -1, "--lwc-epochs must be >= 0 (or -1: default), got {}", opt.lwc_epochs);
     SLIM_CHECK(std::isfinite(opt.lwc_lr) && opt.lwc_lr > 0, "--lwc-lr must be a finite number > 0, got {}",
                opt.lwc_lr);
@@ -357,9 +365,15 @@ void validate_quantize_options(const QuantizeOptions& opt) {
 
 nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const QuantizeOptions& opt_in, Bitmap* bitmap_out) {
   validate_quantize_options(opt_in);
-  if (opt_in.method == "slim+") return quantize_slim_plus(m, calib, opt_in, bitmap_out);
   QuantizeOptions opt = opt_in;  // a model-scope allocation is then used as a bit map
-  const bool slim = opt.method == "slim";
+  // SliM-LLM+ takes SliM's bit allocation per linear, then trains each block
+  // (finish_block below, quant/lwc_train.h) against a full-precision stream.
+  const bool plus = opt.method == "slim+";
+  const bool slim = opt.method == "slim" || plus;
+  const LwcTrainOptions lwc_opt = lwc_train_options(opt);
+  // slim+ runs SliM's GPTQ + SQC (on a copy) only for its ranges or updated weights.
+  const bool plus_runs_slim = plus && (lwc_opt.init == "slim" || lwc_opt.weights == "gptq");
+  nlohmann::json lwc_blocks = nlohmann::json::array();  // slim+: one training record per block
   if (opt.sqc_refine == "default") opt.sqc_refine = opt.bits == 3 && !opt.faithful ? "auto" : "all";
   const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);
   Bitmap bitmap;
@@ -373,6 +387,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                "resuming needs --sba-scope layer (a model-scope allocation is not checkpointed)");
     layers = opt.resume->layers;
     bitmap = opt.resume->bitmap;
+    lwc_blocks = opt.resume->blocks;
+    for (const auto& rec : lwc_blocks) tot.seconds += rec.value("seconds", 0.0);
     for (const auto& line : layers) {
       const double w = line["shape"][0].get<double>() * line["shape"][1].get<double>();
       tot.weights += w;
@@ -419,10 +435,25 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     so.capture_stride = capture_stride(int64_t(calib->tokens.size()) * calib->seqlen, opt);
     so.times = &block_times;
     if (opt.block_done)
-      so.block_done = [&](int l, std::span<const std::byte> next) { opt.block_done(l, {layers, bitmap, next}); };
+      so.block_done = [&](int l, std::span<const std::byte> next, std::span<const std::byte> next_ref) {
+        opt.block_done(l, {layers, bitmap, next, next_ref, lwc_blocks});
+      };
     if (opt.resume) {
       so.start_block = start_block;
       so.load_inputs = opt.resume->load_inputs;
+      so.load_reference = opt.resume->load_reference;
+    }
+    std::vector<SlimLinearResult> slim_results;  // slim+: SliM's results of the block's linears, in order
+    if (plus) {
+      const int64_t n = int64_t(calib->tokens.size());
+      so.reference_stream = true;
+      so.windows = lwc_rank_windows(n, lwc_opt.batch, dist::rank(), dist::size(), nullptr);
+      so.finish_block = [&, n](int l, BlockWeights& b, const BlockStreams& streams) {
+        nlohmann::json rec = lwc_train_block(m.config, l, b, streams, n, bitmap, slim_results, lwc_opt, opt.params_out);
+        slim_results.clear();
+        tot.seconds += rec["seconds"].get<double>();
+        lwc_blocks.push_back(std::move(rec));
+      };
     }
     SiteCache site;
     run_sequential(
@@ -475,21 +506,30 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             }
             bitmap.layers.push_back(std::move(bl));
           }
+          // slim+ without SliM's ranges or weights needs the bit map only.
+          std::optional<GptqResult> r;
           const auto tg = Clock::now();
-          GptqResult r = gptq_quantize_over_ranks(L.w.span(), L.out(), L.in(), *site.factor, go);
+          if (!plus || plus_runs_slim) r = gptq_quantize_over_ranks(L.w.span(), L.out(), L.in(), *site.factor, go);
           const double gptq_s = std::chrono::duration<double>(Clock::now() - tg).count();
-          if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r.group_bits, r.params});
-          L.w = Tensor::from(std::move(r.q), L.out(), L.in());
-          auto line = layer_line(job.layer, job.name, L, opt, r.group_bits,
+          const std::vector<int> gbits = r ? r->group_bits : bitmap.layers.back().bits;
+          if (plus) {  // the block keeps its original weights for training; SliM's result goes to the trainer
+            if (r) slim_results.push_back({std::move(r->params), std::move(r->q)});
+          } else {
+            if (opt.params_out) opt.params_out->push_back({job.layer, job.name, opt.group_size, r->group_bits, r->params});
+            L.w = Tensor::from(std::move(r->q), L.out(), L.in());
+          }
+          auto line = layer_line(job.layer, job.name, L, opt, gbits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);
           line["factor_seconds"] = factor_s;
           line["allocation_seconds"] = alloc_s;
           line["gptq_seconds"] = gptq_s;  // SQC included
           line["sqc_seconds"] = double(sqc_ns->load()) * 1e-9;
-          line["gptq_loss"] = r.loss;
-          line["damp"] = r.damp_used;
-          line["damp_retries"] = r.damp_retries;
-          line["dead_columns"] = r.dead_columns;
+          if (r) {
+            line["gptq_loss"] = r->loss;
+            line["damp"] = r->damp_used;
+            line["damp_retries"] = r->damp_retries;
+            line["dead_columns"] = r->dead_columns;
+          }
           if (slim) {
             const BitmapLayer& bl = bitmap.layers.back();
             line["sba_k"] = bl.k;
@@ -498,10 +538,10 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                                       {"mid", std::count(bl.bits.begin(), bl.bits.end(), opt.bits)},
                                       {"high", std::count(bl.bits.begin(), bl.bits.end(), opt.bits + 1)}};
           }
-          tot.damp_retries += r.damp_retries;
-          if (r.damp_retries > 0)
+          if (r) tot.damp_retries += r->damp_retries;
+          if (r && r->damp_retries > 0)
             fmt::print(stderr, "\nlayer {} {}: Hessian not positive definite; damp raised to {:g} after {} retries\n",
-                       job.layer, job.name, r.damp_used, r.damp_retries);
+                       job.layer, job.name, r->damp_used, r->damp_retries);
           layers.push_back(std::move(line));
         },
         so);
@@ -517,6 +557,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"hessian_add_seconds", b.hessian_add},
                       {"quantize_seconds", b.quantize},
                       {"propagate_seconds", b.propagate},
+                      {"reference_seconds", b.reference},
                       {"write_seconds", b.block_done},
                       {"reduce_seconds", b.reduce},
                       {"gather_seconds", b.gather},
@@ -526,7 +567,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
-  return {{"layers", layers},
+  nlohmann::json report = {{"layers", layers},
           {"blocks", blocks},
           {"totals",
            {{"method", opt.method},
@@ -539,6 +580,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
             {"damp_retries", tot.damp_retries},
             {"quantize_seconds", tot.seconds},
             {"total_seconds", total_s}}}};
+  if (plus)
+    report["lwc"] = {{"blocks", lwc_blocks},        {"epochs", lwc_opt.epochs}, {"lr", lwc_opt.lr},
+                     {"weight_decay", lwc_opt.weight_decay}, {"aug_loss", lwc_opt.aug_loss},
+                     {"batch", lwc_opt.batch},      {"init", lwc_opt.init},     {"weights", lwc_opt.weights}};
+  return report;
 }
 
 }  // namespace slim

@@ -1,5 +1,6 @@
-// Quantizing a whole model: RTN needs no data; GPTQ runs the block-sequential
-// calibration pipeline (calib/sequential.h). Every linear of every decoder
+// Quantizing a whole model: RTN needs no data; GPTQ, SliM-LLM and SliM-LLM+
+// run the block-sequential calibration pipeline (calib/sequential.h; slim+
+// as a per-block training hook with a second, full-precision stream). Every linear of every decoder
 // block is quantized (embeddings, norms and the head stay in full precision,
 // as in GPTQ and SliM-LLM). The result is the fake-quantized model plus a
 // JSON report.
@@ -83,24 +84,30 @@ struct QuantizeOptions {
   // When set, receives every linear's parameters in execution order (for
   // packing). Needs contiguous groups: not --act-order without --static-groups.
   std::vector<LinearQuantParams>* params_out = nullptr;
-  // Called when decoder block `layer` is final (rtn, gptq, slim; slim+ keeps
-  // every block until the end): the caller may write it out and release it,
-  // and checkpoint the state (report lines, bit map and the next block's
-  // inputs; no inputs for rtn).
+  // Called when decoder block `layer` is final (every method): the caller may
+  // write it out and release it, and checkpoint the state (report lines, bit
+  // map, the next block's inputs; no inputs for rtn; slim+ also the
+  // full-precision stream and its training records).
+  static inline const nlohmann::json kNoBlocks = nlohmann::json::array();
   struct BlockState {
     const nlohmann::json& layers;             // report lines of blocks 0..layer
-    const Bitmap& bitmap;                     // slim: allocations of blocks 0..layer
+    const Bitmap& bitmap;                     // slim, slim+: allocations of blocks 0..layer
     std::span<const std::byte> next_inputs;   // calibration activations entering block layer + 1
+    std::span<const std::byte> next_reference = {};  // slim+: the full-precision stream's, ditto
+    const nlohmann::json& blocks = kNoBlocks;        // slim+: training records of blocks 0..layer
   };
   std::function<void(int layer, const BlockState& state)> block_done;
   // Resume from a checkpoint: blocks before start_block are done (already
-  // written by the caller); their report lines and bit-map entries are taken
-  // over, load_inputs fills the inputs of block start_block (gptq, slim).
+  // written by the caller); their report lines, bit-map entries (and slim+'s
+  // training records) are taken over, load_inputs (and for slim+
+  // load_reference) fill the inputs of block start_block (gptq, slim, slim+).
   struct Resume {
     int start_block = 0;
     nlohmann::json layers = nlohmann::json::array();
     Bitmap bitmap;
+    nlohmann::json blocks = nlohmann::json::array();
     std::function<void(std::span<std::byte> inputs)> load_inputs;
+    std::function<void(std::span<std::byte> reference)> load_reference;
   };
   const Resume* resume = nullptr;
 };

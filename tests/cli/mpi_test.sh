@@ -77,6 +77,23 @@ for f in "$work/p2/o"/*.safetensors; do
   cmp -s "$f" "$work/p2b/o/$(basename "$f")" || fail "slim+ on 2 ranks is not deterministic: $(basename "$f") differs"
 done
 echo "ok: slim+ 2 ranks perplexity $q2 (1 rank $q1); two 2-rank runs byte-identical"
+# slim+ resumed on 2 ranks. --lwc-batch 3 over 8 windows gives rank 0 windows
+# 0 1 3 4 6 and rank 1 windows 2 5 7 (each step's share, lwc_rank_windows):
+# the checkpoint holds both streams in that order and hands them back.
+plus3=("${plus[@]:0:21}" --lwc-batch 3 --pack --out o)
+mkdir "$work/pr" "$work/ps"
+(cd "$work/pr" && mpi 2 "$slim" "${plus3[@]}" > log 2>&1) || { cat "$work/pr/log"; fail "slim+ batch 3"; }
+(cd "$work/ps" && SLIM_TEST_SIGNAL_AFTER_BLOCK=2:15 mpi 2 "$slim" "${plus3[@]}" > log 2>&1) &&
+  fail "SIGTERM did not stop the 2-rank slim+ run"
+ls "$work/ps/.o.checkpoint"/reference-00002.bin > /dev/null 2>&1 || fail "slim+: no reference stream checkpointed"
+(cd "$work/ps" && mpi 2 "$slim" "${plus3[@]}" --resume > log 2>&1) || { cat "$work/ps/log"; fail "slim+ 2-rank resume"; }
+grep -q "blocks 0..1 of 5 done" "$work/ps/log" || { cat "$work/ps/log"; fail "slim+ did not resume after block 2"; }
+for f in "$work/pr/o"/*; do
+  n=$(basename "$f")
+  [ "$n" = quant_report.json ] && continue
+  cmp -s "$f" "$work/ps/o/$n" || fail "resumed 2-rank slim+ run: $n differs from the uninterrupted one"
+done
+echo "ok: slim+ resumed on 2 ranks is byte-identical to the uninterrupted 2-rank run"
 (cd "$work" && mpi 2 "$slim" "${plus[@]:0:21}" --lwc-batch 1 --out b1 > log 2>&1) && fail "slim+ ran with --lwc-batch 1 on 2 ranks"
 grep -q "lwc-batch must be at least 2" "$work/log" || { cat "$work/log"; fail "no --lwc-batch message"; }
 echo "ok: slim+ with fewer windows per step than ranks refused"

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # slim quantize --resume, end to end on stories260K (skipped without ../shared):
 # a run stopped by SIGTERM after block 1, resumed, killed by SIGKILL after
-# block 3, resumed again, writes the same bytes as an uninterrupted run; a
-# checkpoint is never silently reused or discarded.
+# block 3, resumed again, writes the same bytes as an uninterrupted run (slim
+# packed and fake-quantized, slim+ packed: its checkpoint also holds the
+# full-precision stream); a checkpoint is never silently reused or discarded.
 #   resume_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
 slim=$1 src=$2
@@ -11,12 +12,14 @@ shared="$src/../shared/data"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
-args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method slim --bits 2
-      --group-size 16 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 8 --seqlen 128 --threads 1
-      --pack)
-for pack in pack fake; do
-  a=("${args[@]}")
-  [ $pack = fake ] && unset 'a[${#a[@]}-1]'
+args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --bits 2
+      --group-size 16 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 8 --seqlen 128 --threads 1)
+for pack in pack fake plus; do
+  case $pack in
+    pack) a=("${args[@]}" --method slim --pack) ;;
+    fake) a=("${args[@]}" --method slim) ;;
+    plus) a=("${args[@]}" --method slim+ --lwc-epochs 3 --lwc-batch 2 --pack) ;;
+  esac
   # The same --out for both runs (the command line is recorded in the output).
   out="$work/out-$pack" ck="$work/.out-$pack.checkpoint"
   "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 || { cat "$work/log"; fail "uninterrupted run"; }
@@ -24,6 +27,10 @@ for pack in pack fake; do
   SLIM_TEST_SIGNAL_AFTER_BLOCK=1:15 "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 && fail "SIGTERM did not stop the run"
   grep -q "stopped by signal 15 after block 1/5" "$work/log" || { cat "$work/log"; fail "no stop message"; }
   [ -f "$ck/checkpoint.json" ] && [ ! -e "$out" ] || fail "no checkpoint kept, or a partial output published"
+  if [ $pack = plus ]; then  # the full-precision stream and the training records are checkpointed
+    ls "$ck"/reference-00001.bin > /dev/null 2>&1 || { ls -a "$ck"; fail "slim+: no reference stream in the checkpoint"; }
+    grep -q '"blocks"' "$ck/checkpoint.json" || fail "slim+: no training records in the checkpoint"
+  fi
   # Without --resume the checkpoint is neither reused nor discarded.
   "$slim" "${a[@]}" --out "$out" > "$work/log" 2>&1 && fail "a checkpoint was silently reused or discarded"
   grep -q "add --resume to continue it" "$work/log" || { cat "$work/log"; fail "no hint to resume"; }
@@ -44,6 +51,9 @@ for pack in pack fake; do
     cmp -s "$f" "$out/$n" || fail "$pack: $n differs from the uninterrupted run"
   done
   [ "$(ls "$work/full-$pack" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "$pack: different file lists"
+  if [ $pack = plus ]; then  # the report keeps the training records of the blocks before the resumes
+    [ "$(grep -c '"final_mse"' "$out/quant_report.json")" = 5 ] || fail "slim+: the resumed report lacks training records"
+  fi
   echo "ok: $pack output of the resumed run is byte-identical"
 done
 
