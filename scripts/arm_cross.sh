@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# aarch64 build and check under qemu-user (issue 11, item 2). Cross-compiles
+# slim + the test suite with Debian's aarch64 toolchain into build-arm64/,
+# then runs under qemu-aarch64:
+#   1. the kernel tests (packed GEMV/dequant, dense16, half, SQC, quantizer)
+#      at two SVE vector lengths (128 and 256 bits: every Highway target
+#      NEON, SVE, SVE2, SVE2_128, SVE_256 gets dispatched to at one of them);
+#   2. with ../shared (or $SLIM_SHARED): a greedy `slim generate` from
+#      stories260K compared with the x86 build's text (build/slim, built if
+#      missing), and a tiny `quantize --pack` + packed `ppl` on both builds,
+#      the packed files and perplexities compared.
+# Emulation says nothing about speed: no timings of the kernels are taken.
+# Idempotent: installs only what is missing, reconfigures only once.
+# Exit status non-zero if any step fails. Not part of CI (.ci/run): minutes of
+# emulated tests. Env: JOBS (default 2), ARM_FILTER (gtest filter override).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+B=build-arm64
+JOBS=${JOBS:-2}
+SHARED=${SLIM_SHARED:-../shared}
+export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+declare -a RESULTS=()
+FAIL=0
+record() {  # record NAME STATUS [detail]
+  RESULTS+=("$(printf '%-4s %s %s' "$2" "$1" "${3:-}")")
+  [ "$2" = PASS ] || [ "$2" = SKIP ] || FAIL=1
+}
+die() { echo "arm_cross: $*" >&2; exit 1; }
+
+# --- 1. packages -------------------------------------------------------------
+# The arm64 -dev packages come by multiarch. libsentencepiece0 is not
+# Multi-Arch: same in bookworm (its :arm64 would REMOVE the host's), so it is
+# unpacked into build-arm64/deps instead; --no-remove guards the rest.
+PKGS=(g++-aarch64-linux-gnu qemu-user pkg-config ninja-build
+      libopenblas-openmp-dev:arm64 liblapacke-dev:arm64 libhwy-dev:arm64 libpcre2-dev:arm64
+      libutf8proc-dev:arm64 libpng-dev:arm64 libfmt-dev:arm64 libspdlog-dev:arm64 libgtest-dev:arm64
+      nlohmann-json3-dev libcli11-dev)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing: ${missing[*]}"
+  dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64
+  apt-get update -q || die "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-remove "${missing[@]}" || die "apt-get install failed"
+fi
+DEPS=$ROOT/$B/deps
+if [ ! -f "$DEPS/usr/lib/aarch64-linux-gnu/pkgconfig/sentencepiece.pc" ]; then
+  mkdir -p "$B/debs" "$DEPS"
+  (cd "$B/debs" && apt-get download libsentencepiece-dev:arm64 libsentencepiece0:arm64 2>/dev/null) ||
+    die "apt-get download libsentencepiece:arm64 failed"
+  for d in "$B"/debs/*.deb; do dpkg-deb -x "$d" "$DEPS"; done
+  sed -i "s|^prefix=.*|prefix=$DEPS/usr|" "$DEPS/usr/lib/aarch64-linux-gnu/pkgconfig/sentencepiece.pc"
+fi
+
+# --- 2. cross build ------------------------------------------------------------
+export PKG_CONFIG_LIBDIR=$DEPS/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgconfig
+t0=$(date +%s)
+if [ ! -f "$B/build.ninja" ]; then
+  cmake -S . -B "$B" -G Ninja -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/aarch64-linux-gnu.cmake" \
+    -DCMAKE_BUILD_TYPE=Release -DSLIM_MPI=OFF -DSLIM_BUILD_BENCH=OFF || die "cmake configure failed"
+fi
+if cmake --build "$B" -j"$JOBS"; then
+  record "cross build (slim, slim_tests)" PASS "$(( $(date +%s) - t0 )) s"
+else
+  record "cross build" FAIL; printf '%s\n' "${RESULTS[@]}"; exit 1
+fi
+file "$B/slim" | grep -q "ARM aarch64" || die "$B/slim is not an aarch64 binary"
+
+# --- 3. kernel tests at two SVE vector lengths -----------------------------------
+FILTER=${ARM_FILTER:-'PackedLinear.*:PackedModel*:Dense16.*:Half.*:Sqc.*:SqcOrder.*:Quantizer.*:Families/*:DistRows.*'}
+for vq in 1 2; do
+  bits=$((128 * vq))
+  log=$B/kernel_tests_sve$bits.log
+  t0=$(date +%s)
+  # sve-max-vq=N: SVE vectors of N x 128 bits (qemu's "max" CPU has NEON, SVE and SVE2).
+  if OMP_NUM_THREADS=2 qemu-aarch64 -cpu "max,sve-max-vq=$vq" "$B/slim_tests" --gtest_filter="$FILTER" >"$log" 2>&1; then
+    st=PASS
+  else
+    st=FAIL
+  fi
+  n=$(grep -o '^\[==========\] [0-9]* tests' "$log" | tail -1 | grep -o '[0-9]*')
+  record "kernel tests, SVE $bits-bit (qemu -cpu max,sve-max-vq=$vq)" $st \
+    "$(grep -o '^\[  PASSED  \] [0-9]* test' "$log" | grep -o '[0-9]*' || echo 0)/$n passed, $(( $(date +%s) - t0 )) s, log $log"
+done
+# The targets compiled and supported at each length (the per-target tests run each).
+echo "== Highway targets compiled into $B (hwy::SupportedAndGeneratedTargets at each length):"
+for vq in 1 2; do
+  printf '  sve-max-vq=%s: ' "$vq"
+  qemu-aarch64 -cpu "max,sve-max-vq=$vq" "$B/slim_tests" --gtest_filter='Dense16.SameTargetsAsPackedKernels' 2>/dev/null |
+    grep -o 'targets: .*' || echo '?'
+done
+
+# --- 4. end-to-end against the x86 build --------------------------------------------
+MODEL=$SHARED/data/models/stories260K.bin
+TOK=$SHARED/data/models/tok512.bin
+CALIB=$SHARED/data/text/wikitext2_valid_tokenized.txt
+TEXT=$SHARED/data/text/tinystories_excerpt.txt
+if [ ! -f "$MODEL" ] || [ ! -f "$TOK" ] || [ ! -f "$CALIB" ] || [ ! -f "$TEXT" ]; then
+  record "end-to-end (needs $SHARED)" SKIP "stories260K / tok512 / texts not found"
+else
+  [ -x build/slim ] || bash scripts/build.sh >/dev/null || die "x86 build (scripts/build.sh) failed"
+  E=$B/e2e
+  rm -rf "$E"; mkdir -p "$E"
+  arm() { qemu-aarch64 -cpu max "$B/slim" "$@"; }
+  x86() { build/slim "$@"; }
+  gen=(generate --model "$MODEL" --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 48 --temperature 0 --threads 1)
+  x86 "${gen[@]}" >"$E/gen_x86.txt" 2>/dev/null
+  arm "${gen[@]}" >"$E/gen_arm.txt" 2>"$E/gen_arm.err"
+  if [ -s "$E/gen_x86.txt" ] && cmp -s "$E/gen_x86.txt" "$E/gen_arm.txt"; then
+    record "generate 48 tokens greedy, --threads 1: aarch64 text == x86 text" PASS
+  else
+    record "generate 48 tokens greedy: aarch64 vs x86 text" FAIL "diff $E/gen_x86.txt $E/gen_arm.txt"
+  fi
+  # A small 3-bit SliM-LLM quantization (SQC kernel, GPTQ, LAPACK), packed.
+  q=(quantize --model "$MODEL" --tokenizer "$TOK" --method slim --bits 3 --group-size 16 --calib "$CALIB"
+     --nsamples 4 --seqlen 64 --seed 0 --threads 1 --pack)
+  x86 "${q[@]}" --out "$E/q_x86" >/dev/null 2>"$E/q_x86.err"
+  if arm "${q[@]}" --out "$E/q_arm" >/dev/null 2>"$E/q_arm.err"; then
+    if cmp -s "$E/q_x86/model.slim.safetensors" "$E/q_arm/model.slim.safetensors"; then
+      record "quantize --method slim --bits 3 --pack: packed file identical to x86's" PASS
+    else
+      record "quantize --pack: packed file differs from x86's" FAIL "cmp $E/q_x86/model.slim.safetensors $E/q_arm/model.slim.safetensors"
+    fi
+    p=(ppl --text "$TEXT" --seqlen 128 --max-chunks 4 --threads 1)
+    x86 --version >/dev/null 2>&1 || true
+    x86 "${p[@]}" --model "$E/q_x86" --tokenizer "$TOK" --json "$E/ppl_x86.json" >/dev/null 2>&1
+    arm "${p[@]}" --model "$E/q_arm" --tokenizer "$TOK" --json "$E/ppl_arm.json" >/dev/null 2>"$E/ppl_arm.err"
+    px=$(grep -o '"ppl": [0-9.e+-]*' "$E/ppl_x86.json" 2>/dev/null | cut -d' ' -f2)
+    pa=$(grep -o '"ppl": [0-9.e+-]*' "$E/ppl_arm.json" 2>/dev/null | cut -d' ' -f2)
+    # Packed GEMV sums in a different order per target (8/16 lanes vs 4): equal to ~1e-5, not bitwise.
+    if [ -n "$px" ] && [ -n "$pa" ] && awk -v a="$pa" -v b="$px" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * b) }'; then
+      record "packed ppl (3-bit, 4 x 128 tokens): aarch64 $pa vs x86 $px" PASS "(|diff| <= 1e-4 relative)"
+    else
+      record "packed ppl: aarch64 '$pa' vs x86 '$px'" FAIL "see $E/ppl_arm.err"
+    fi
+  else
+    record "quantize --pack under qemu" FAIL "see $E/q_arm.err"
+  fi
+fi
+
+echo
+echo "== arm_cross summary"
+printf '%s\n' "${RESULTS[@]}"
+[ $FAIL -eq 0 ] && echo "arm_cross: PASS" || echo "arm_cross: FAIL"
+exit $FAIL
