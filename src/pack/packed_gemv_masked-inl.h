@@ -7,8 +7,8 @@
 // chunk of plane j is a 16-bit lane mask: on AVX-512 a masked add (plane 0) or
 // masked FMA with 2^j (planes >= 1); AVX2 has no mask registers, so there a
 // mask byte indexes a 256-entry table of 8 floats 0.0/1.0 and an FMA of that
-// row with 2^j x adds x under the mask (8-lane and 4-lane targets alike: NEON,
-// SVE at 128 bits, SVE_256; 4 lanes take half a table row). Each row's per-group vector sum is
+// row with 2^j x adds x under the mask (NEON alike, its 4 lanes taking half a
+// table row). Each row's per-group vector sum is
 // scaled into a running vector, reduced once per row at the end.
 
 // (256, 8) bit k of the index -> lane k is 1.0f (AVX2 mask expansion).

@@ -1,8 +1,11 @@
 // SIMD kernels over the bit-plane layout, compiled once per Highway target
 // (foreach_target.h re-includes this file): AVX2 and AVX3 (AVX-512
-// F/BW/DQ/VL) on x86-64; NEON, SVE, SVE2, SVE_256 and SVE2_128 on aarch64.
-// Highway's default policy compiles the baseline target and better ones;
-// AVX3_DL is opt-in. x86-64-v3 lacks AES/PCLMUL, which Highway
+// F/BW/DQ/VL) on x86-64, NEON on aarch64. Highway's default policy compiles
+// the baseline target and better ones; AVX3_DL is opt-in. The SVE targets
+// are disabled here (model/dense16.cc has them): SVE vectors are sizeless
+// types, which cannot be array elements, and these kernels keep their
+// accumulators in small arrays of vectors (unrolled into registers). Every
+// SVE CPU has NEON, so there dispatch picks the NEON copy. x86-64-v3 lacks AES/PCLMUL, which Highway
 // 1.0.3 requires for its SSE4/AVX2 baseline, so without the define below the
 // baseline would be SSSE3 and we would also compile SSSE3 and SSE4 copies
 // (the define only concerns x86).
@@ -15,6 +18,9 @@
 #ifndef HWY_DISABLE_PCLMUL_AES
 #define HWY_DISABLE_PCLMUL_AES
 #endif
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "pack/packed_kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -25,7 +31,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "pack/packed_kernels.h"
@@ -36,12 +41,9 @@ namespace slim::pack_detail {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// The kernels work on 16-column chunks (2 bytes of each bit plane) with 4, 8
-// or 16 lanes per vector. Targets whose full vector is 8 or 16 floats use it
-// (AVX2, AVX-512, SVE_256); the others use 128-bit vectors (NEON, and SVE /
-// SVE2 at any vector length: a chunk cannot fill a wider one).
-constexpr size_t kFullLanes = hn::MaxLanes(hn::ScalableTag<float>());
-using DF = std::conditional_t<kFullLanes == 8 || kFullLanes == 16, hn::ScalableTag<float>, hn::FixedTag<float, 4>>;
+// The kernels work on 16-column chunks (2 bytes of each bit plane) with 16
+// (AVX-512), 8 (AVX2) or 4 (NEON) lanes per vector.
+using DF = hn::ScalableTag<float>;
 using DI = hn::RebindToSigned<DF>;
 using VF = hn::Vec<DF>;
 constexpr size_t kLanes = hn::MaxLanes(DF());

@@ -102,6 +102,11 @@ struct V {
 
 #else  // !SLIM_X86
 
+}  // namespace slim::sqc_kernel
+// Highway's static target's attributes (NEON's "+crypto") on everything that
+// calls its ops, or they cannot inline.
+HWY_BEFORE_NAMESPACE();
+namespace slim::sqc_kernel {
 namespace portable {
 namespace hn = hwy::HWY_NAMESPACE;
 struct V {
@@ -140,6 +145,9 @@ struct V {
 #include "quant/sqc_kernel_body.inc"
 #undef SQC_TARGET
 }  // namespace portable
+}  // namespace slim::sqc_kernel
+HWY_AFTER_NAMESPACE();
+namespace slim::sqc_kernel {
 
 #endif  // SLIM_X86
 
