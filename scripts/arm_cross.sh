@@ -68,7 +68,7 @@ fi
 file "$B/slim" | grep -q "ARM aarch64" || die "$B/slim is not an aarch64 binary"
 
 # --- 3. kernel tests at two SVE vector lengths -----------------------------------
-FILTER=${ARM_FILTER:-'PackedLinear.*:PackedModel*:Dense16.*:Half.*:Sqc.*:SqcOrder.*:Quantizer.*:Families/*:DistRows.*'}
+FILTER=${ARM_FILTER:-'PackedLinear.*:*PackedModel*:*CorruptPacked*:Dense16.*:Half.*:Sqc.*:SqcOrder.*:Quantizer.*:Hf/Family.*:DistRows.*'}
 for vq in 1 2; do
   bits=$((128 * vq))
   log=$B/kernel_tests_sve$bits.log
