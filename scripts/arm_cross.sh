@@ -7,8 +7,8 @@
 #      NEON, SVE, SVE2, SVE2_128, SVE_256 gets dispatched to at one of them);
 #   2. with ../shared (or $SLIM_SHARED): a greedy `slim generate` from
 #      stories260K compared with the x86 build's text (build/slim, built if
-#      missing), and a tiny `quantize --pack` + packed `ppl` on both builds,
-#      the packed files and perplexities compared.
+#      missing); RTN `quantize --pack` (tensors must be identical); a tiny
+#      SliM-LLM `quantize --pack` and packed `ppl` on both builds.
 # Emulation says nothing about speed: no timings of the kernels are taken.
 # Idempotent: installs only what is missing, reconfigures only once.
 # Exit status non-zero if any step fails. Not part of CI (.ci/run): minutes of
@@ -112,41 +112,49 @@ else
   else
     record "generate 48 tokens greedy: aarch64 vs x86 text" FAIL "diff $E/gen_x86.txt $E/gen_arm.txt"
   fi
-  # A small 3-bit SliM-LLM quantization (SQC kernel, GPTQ, LAPACK), packed.
+  tensors() {  # sha256 of a packed model's tensor data: every shard after its 8-byte length and JSON
+    for f in "$1"/*.slim.safetensors; do  # header (the header's metadata records the command line)
+      n=$(od -An -t u8 -N8 "$f" | tr -d ' ')
+      tail -c +$((9 + n)) "$f"
+    done | sha256sum | cut -c1-16
+  }
+  ppl_of() { grep -o '"ppl": [0-9.e+-]*' "$1" 2>/dev/null | cut -d' ' -f2; }
+  close() { [ -n "$1" ] && [ -n "$2" ] && awk -v a="$1" -v b="$2" -v r="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= r * b) }'; }
+  # RTN, packed: no BLAS and no calibration, so the packed tensors must be identical.
+  rtn=(quantize --model "$MODEL" --tokenizer "$TOK" --method rtn --bits 3 --group-size 16 --threads 1 --pack)
+  x86 "${rtn[@]}" --out "$E/rtn_x86" >/dev/null 2>&1
+  if arm "${rtn[@]}" --out "$E/rtn_arm" >/dev/null 2>"$E/rtn_arm.err" && [ "$(tensors "$E/rtn_x86")" = "$(tensors "$E/rtn_arm")" ]; then
+    record "quantize --method rtn --bits 3 --pack: tensor data identical to x86's" PASS "sha256 $(tensors "$E/rtn_arm")"
+  else
+    record "quantize --method rtn --pack: tensor data differ from x86's" FAIL "see $E/rtn_arm.err"
+  fi
+  # A small 3-bit SliM-LLM quantization (SQC kernel, GPTQ: OpenBLAS + LAPACK), packed.
   q=(quantize --model "$MODEL" --tokenizer "$TOK" --method slim --bits 3 --group-size 16 --calib "$CALIB"
      --nsamples 4 --seqlen 64 --seed 0 --threads 1 --pack)
   x86 "${q[@]}" --out "$E/q_x86" >/dev/null 2>"$E/q_x86.err"
   if arm "${q[@]}" --out "$E/q_arm" >/dev/null 2>"$E/q_arm.err"; then
-    # The packed shards' tensor data (codes, fp16 scales and offsets, zero points: everything
-    # quantization chose) byte for byte. Their JSON headers differ: the metadata records the
-    # command line (binary and --out paths).
-    tensors() {  # sha256 of every shard's data section (after the 8-byte length and the header)
-      for f in "$1"/*.slim.safetensors; do
-        n=$(od -An -t u8 -N8 "$f" | tr -d ' ')
-        tail -c +$((9 + n)) "$f"
-      done | sha256sum | cut -c1-16
-    }
-    hx=$(tensors "$E/q_x86")
-    ha=$(tensors "$E/q_arm")
-    nf=$(ls "$E"/q_arm/*.slim.safetensors | wc -l)
-    if [ "$hx" = "$ha" ] && [ "$nf" -gt 0 ]; then
-      record "quantize --method slim --bits 3 --pack: $nf packed files identical to x86's" PASS "sha256 $ha"
+    # Not expected to be identical: OpenBLAS's arm64 and x86 sgemm/potrf kernels sum in other
+    # orders, so Hessians and activations differ in the last bits and some GPTQ roundings flip
+    # (docs/RESULTS.md: the first block's attention layers are identical, then it spreads).
+    same=$([ "$(tensors "$E/q_x86")" = "$(tensors "$E/q_arm")" ] && echo identical || echo "not identical")
+    p=(ppl --tokenizer "$TOK" --text "$TEXT" --seqlen 128 --max-chunks 4 --threads 1)
+    x86 "${p[@]}" --model "$E/q_x86" --json "$E/ppl_x86.json" >/dev/null 2>&1
+    arm "${p[@]}" --model "$E/q_x86" --json "$E/ppl_arm_on_x86.json" >/dev/null 2>"$E/ppl_arm.err"
+    arm "${p[@]}" --model "$E/q_arm" --json "$E/ppl_arm.json" >/dev/null 2>>"$E/ppl_arm.err"
+    px=$(ppl_of "$E/ppl_x86.json"); pxa=$(ppl_of "$E/ppl_arm_on_x86.json"); pa=$(ppl_of "$E/ppl_arm.json")
+    # Same packed model, NEON vs AVX2/AVX-512 GEMV: only the summation order differs.
+    if close "$pxa" "$px" 1e-4; then
+      record "packed ppl of the x86-quantized model: aarch64 $pxa, x86 $px" PASS "(<= 1e-4 relative)"
     else
-      record "quantize --pack: packed files differ from x86's" FAIL "sha256 x86 $hx, aarch64 $ha"
+      record "packed ppl of the x86-quantized model: aarch64 '$pxa', x86 '$px'" FAIL "see $E/ppl_arm.err"
     fi
-    p=(ppl --text "$TEXT" --seqlen 128 --max-chunks 4 --threads 1)
-    x86 "${p[@]}" --model "$E/q_x86" --tokenizer "$TOK" --json "$E/ppl_x86.json" >/dev/null 2>&1
-    arm "${p[@]}" --model "$E/q_arm" --tokenizer "$TOK" --json "$E/ppl_arm.json" >/dev/null 2>"$E/ppl_arm.err"
-    px=$(grep -o '"ppl": [0-9.e+-]*' "$E/ppl_x86.json" 2>/dev/null | cut -d' ' -f2)
-    pa=$(grep -o '"ppl": [0-9.e+-]*' "$E/ppl_arm.json" 2>/dev/null | cut -d' ' -f2)
-    # Packed GEMV sums in a different order per target (8/16 lanes vs 4): equal to ~1e-5, not bitwise.
-    if [ -n "$px" ] && [ -n "$pa" ] && awk -v a="$pa" -v b="$px" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1e-4 * b) }'; then
-      record "packed ppl (3-bit, 4 x 128 tokens): aarch64 $pa vs x86 $px" PASS "(|diff| <= 1e-4 relative)"
+    if close "$pa" "$px" 0.02; then
+      record "slim 3-bit quantized on aarch64 ($same tensors): ppl $pa vs x86 $px" PASS "(<= 2% relative)"
     else
-      record "packed ppl: aarch64 '$pa' vs x86 '$px'" FAIL "see $E/ppl_arm.err"
+      record "slim 3-bit quantized on aarch64 ($same tensors): ppl '$pa' vs x86 '$px'" FAIL "see $E/q_arm.err"
     fi
   else
-    record "quantize --pack under qemu" FAIL "see $E/q_arm.err"
+    record "quantize --method slim --pack under qemu" FAIL "see $E/q_arm.err"
   fi
 fi
 
