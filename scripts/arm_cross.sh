@@ -24,7 +24,7 @@ declare -a RESULTS=()
 FAIL=0
 record() {  # record NAME STATUS [detail]
   RESULTS+=("$(printf '%-4s %s %s' "$2" "$1" "${3:-}")")
-  [ "$2" = PASS ] || [ "$2" = SKIP ] || FAIL=1
+  [ "$2" = PASS ] || [ "$2" = SKIP ] || [ "$2" = INFO ] || FAIL=1
 }
 die() { echo "arm_cross: $*" >&2; exit 1; }
 
@@ -68,21 +68,27 @@ fi
 file "$B/slim" | grep -q "ARM aarch64" || die "$B/slim is not an aarch64 binary"
 
 # --- 3. kernel tests at two SVE vector lengths -----------------------------------
-FILTER=${ARM_FILTER:-'PackedLinear.*:*PackedModel*:*CorruptPacked*:Dense16.*:Half.*:Sqc.*:SqcOrder.*:Quantizer.*:Hf/Family.*:DistRows.*'}
+# The kernels' own tests; the whole-model suites (Hf/Family.*, Methods/PackedModelTest.*: 30-100 s
+# each natively on this shared machine) are left out: emulated they take far longer (not run).
+# ARM_FILTER='*' runs everything.
+FILTER=${ARM_FILTER:-'PackedLinear.*:PackedModel.*:Mutations/CorruptPackedTest.*:Dense16.*:Half.*:Sqc.*:SqcOrder.*:Quantizer.*'}
+# The two lengths run side by side, one thread each (qemu-user emulates one core per thread).
+t0=$(date +%s)
+for vq in 1 2; do
+  # sve-max-vq=N: SVE vectors of N x 128 bits (qemu's "max" CPU has NEON, SVE and SVE2).
+  ( OMP_NUM_THREADS=1 qemu-aarch64 -cpu "max,sve-max-vq=$vq" "$B/slim_tests" --gtest_filter="$FILTER" \
+      >"$B/kernel_tests_sve$((128 * vq)).log" 2>&1; echo $? >"$B/kernel_tests_sve$((128 * vq)).rc" ) &
+done
+wait
 for vq in 1 2; do
   bits=$((128 * vq))
   log=$B/kernel_tests_sve$bits.log
-  t0=$(date +%s)
-  # sve-max-vq=N: SVE vectors of N x 128 bits (qemu's "max" CPU has NEON, SVE and SVE2).
-  if OMP_NUM_THREADS=2 qemu-aarch64 -cpu "max,sve-max-vq=$vq" "$B/slim_tests" --gtest_filter="$FILTER" >"$log" 2>&1; then
-    st=PASS
-  else
-    st=FAIL
-  fi
+  st=FAIL; [ "$(cat "$B/kernel_tests_sve$bits.rc")" = 0 ] && st=PASS
   n=$(grep -o '^\[==========\] [0-9]* tests' "$log" | tail -1 | grep -o '[0-9]*')
   record "kernel tests, SVE $bits-bit (qemu -cpu max,sve-max-vq=$vq)" $st \
-    "$(grep -o '^\[  PASSED  \] [0-9]* test' "$log" | grep -o '[0-9]*' || echo 0)/$n passed, $(( $(date +%s) - t0 )) s, log $log"
+    "$(grep -o '^\[  PASSED  \] [0-9]* test' "$log" | grep -o '[0-9]*' || echo 0)/$n passed, log $log"
 done
+record "kernel tests wall time (both lengths in parallel)" INFO "$(( $(date +%s) - t0 )) s"
 # The targets compiled and supported at each length (the per-target tests run each).
 echo "== Highway targets compiled into $B (hwy::SupportedAndGeneratedTargets at each length):"
 for vq in 1 2; do
