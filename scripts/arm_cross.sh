@@ -32,7 +32,7 @@ die() { echo "arm_cross: $*" >&2; exit 1; }
 # The arm64 -dev packages come by multiarch. libsentencepiece0 is not
 # Multi-Arch: same in bookworm (its :arm64 would REMOVE the host's), so it is
 # unpacked into build-arm64/deps instead; --no-remove guards the rest.
-PKGS=(g++-aarch64-linux-gnu qemu-user pkg-config ninja-build
+PKGS=(g++-aarch64-linux-gnu qemu-user pkg-config ninja-build file
       libopenblas-openmp-dev:arm64 liblapacke-dev:arm64 libhwy-dev:arm64 libpcre2-dev:arm64
       libutf8proc-dev:arm64 libpng-dev:arm64 libfmt-dev:arm64 libspdlog-dev:arm64 libgtest-dev:arm64
       nlohmann-json3-dev libcli11-dev)
