@@ -5,10 +5,10 @@
 // are disabled here (model/dense16.cc has them): SVE vectors are sizeless
 // types, which cannot be array elements, and these kernels keep their
 // accumulators in small arrays of vectors (unrolled into registers). Every
-// SVE CPU has NEON, so there dispatch picks the NEON copy. x86-64-v3 lacks AES/PCLMUL, which Highway
-// 1.0.3 requires for its SSE4/AVX2 baseline, so without the define below the
-// baseline would be SSSE3 and we would also compile SSSE3 and SSE4 copies
-// (the define only concerns x86).
+// SVE CPU has NEON, so there dispatch picks the NEON copy. x86-64-v3 lacks
+// AES/PCLMUL, which Highway 1.0.3 requires for its SSE4/AVX2 baseline, so
+// without the define below the baseline would be SSSE3 and we would also
+// compile SSSE3 and SSE4 copies (the define only concerns x86).
 // The kernels use neither instruction.
 //
 // GEMV kernels (packed_gemv_masked-inl.h, packed_gemv_lut-inl.h) compute the
