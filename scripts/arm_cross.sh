@@ -3,8 +3,9 @@
 # slim + the test suite with Debian's aarch64 toolchain into build-arm64/,
 # then runs under qemu-aarch64:
 #   1. the kernel tests (packed GEMV/dequant, dense16, half, SQC, quantizer)
-#      at two SVE vector lengths (128 and 256 bits: every Highway target
-#      NEON, SVE, SVE2, SVE2_128, SVE_256 gets dispatched to at one of them);
+#      at two SVE vector lengths, 128 and 256 bits: the dense16 tests run every
+#      Highway target (NEON, SVE, SVE2, SVE2_128, SVE_256) at one of them; the
+#      packed kernels are NEON only (pack/packed_kernels.cc says why);
 #   2. with ../shared (or $SLIM_SHARED): a greedy `slim generate` from
 #      stories260K compared with the x86 build's text (build/slim, built if
 #      missing); RTN `quantize --pack` (tensors must be identical); a tiny
