@@ -160,6 +160,17 @@ else
     else
       record "slim 3-bit quantized on aarch64 ($same tensors): ppl '$pa' vs x86 '$px'" FAIL "see $E/q_arm.err"
     fi
+    # Decoding the same packed model token by token runs the GEMV (NEON masked vs x86 LUT/masked);
+    # the prompt and the ppl chunks above (T >= 10) take the dequantize + sgemm path.
+    gq=(generate --model "$E/q_x86" --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 32 --temperature 0
+        --threads 1)
+    x86 "${gq[@]}" >"$E/genq_x86.txt" 2>/dev/null
+    arm "${gq[@]}" >"$E/genq_arm.txt" 2>"$E/genq_arm.err"
+    if [ -s "$E/genq_x86.txt" ] && cmp -s "$E/genq_x86.txt" "$E/genq_arm.txt"; then
+      record "generate 32 tokens greedy from the x86-quantized packed model: aarch64 text == x86 text" PASS
+    else
+      record "generate from the packed model: aarch64 vs x86 text" FAIL "diff $E/genq_x86.txt $E/genq_arm.txt"
+    fi
   else
     record "quantize --method slim --pack under qemu" FAIL "see $E/q_arm.err"
   fi
