@@ -149,7 +149,8 @@ else
     arm "${p[@]}" --model "$E/q_x86" --json "$E/ppl_arm_on_x86.json" >/dev/null 2>"$E/ppl_arm.err"
     arm "${p[@]}" --model "$E/q_arm" --json "$E/ppl_arm.json" >/dev/null 2>>"$E/ppl_arm.err"
     px=$(ppl_of "$E/ppl_x86.json"); pxa=$(ppl_of "$E/ppl_arm_on_x86.json"); pa=$(ppl_of "$E/ppl_arm.json")
-    # Same packed model, NEON vs AVX2/AVX-512 GEMV: only the summation order differs.
+    # Same packed model; at T = 128 both builds dequantize (Highway) and call sgemm: only
+    # OpenBLAS's summation order differs.
     if close "$pxa" "$px" 1e-4; then
       record "packed ppl of the x86-quantized model: aarch64 $pxa, x86 $px" PASS "(<= 1e-4 relative)"
     else
@@ -160,8 +161,8 @@ else
     else
       record "slim 3-bit quantized on aarch64 ($same tensors): ppl '$pa' vs x86 '$px'" FAIL "see $E/q_arm.err"
     fi
-    # Decoding the same packed model token by token runs the GEMV (NEON masked vs x86 LUT/masked);
-    # the prompt and the ppl chunks above (T >= 10) take the dequantize + sgemm path.
+    # Decoding the same packed model token by token (and its 5-token prompt: T < 10) runs the
+    # GEMV, NEON's masked kernel against x86's LUT kernels.
     gq=(generate --model "$E/q_x86" --tokenizer "$TOK" --prompt "Once upon a time" --max-tokens 32 --temperature 0
         --threads 1)
     x86 "${gq[@]}" >"$E/genq_x86.txt" 2>/dev/null
