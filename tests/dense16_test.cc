@@ -1,12 +1,14 @@
 // The fp16/bf16 kernels (model/dense16.h) against their scalar references.
 #include <gtest/gtest.h>
 #include <cblas.h>
+#include <hwy/targets.h>
 
 #include <cmath>
 #include <random>
 
 #include "model/dense16.h"
 #include "model/ops.h"
+#include "pack/packed_kernels.h"
 #include "util/half.h"
 
 namespace slim {
@@ -26,6 +28,21 @@ std::vector<float> random32(std::mt19937& rng, int64_t n) {
   return v;
 }
 
+// Runs f once per compiled Highway target this CPU supports (AVX2 and AVX3 on
+// x86-64; NEON and the SVE targets on aarch64), then restores dispatch.
+template <typename F>
+void for_each_target(F&& f) {
+  const auto targets = dense16_targets();
+  ASSERT_FALSE(targets.empty());
+  for (int64_t t : targets) {
+    hwy::SetSupportedTargetsForTest(t);
+    ASSERT_STREQ(dense16_target(), hwy::TargetName(t));
+    SCOPED_TRACE(hwy::TargetName(t));
+    f();
+  }
+  hwy::SetSupportedTargetsForTest(0);
+}
+
 // |a - b| within fp32 reassociation error of a length-`cols` dot product.
 void expect_close_dots(const std::vector<float>& got, const std::vector<float>& want, const std::vector<float>& mag,
                        int64_t cols, const char* what) {
@@ -37,6 +54,7 @@ void expect_close_dots(const std::vector<float>& got, const std::vector<float>& 
 TEST(Dense16, WideningIsExactForEveryBitPattern) {
   std::vector<uint16_t> all(65536);
   for (int i = 0; i < 65536; ++i) all[size_t(i)] = uint16_t(i);
+  for_each_target([&] {
   for (ElemType t : {ElemType::BF16, ElemType::F16}) {
     std::vector<float> got(all.size()), want(all.size());
     dense16_to_f32(all.data(), t, int64_t(all.size()), got.data());
@@ -49,11 +67,32 @@ TEST(Dense16, WideningIsExactForEveryBitPattern) {
       ASSERT_EQ(std::memcmp(&got[i], &want[i], 4), 0) << elem_type_name(t) << " pattern " << i;
     }
   }
+  });
+}
+
+// The two Highway translation units compile the same targets but for SVE,
+// which pack/packed_kernels.cc disables (its accumulator arrays cannot hold
+// sizeless SVE vectors): the per-target tests cover every kernel copy that
+// dispatch can pick on this CPU. Prints both lists (scripts/arm_cross.sh reads them).
+TEST(Dense16, SameTargetsAsPackedKernelsButSve) {
+  constexpr int64_t kSve = HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128;
+  const auto dense = dense16_targets(), packed = pack_detail::compiled_targets();
+  std::vector<int64_t> want;
+  for (int64_t t : dense)
+    if ((t & kSve) == 0) want.push_back(t);
+  EXPECT_EQ(packed, want);
+  auto names = [](const std::vector<int64_t>& v) {
+    std::string s;
+    for (int64_t t : v) s += std::string(" ") + hwy::TargetName(t);
+    return s;
+  };
+  std::printf("targets: dense16%s; packed%s\n", names(dense).c_str(), names(packed).c_str());
 }
 
 TEST(Dense16, GemvMatchesScalarReference) {
   std::mt19937 rng(7);
   const int64_t shapes[][2] = {{1, 1}, {3, 7}, {5, 16}, {13, 37}, {64, 100}, {257, 512}, {96, 4099}};
+  for_each_target([&] {
   for (ElemType t : {ElemType::BF16, ElemType::F16})
     for (auto [R, C] : shapes) {
       auto w = random16(rng, R * C, t, 0.05f);
@@ -67,6 +106,7 @@ TEST(Dense16, GemvMatchesScalarReference) {
         for (int64_t c = 0; c < C; ++c) mag[size_t(r)] += std::abs(wf[size_t(r * C + c)] * x[size_t(c)]);
       expect_close_dots(got, want, mag, C, elem_type_name(t));
     }
+  });
 }
 
 // The dispatching product, both paths (GEMV below kDense16GemmMinTokens,

@@ -458,8 +458,7 @@ TEST(Sqc, NeverWorseThanMinMaxOnItsObjective) {
 TEST(Sqc, PrunedSearchEqualsPlainGridOnEveryIsa) {
   namespace k = sqc_kernel;
   const k::Isa saved = k::active_isa();
-  std::vector<k::Isa> isas{k::Isa::kAvx2};
-  if (k::avx512_supported()) isas.push_back(k::Isa::kAvx512);
+  const std::vector<k::Isa> isas = k::available_isas();
   std::mt19937 rng(7);
   std::normal_distribution<float> nd;
   std::uniform_int_distribution<int> len(1, 200);

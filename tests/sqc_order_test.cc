@@ -43,8 +43,7 @@ std::vector<float> test_weights(size_t n) {
 TEST(SqcOrder, CoarseFirstEqualsPlainGridOnEveryIsa) {
   namespace k = sqc_kernel;
   const k::Isa saved = k::active_isa();
-  std::vector<k::Isa> isas{k::Isa::kAvx2};
-  if (k::avx512_supported()) isas.push_back(k::Isa::kAvx512);
+  const std::vector<k::Isa> isas = k::available_isas();
   const auto rows = test_rows(240, 11);
   for (double p_min : {0.9, 0.5}) {
     const auto grid = sqc_grid(p_min);

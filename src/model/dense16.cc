@@ -1,7 +1,7 @@
 // Highway kernels of model/dense16.h, compiled once per target
 // (foreach_target.h re-includes this file), dispatched at run time.
 #ifndef HWY_DISABLE_PCLMUL_AES
-#define HWY_DISABLE_PCLMUL_AES  // see pack/packed_kernels.cc: x86-64-v3 lacks them
+#define HWY_DISABLE_PCLMUL_AES  // see pack/packed_kernels.cc: x86-64-v3 lacks them (no effect on Arm)
 #endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "model/dense16.cc"
@@ -199,6 +199,7 @@ void dense16_gemv_reference(const uint16_t* w, ElemType type, int64_t rows, int6
 }
 
 const char* dense16_target() { return HWY_DYNAMIC_DISPATCH(dense16_detail::TargetName)(); }
+std::vector<int64_t> dense16_targets() { return hwy::SupportedAndGeneratedTargets(); }
 
 }  // namespace slim
 #endif  // HWY_ONCE

@@ -7,6 +7,7 @@
 // The scalar references below are what the kernels are tested against.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "model/tensor.h"
 
@@ -29,7 +30,10 @@ void dense16_gemv_rows(const uint16_t* w, ElemType type, int64_t cols, const flo
 void dense16_to_f32_reference(const uint16_t* src, ElemType type, int64_t n, float* out);
 void dense16_gemv_reference(const uint16_t* w, ElemType type, int64_t rows, int64_t cols, const float* x, float* y);
 
-// The Highway target the kernels dispatch to ("AVX2", "AVX3", ...).
+// The Highway target the kernels dispatch to ("AVX2", "AVX3", "NEON", "SVE", ...).
 const char* dense16_target();
+// The compiled targets this CPU supports (tests run each through
+// hwy::SetSupportedTargetsForTest).
+std::vector<int64_t> dense16_targets();
 
 }  // namespace slim

@@ -7,7 +7,8 @@
 // chunk of plane j is a 16-bit lane mask: on AVX-512 a masked add (plane 0) or
 // masked FMA with 2^j (planes >= 1); AVX2 has no mask registers, so there a
 // mask byte indexes a 256-entry table of 8 floats 0.0/1.0 and an FMA of that
-// row with 2^j x adds x under the mask. Each row's per-group vector sum is
+// row with 2^j x adds x under the mask (NEON alike, its 4 lanes taking half a
+// table row). Each row's per-group vector sum is
 // scaled into a running vector, reduced once per row at the end.
 
 // (256, 8) bit k of the index -> lane k is 1.0f (AVX2 mask expansion).
@@ -120,7 +121,9 @@ HWY_INLINE void group_dot(const uint8_t* const* planes, int64_t pb, int64_t nchu
         for (int rr = 0; rr < R; ++rr)
           SLIM_UNROLL
           for (int h = 0; h < kVecs; ++h) {
-            const VF m = hn::Load(d, lut[planes[rr][j * pb + 2 * k + h]]);
+            // Vector h covers columns h kLanes.. of the chunk: with 8 lanes a
+            // whole mask byte, with 4 lanes half of one.
+            const VF m = hn::Load(d, lut[planes[rr][j * pb + 2 * k + h * int(kLanes) / 8]] + h * int(kLanes) % 8);
             SLIM_UNROLL
             for (int t = 0; t < TT; ++t) {
               VF& a = acc[rr][t][(j * kVecs + h) % C];
@@ -166,7 +169,7 @@ HWY_NOINLINE void gemv_block(const PackedLinear& L, const GemvInput& in, int64_t
   const int64_t share = (next_bytes / G + 63) / 64 * 64;
   for (int64_t g = 0; g < G; ++g) {
     for (int64_t o = g * share; o < std::min(next_bytes, (g + 1) * share); o += 64)
-      _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+      arch::prefetch(next + o);
     const int b = L.bits(g);
     const int64_t pb = plane_bytes(gcol[g + 1] - gcol[g]);
     const uint8_t* planes[R];

@@ -1,9 +1,14 @@
 // SIMD kernels over the bit-plane layout, compiled once per Highway target
 // (foreach_target.h re-includes this file): AVX2 and AVX3 (AVX-512
-// F/BW/DQ/VL). Highway's default policy compiles the baseline target and
-// better ones; AVX3_DL is opt-in. x86-64-v3 lacks AES/PCLMUL, which Highway
-// 1.0.3 requires for its SSE4/AVX2 baseline, so without the define below the
-// baseline would be SSSE3 and we would also compile SSSE3 and SSE4 copies.
+// F/BW/DQ/VL) on x86-64, NEON on aarch64. Highway's default policy compiles
+// the baseline target and better ones; AVX3_DL is opt-in. The SVE targets
+// are disabled here (model/dense16.cc has them): SVE vectors are sizeless
+// types, which cannot be array elements, and these kernels keep their
+// accumulators in small arrays of vectors (unrolled into registers). Every
+// SVE CPU has NEON, so there dispatch picks the NEON copy. x86-64-v3 lacks
+// AES/PCLMUL, which Highway 1.0.3 requires for its SSE4/AVX2 baseline, so
+// without the define below the baseline would be SSSE3 and we would also
+// compile SSSE3 and SSE4 copies (the define only concerns x86).
 // The kernels use neither instruction.
 //
 // GEMV kernels (packed_gemv_masked-inl.h, packed_gemv_lut-inl.h) compute the
@@ -13,12 +18,13 @@
 #ifndef HWY_DISABLE_PCLMUL_AES
 #define HWY_DISABLE_PCLMUL_AES
 #endif
+#ifndef HWY_DISABLED_TARGETS
+#define HWY_DISABLED_TARGETS (HWY_SVE | HWY_SVE2 | HWY_SVE_256 | HWY_SVE2_128)
+#endif
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "pack/packed_kernels.cc"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
-
-#include <immintrin.h>  // _cvtsh_ss (F16C is in the baseline)
 
 #include <omp.h>
 
@@ -28,17 +34,20 @@
 #include <vector>
 
 #include "pack/packed_kernels.h"
+#include "util/arch.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace slim::pack_detail {
 namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
+// The kernels work on 16-column chunks (2 bytes of each bit plane) with 16
+// (AVX-512), 8 (AVX2) or 4 (NEON) lanes per vector.
 using DF = hn::ScalableTag<float>;
 using DI = hn::RebindToSigned<DF>;
 using VF = hn::Vec<DF>;
 constexpr size_t kLanes = hn::MaxLanes(DF());
-static_assert(kLanes == 8 || kLanes == 16, "kernels are written for AVX2 (8 lanes) and AVX-512 (16 lanes)");
+static_assert(kLanes == 4 || kLanes == 8 || kLanes == 16, "kernels are written for 4, 8 or 16 lanes");
 constexpr bool kMaskRegs = kLanes == 16;  // AVX-512: one k-register per 16-column chunk
 constexpr int kVecs = int(16 / kLanes);   // vectors per 16-column chunk
 
@@ -48,7 +57,7 @@ constexpr int kVecs = int(16 / kLanes);   // vectors per 16-column chunk
 // keeps them on the stack).
 #define SLIM_UNROLL HWY_UNROLL(16)
 
-inline float half(uint16_t h) { return _cvtsh_ss(h); }
+inline float half(uint16_t h) { return arch::f16_to_f32(h); }
 
 #include "pack/packed_gemv_masked-inl.h"
 #include "pack/packed_gemv_lut-inl.h"
@@ -124,6 +133,17 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
 // One row's group g: codes rebuilt by masked integer adds of 2^j, then the
 // reference arithmetic (scale * (q - zero), or (2q - 1) scale + mean where the
 // product is exact, so fused or not gives the same float).
+// Lanes col..col + kLanes - 1 of a bit plane as a mask (col a multiple of
+// kLanes; with 4 lanes, half a byte).
+HWY_INLINE hn::Mask<DI> plane_mask(DI di, const uint8_t* plane, int64_t col) {
+  if constexpr (kLanes >= 8) {
+    return hn::LoadMaskBits(di, plane + col / 8);
+  } else {
+    const uint8_t bits = uint8_t(plane[col / 8] >> (col % 8));  // LoadMaskBits reads the low kLanes bits
+    return hn::LoadMaskBits(di, &bits);
+  }
+}
+
 template <int B>
 HWY_INLINE void dequant_group(const uint8_t* planes, int64_t pb, int64_t width, float scale, float zero_or_mean,
                               float* out) {
@@ -133,7 +153,7 @@ HWY_INLINE void dequant_group(const uint8_t* planes, int64_t pb, int64_t width, 
   for (int64_t col = 0; col < width; col += int64_t(kLanes)) {
     auto q = hn::Zero(di);
     for (int j = 0; j < B; ++j) {
-      const auto m = hn::LoadMaskBits(di, planes + j * pb + col / 8);
+      const auto m = plane_mask(di, planes + j * pb, col);
       q = hn::IfThenElse(m, hn::Add(q, hn::Set(di, 1 << j)), q);
     }
     const VF qf = hn::ConvertTo(d, q);
@@ -187,6 +207,8 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 //   GEMV 4.9 / 11.3 / 20.0 ms vs GEMM 12.0 / 16.4 / 17.8 ms at T = 4 / 8 / 12.
 // OpenBLAS sgemm ran at only ~65 GFLOP/s per core there; a faster sgemm
 // moves the AVX-512 crossover down, hence 48 rather than 64.
+// Other targets (NEON, SVE) take the AVX2 value: not measured, there is no ARM
+// hardware here (qemu-user runs say nothing about speed).
 int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 10; }
 
 }  // namespace HWY_NAMESPACE

@@ -3,12 +3,14 @@
 // with a runtime choice of AVX-512 (16 lanes) or AVX2 (2 x 8 lanes); both
 // compute every element with the same operations and sum in the same fixed
 // order (element c into lane c mod 16, lanes added in one fixed tree), so
-// they return identical results. A candidate stops as soon as its partial
+// they return identical results (as does the 4-lane portable instance on
+// aarch64). A candidate stops as soon as its partial
 // sum can no longer win: the terms are >= 0 and rounded addition is
 // monotone, so a partial sum never exceeds the full one and the answer is
 // exactly the full search's (pruning changes the time, never the result).
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace slim::sqc_kernel {
 
@@ -42,9 +44,12 @@ void best_candidate(const Row& row, const float* scale, const float* zero, const
 // The error of one candidate, full sum in the same order.
 float row_error(const Row& row, float scale, float zero, float maxq);
 
-// Which instruction set runs (tests compare both where the CPU allows).
-enum class Isa { kAvx2, kAvx512 };
+// Which instruction set runs (tests compare all where the CPU allows).
+// x86-64: kAvx2, kAvx512; other architectures (aarch64): kPortable, Highway's
+// static target at 4 lanes (NEON), the same fixed summation order.
+enum class Isa { kAvx2, kAvx512, kPortable };
 bool avx512_supported();
+std::vector<Isa> available_isas();  // built for this architecture and supported by this CPU
 Isa active_isa();
 void force_isa(Isa isa);  // throws slim::Error for kAvx512 on a CPU without it
 

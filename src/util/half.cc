@@ -1,6 +1,6 @@
 #include "util/half.h"
 
-#include <immintrin.h>
+#include "util/arch.h"
 
 namespace slim {
 
@@ -32,17 +32,21 @@ float f16_to_f32(uint16_t h) {
 }
 
 uint16_t f32_to_f16(float f) {
-  // F16C is part of the x86-64-v3 baseline: one instruction, round-to-nearest-even.
-  return static_cast<uint16_t>(_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT));
+  // One instruction on either architecture (F16C is in the x86-64-v3 baseline).
+  return arch::f32_to_f16(f);
 }
 
 void f16_to_f32(std::span<const uint16_t> in, std::span<float> out) {
   size_t n = in.size(), i = 0;
+#if SLIM_X86
   for (; i + 8 <= n; i += 8) {
     __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in.data() + i));
     _mm256_storeu_ps(out.data() + i, _mm256_cvtph_ps(h));
   }
   for (; i < n; ++i) out[i] = f16_to_f32(in[i]);
+#else
+  for (; i < n; ++i) out[i] = arch::f16_to_f32(in[i]);  // fcvt, vectorised by the compiler
+#endif
 }
 
 void bf16_to_f32(std::span<const uint16_t> in, std::span<float> out) {
