@@ -50,10 +50,12 @@ for bits in 3 2; do
 done
 echo "(bits/weight counts fp16 scales and zero points; see docs/RESULTS.md)"
 echo
-echo "== SliM-LLM 3-bit, packed (model.slim.safetensors, docs/FORMAT.md): same model, real bit widths"
+echo "== SliM-LLM 3-bit, packed (*.slim.safetensors shards, docs/FORMAT.md): same model, real bit widths"
 build/slim quantize --model "$MODEL" --method slim --bits 3 --group-size $GROUP --calib "$CALIB" --nsamples 32 \
   --seqlen 256 --seed 0 --pack --out "$OUT/slim-b3-packed" >/dev/null 2>&1
-echo "packed file $(stat -c %s "$OUT/slim-b3-packed/model.slim.safetensors") bytes (fp32 checkpoint: 1056540);" \
+# The packed model is written as shards (model-0000k-of-0000N.slim.safetensors): count them all.
+packed_bytes=$(cat "$OUT/slim-b3-packed"/*.slim.safetensors | wc -c)
+echo "packed files ${packed_bytes} bytes (fp32 checkpoint: 1056540);" \
   "perplexity $(ppl "$OUT/slim-b3-packed" "$OUT/slim-b3-packed.ppl.json") (fake-quantized: ${P[slim-b3]})"
 echo
 echo "== greedy story, SliM-LLM 3-bit (packed)"
