@@ -41,8 +41,7 @@ std::vector<float>* BlockGrads::of(const char* name) {
   throw Error("no gradient for linear '" + n + "'");
 }
 
-void block_train_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* x,
-                         float* out, int T, BlockActs& a) {
+void check_block_trainable(const ModelConfig& c, int T) {
   // Gemma-2/3 blocks need backward passes of their own ops (the (1 + w)
   // norm, sandwich norms, GeGLU, soft-capping), not written yet.
   SLIM_CHECK(c.norm != NormKind::RMSNormPlusOne && !c.sandwich_norm && c.mlp != MlpKind::GeGLU && c.attn_softcap == 0 &&
@@ -51,6 +50,11 @@ void block_train_forward(const ModelConfig& c, const BlockWeights& b, const Rope
              "are not supported");
   SLIM_CHECK(c.sliding_window <= 0 || c.sliding_window >= T, "block training: sliding-window attention is not supported");
   SLIM_CHECK(c.norm_before, "block training: post-norm blocks (OPT-350m) are not supported");
+}
+
+void block_train_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* x,
+                         float* out, int T, BlockActs& a) {
+  check_block_trainable(c, T);
   const int d = c.dim, qd = c.q_dim(), kvd = c.kv_dim(), hid = c.hidden_dim;
   const size_t Td = size_t(T) * d;
   a.T = T;

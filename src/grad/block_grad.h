@@ -41,6 +41,10 @@ struct BlockGrads {
 };
 
 // out (T, dim) = block(x). x (T, dim) is copied into a.
+// Refuses (slim::Error) blocks whose backward ops are not written: Gemma-style
+// blocks, post-norm blocks, and sliding windows shorter than the T-token windows.
+void check_block_trainable(const ModelConfig& c, int T);
+
 void block_train_forward(const ModelConfig& c, const BlockWeights& b, const RopeTable& rope, const float* x,
                          float* out, int T, BlockActs& a);
 

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "calib/sequential.h"
+#include "grad/block_grad.h"
 #include "quant/alloc.h"
 #include "quant/bits.h"
 #include "dist/comm.h"
@@ -374,6 +375,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   // slim+ runs SliM's GPTQ + SQC (on a copy) only for its ranges or updated weights.
   const bool plus_runs_slim = plus && (lwc_opt.init == "slim" || lwc_opt.weights == "gptq");
   nlohmann::json lwc_blocks = nlohmann::json::array();  // slim+: one training record per block
+  // Refused before any calibration work, not at block 0's first training step.
+  if (plus && calib) grad::check_block_trainable(m.config, calib->seqlen);
   if (opt.sqc_refine == "default") opt.sqc_refine = opt.bits == 3 && !opt.faithful ? "auto" : "all";
   const int local_min_bits = sqc_local_min_bits(opt.sqc_refine);
   Bitmap bitmap;
