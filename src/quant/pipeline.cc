@@ -135,6 +135,28 @@ BitmapLayer bitmap_entry(const LinearJob& job, const QuantizeOptions& opt) {
   return bl;
 }
 
+// The default ranking is GPTQ's own denominators (relative damp, dead
+// columns zeroed), which the site's factor holds unless act-order permuted it.
+SalienceResult default_salience(const Linear& L, const SiteCache& site, const QuantizeOptions& opt) {
+  if (site.factor->act_order) return compute_salience(L.w.span(), L.out(), L.in(), site.h, {opt.damp, opt.group_size});
+  return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
+}
+
+// One linear's error table under the error criteria (obs, hessian), widths N-1 .. N+max_up.
+GroupErrors linear_group_errors(const Linear& L, const SiteCache& site, const QuantizeOptions& opt) {
+  const SalienceResult sal = default_salience(L, site, opt);
+  return group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
+                      opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
+}
+
+// The group widths that keep the table's rows at exactly N bits on average.
+std::vector<int> allocate_from_errors(const GroupErrors& ge, const QuantizeOptions& opt) {
+  AllocOptions ao;
+  ao.bits = opt.bits;
+  ao.max_up = opt.sba_max_up;
+  return allocate_group_bits({&ge, 1}, ao)[0];
+}
+
 // Site scope (--sba-scope site): the linears that read one input (q/k/v;
 // gate/up) get the same width for each column group, allocated on the sum of
 // their error tables. That is exactly SBA on the fused matrix (rows q|k|v,
@@ -149,9 +171,7 @@ std::vector<int> site_allocation(std::span<const Linear* const> members, const S
   SLIM_CHECK(!members.empty(), "--sba-scope site: the linear's input site has no linears");
   GroupErrors fused;
   for (const Linear* L : members) {
-    const SalienceResult sal = salience_from_factor(L->w.span(), L->out(), L->in(), *site.factor, opt.group_size);
-    GroupErrors ge = group_errors(L->w.span(), L->out(), L->in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
-                                  opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
+    GroupErrors ge = linear_group_errors(*L, site, opt);
     if (fused.err.empty()) {
       fused = std::move(ge);
       continue;
@@ -159,10 +179,7 @@ std::vector<int> site_allocation(std::span<const Linear* const> members, const S
     fused.rows += ge.rows;
     for (size_t i = 0; i < fused.err.size(); ++i) fused.err[i] += ge.err[i];
   }
-  AllocOptions ao;
-  ao.bits = opt.bits;
-  ao.max_up = opt.sba_max_up;
-  return allocate_group_bits({&fused, 1}, ao)[0];
+  return allocate_from_errors(fused, opt);
 }
 
 // SliM-LLM's bit allocation for one linear: per-group bits (N-1/N/N+1) from
@@ -188,12 +205,6 @@ BitmapLayer allocate_bits(const LinearJob& job, SiteCache& site, const QuantizeO
     bl.method = "uniform";
     return bl;
   }
-  // The default ranking is GPTQ's own denominators (relative damp, dead
-  // columns zeroed), which the site's factor holds unless act-order permuted it.
-  auto default_salience = [&] {
-    if (site.factor->act_order) return compute_salience(L.w.span(), L.out(), L.in(), site.h, {opt.damp, opt.group_size});
-    return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
-  };
   if (opt.sba_scope == "site") {
     if (site.site_bits.empty()) site.site_bits = site_allocation(members, site, opt);
     bl.bits = site.site_bits;
@@ -201,13 +212,7 @@ BitmapLayer allocate_bits(const LinearJob& job, SiteCache& site, const QuantizeO
     return bl;
   }
   if (opt.sba_criterion != "kl") {
-    const SalienceResult sal = default_salience();
-    const GroupErrors ge = group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
-                                        opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
-    AllocOptions ao;
-    ao.bits = opt.bits;
-    ao.max_up = opt.sba_max_up;
-    bl.bits = allocate_group_bits({&ge, 1}, ao)[0];
+    bl.bits = allocate_from_errors(linear_group_errors(L, site, opt), opt);
     finish_error_layer(bl, opt);
     return bl;
   }
@@ -216,7 +221,7 @@ BitmapLayer allocate_bits(const LinearJob& job, SiteCache& site, const QuantizeO
   so.group_size = opt.group_size;
   so.faithful = opt.faithful;
   const SalienceResult sal =
-      opt.faithful ? compute_salience(L.w.span(), L.out(), L.in(), site.h, so) : default_salience();
+      opt.faithful ? compute_salience(L.w.span(), L.out(), L.in(), site.h, so) : default_salience(L, site, opt);
   SbaOptions sb;
   sb.bits = opt.bits;
   sb.group_size = opt.group_size;
@@ -226,7 +231,7 @@ BitmapLayer allocate_bits(const LinearJob& job, SiteCache& site, const QuantizeO
   SbaResult r = sba_search(L.w.span(), L.out(), L.in(), sal.group, acts, sb);
   bl.bits = r.group_bits;
   if (opt.faithful) {  // the reference re-ranks with GPTQ's relatively damped H before assigning
-    bl.bits = sba_assign(default_salience().group, opt.bits, r.k, L.in(), opt.group_size);
+    bl.bits = sba_assign(default_salience(L, site, opt).group, opt.bits, r.k, L.in(), opt.group_size);
   }
   bl.k = r.k;
   bl.k_up = r.k;
