@@ -61,6 +61,56 @@ TEST(MemoryBounds, LimitFromTheEnvironment) {
   EXPECT_GT(available_memory_bytes(), 0);  // /proc/meminfo MemAvailable
 }
 
+// A fake /proc/self/cgroup + /sys/fs/cgroup tree.
+void put(const std::filesystem::path& f, const std::string& text) {
+  std::filesystem::create_directories(f.parent_path());
+  std::ofstream(f) << text;
+}
+
+TEST(MemoryBounds, CgroupV2LimitIsTheLeastHeadroomOverTheCgroupAndItsAncestors) {
+  test::TempDir t;
+  const std::filesystem::path root = t.path();
+  const auto sys = root / "sys", job = sys / "slurm" / "job_7";
+  put(root / "cgroup", "0::/slurm/job_7\n");
+  put(sys / "cgroup.controllers", "memory\n");
+  // The job: 8 GiB limit, 3 GiB charged of which 1 GiB inactive page cache -> 6 GiB left.
+  put(job / "memory.max", "8589934592\n");
+  put(job / "memory.current", "3221225472\n");
+  put(job / "memory.stat", "anon 2147483648\ninactive_file 1073741824\nactive_file 0\n");
+  // Its parent: no limit.
+  put(sys / "slurm" / "memory.max", "max\n");
+  put(sys / "slurm" / "memory.current", "9999\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "cgroup").string(), sys.string()), int64_t(6) << 30);
+  // A tighter parent wins: 5 GiB limit, 2 GiB used.
+  put(sys / "slurm" / "memory.max", "5368709120\n");
+  put(sys / "slurm" / "memory.current", "2147483648\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "cgroup").string(), sys.string()), int64_t(3) << 30);
+  // Over the limit: nothing left, not a negative count.
+  put(job / "memory.current", "9663676416\n");
+  put(job / "memory.stat", "inactive_file 0\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "cgroup").string(), sys.string()), 0);
+}
+
+TEST(MemoryBounds, CgroupV1MemoryControllerAndContainerView) {
+  test::TempDir t;
+  const std::filesystem::path root = t.path();
+  const auto sys = root / "sys";
+  put(root / "cgroup", "4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n0::/\n");
+  // Inside the container the mount shows only its own cgroup at the root (the host path is absent).
+  put(sys / "memory" / "memory.limit_in_bytes", "4294967296\n");
+  put(sys / "memory" / "memory.usage_in_bytes", "1073741824\n");
+  put(sys / "memory" / "memory.stat", "cache 0\ntotal_inactive_file 536870912\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "cgroup").string(), sys.string()),
+            (int64_t(4) << 30) - (int64_t(1) << 29));
+  // v1 writes a page-aligned 2^63 for "no limit".
+  put(sys / "memory" / "memory.limit_in_bytes", "9223372036854771712\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "cgroup").string(), sys.string()), -1);
+  // No cgroup file, or garbage in it: no limit known.
+  EXPECT_EQ(cgroup_available_bytes((root / "none").string(), sys.string()), -1);
+  put(root / "bad", "garbage\n::::\n");
+  EXPECT_EQ(cgroup_available_bytes((root / "bad").string(), sys.string()), -1);
+}
+
 TEST(MemoryBounds, HugeNsamplesIsRefusedWithTheEstimateAndTheOption) {
   // --nsamples 100000 --seqlen 256 on stories260K allocated 6.5 GB in one buffer unchecked.
   QuantizeOptions o;

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "util/error.h"
@@ -44,7 +46,85 @@ int64_t parse_size(const std::string& s) {
   SLIM_CHECK(v >= 0 && v * mul < 9e18, "SLIM_MEMORY_LIMIT='{}': out of range", s);
   return int64_t(v * mul);
 }
+// The first line of a cgroup file as a byte count; -1 for "max", a value
+// beyond 2^62 (cgroup v1 writes PAGE_COUNTER_MAX for "no limit"), or a
+// missing/unreadable file.
+int64_t cgroup_value(const std::filesystem::path& file) {
+  std::ifstream f(file);
+  std::string v;
+  if (!(f >> v) || v == "max") return -1;
+  try {
+    size_t pos = 0;
+    const long long x = std::stoll(v, &pos);
+    if (pos != v.size() || x < 0 || x > (int64_t(1) << 62)) return -1;
+    return x;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// "key value" lines of memory.stat.
+int64_t cgroup_stat(const std::filesystem::path& file, const std::string& key) {
+  std::ifstream f(file);
+  std::string k;
+  long long v = 0;
+  while (f >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+// Headroom of one cgroup directory; -1 when it has no limit.
+int64_t cgroup_headroom(const std::filesystem::path& dir, bool v2) {
+  const int64_t limit = cgroup_value(dir / (v2 ? "memory.max" : "memory.limit_in_bytes"));
+  if (limit < 0) return -1;
+  const int64_t usage = cgroup_value(dir / (v2 ? "memory.current" : "memory.usage_in_bytes"));
+  if (usage < 0) return -1;
+  const int64_t inactive = cgroup_stat(dir / "memory.stat", v2 ? "inactive_file" : "total_inactive_file");
+  const int64_t used = std::max<int64_t>(0, usage - std::clamp<int64_t>(inactive, 0, usage));
+  return std::max<int64_t>(0, limit - used);
+}
 }  // namespace
+
+int64_t cgroup_available_bytes(const std::string& proc_cgroup, const std::string& sys_cgroup) {
+  namespace fs = std::filesystem;
+  std::ifstream f(proc_cgroup);
+  std::string line;
+  int64_t best = -1;
+  auto take = [&](int64_t h) {
+    if (h >= 0) best = best < 0 ? h : std::min(best, h);
+  };
+  while (std::getline(f, line)) {
+    // "hierarchy-id:controllers:path"; v2 is "0::path", v1's memory line names "memory".
+    const size_t a = line.find(':'), b = a == std::string::npos ? a : line.find(':', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string controllers = line.substr(a + 1, b - a - 1);
+    const fs::path path = fs::path(line.substr(b + 1)).relative_path();
+    bool v2 = false;
+    fs::path mount;
+    if (controllers.empty() && line.compare(0, a, "0") == 0) {
+      v2 = true;
+      mount = fs::exists(fs::path(sys_cgroup) / "cgroup.controllers") ? fs::path(sys_cgroup)
+                                                                      : fs::path(sys_cgroup) / "unified";
+    } else {
+      std::stringstream cs(controllers);
+      std::string c;
+      bool memory = false;
+      while (std::getline(cs, c, ','))
+        if (c == "memory") memory = true;
+      if (!memory) continue;
+      mount = fs::path(sys_cgroup) / "memory";
+    }
+    // In a container the path is the host's and the mount shows only our own
+    // subtree: then the mount's root is our cgroup.
+    fs::path dir = mount / path;
+    if (!fs::exists(dir)) dir = mount;
+    for (;; dir = dir.parent_path()) {
+      take(cgroup_headroom(dir, v2));
+      if (dir == mount || dir.parent_path() == dir || dir.string().size() <= mount.string().size()) break;
+    }
+  }
+  return best;
+}
 
 int64_t peak_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "VmHWM")) * 1024; }
 int64_t current_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "VmRSS")) * 1024; }
@@ -67,7 +147,9 @@ int64_t available_memory_bytes() {
     return parse_size(s);
   }
   const int64_t kib = proc_kib("/proc/meminfo", "MemAvailable");
-  return kib < 0 ? -1 : kib * 1024;
+  const int64_t machine = kib < 0 ? -1 : kib * 1024, cgroup = cgroup_available_bytes();
+  if (machine < 0) return cgroup;
+  return cgroup < 0 ? machine : std::min(machine, cgroup);
 }
 
 int64_t MemoryNeed::total() const {

@@ -22,8 +22,19 @@ int64_t sampled_peak_anonymous_bytes();
 
 // The memory a command may use: $SLIM_MEMORY_LIMIT when set (bytes, or with a
 // K/M/G suffix; "off" disables the check: returns -1), else MemAvailable from
-// /proc/meminfo; -1 when unknown (no check).
+// /proc/meminfo, lowered to what this process's memory cgroup still allows
+// (containers, Slurm jobs, systemd units: there the machine's free memory is
+// not what the kernel will let us have); -1 when unknown (no check).
 int64_t available_memory_bytes();
+
+// What the memory cgroups this process is in still allow, in bytes: over the
+// cgroup and each of its ancestors with a limit, the least of limit - (usage -
+// inactive file pages, which the kernel reclaims before it kills). -1 when
+// there is no limit or it cannot be read. `proc_cgroup` is /proc/self/cgroup,
+// `sys_cgroup` the mount point /sys/fs/cgroup (cgroup v2 at its root or at
+// "unified", v1 under "memory"); parameters so that tests can give a fake tree.
+int64_t cgroup_available_bytes(const std::string& proc_cgroup = "/proc/self/cgroup",
+                               const std::string& sys_cgroup = "/sys/fs/cgroup");
 
 // The large buffers a command will allocate, by name.
 struct MemoryNeed {
