@@ -14,9 +14,9 @@ export OMP_WAIT_POLICY=passive OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_C
 export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo
 slim=$(realpath build/slim)
 TIME=(/usr/bin/time -f "%e s wall, maxrss %M KB")
-# blocks: layer, Hessian pass, reduce, quantize, propagate, gather, MB received / sent by rank 0
+# blocks: layer, Hessian pass, reduce, quantize, propagate, MB received / sent by rank 0
 blocks() {
-  jq -r '.blocks[] | "  block \(.layer): hessian pass \(.hessian_pass_seconds|.*10|round/10) s, reduce \(.reduce_seconds|.*100|round/100) s, quantize \(.quantize_seconds|.*10|round/10) s, propagate \(.propagate_seconds|.*10|round/10) s, gather \(.gather_seconds|.*100|round/100) s, rank 0 received \(.comm_received_bytes/1e3|round) kB, sent \(.comm_sent_bytes/1e3|round) kB"' "$1"
+  jq -r '.blocks[] | "  block \(.layer): hessian pass \(.hessian_pass_seconds|.*10|round/10) s, reduce \(.reduce_seconds|.*100|round/100) s, quantize \(.quantize_seconds|.*10|round/10) s, propagate \(.propagate_seconds|.*10|round/10) s, rank 0 received \(.comm_received_bytes/1e3|round) kB, sent \(.comm_sent_bytes/1e3|round) kB"' "$1"
   jq -r '"  factors \([.layers[].factor_seconds]|add|.*10|round/10) s, GPTQ loop \([.layers[].gptq_seconds]|add|.*10|round/10) s, allocation \([.layers[].allocation_seconds]|add|.*10|round/10) s, total \(.totals.total_seconds|.*10|round/10) s"' "$1"
 }
 compare() {  # compare DIR1 DIR2: shards byte-identical?
