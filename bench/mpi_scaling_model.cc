@@ -5,18 +5,30 @@
 // 2-rank report of the same run checks the byte counts below against what
 // the ranks really sent. Then, per decoder block on N nodes:
 //   forward + syrk        over ceil(windows / N) windows          (split by windows)
-//   GPTQ factors           the most loaded rank's sites (factor_owners, as the pipeline divides them)
+//   GPTQ factors           sites at least --dist-factor-min wide: all ranks together
+//                          (ScaLAPACK, dist/factor.h), at --dist-factor-speedup2 / 2 of
+//                          linear scaling (the measured 2-rank speed-up over LAPACK);
+//                          then the most loaded rank's other sites (factor_owners)
 //   GPTQ loop              ceil(rows / N) rows of every linear     (split by rows)
 //   allocation (slim)      every rank, whole linears              (replicated)
 //   network                Hessian reduce-scatter + allgather (packed upper triangles, fp64),
-//                          every site's factor broadcast (fp32 U), the quantized rows allgathered
-//                          (fp32 + parameters), every window's next inputs gathered on rank 0
-//                          (fp16, the checkpoint): the bytes of the rank that receives most /
-//                          link bandwidth, no overlap with compute, no latency term.
+//                          the owned sites' factor broadcasts (fp32 U), the quantized rows
+//                          allgathered (fp32 + parameters); the distributed factors' panel
+//                          broadcasts (pdpotrf and pdtrtri: ~n²/2 · (1/pr + 1/pc) fp64 each
+//                          per rank on a pr x pc grid) and U allgather (fp32 upper
+//                          triangle), plus a latency of --latency-us per hop, 2 broadcasts
+//                          of log2(grid side) hops per block step, n / 64 steps per
+//                          routine: the bytes of the rank that receives most / link
+//                          bandwidth, no overlap with compute. Each rank checkpoints its
+//                          own windows (no gather to rank 0); --gather puts the old
+//                          checkpoint gather back for comparison.
 // A node is `cores` times the measured single-core rates (linear: optimistic
 // for compute, so pessimistic for the speed-up, whose loss is the network
-// and the replicated parts).
-//   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16] [--json OUT]
+// and the replicated parts). Without --dist-factor-speedup2 every factor is
+// built by one rank (the build without ScaLAPACK).
+//   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
+//                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
+//                     [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -53,6 +65,23 @@ struct Rates {  // of ONE core, measured
   double factor_s_per_d3 = 0, gptq_s_per_rc2 = 0, alloc_s_per_w = 0;
 };
 
+// How the factors are divided (the pipeline's rule) and what the network costs.
+struct Setup {
+  double dist_efficiency = 0;  // 0: no distributed factor; else its parallel efficiency
+  int64_t dist_min = 8192;
+  double latency_s = 20e-6;
+  bool gather = false;         // the old checkpoint gather to rank 0
+  bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
+};
+
+// The most square pr x pc grid of N ranks (dist/factor_scalapack.cc).
+void grid_shape(int N, int& pr, int& pc) {
+  pr = 1;
+  for (int r = 1; r * r <= N; ++r)
+    if (N % r == 0) pr = r;
+  pc = N / pr;
+}
+
 double block_weights(const Shape& s) {
   double w = 0;
   for (const Lin& l : linears(s)) w += double(l.rows) * double(l.cols);
@@ -72,35 +101,46 @@ double syrk_gflop(const Shape& s, double tokens) {
 }
 
 struct Bytes {  // that one rank receives per block
-  double reduce = 0, factors = 0, rows = 0, gather_root = 0;
-  double total() const { return reduce + factors + rows + gather_root; }
+  double reduce = 0, factors = 0, dist_factor = 0, rows = 0, gather_root = 0;
+  double total() const { return reduce + factors + dist_factor + rows + gather_root; }
 };
 
 // Rank `rank` of N; the slowest link is that of the rank receiving most.
-Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, int rank) {
+Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, int rank, const Setup& setup) {
   Bytes b;
   if (N == 1) return b;
   const double f = double(N - 1) / N;
   const std::vector<int64_t> d = sites(s);
-  const std::vector<int> owner = slim::factor_owners(d, N);
+  std::vector<int64_t> owned = d;
+  for (auto& x : owned) x = setup.shared(x, N) ? 0 : x;
+  const std::vector<int> owner = slim::factor_owners(owned, N);
+  int pr = 1, pc = 1;
+  grid_shape(N, pr, pc);
   double packed = 0;
   for (size_t i = 0; i < d.size(); ++i) {
-    packed += double(d[i]) * double(d[i] + 1) / 2 * 8;
-    // U fp32, u_diag fp64, perm int64, dead flag: from the rank that built it
-    if (owner[i] != rank) b.factors += double(d[i]) * double(d[i]) * 4 + double(d[i]) * 17;
+    const double n = double(d[i]);
+    packed += n * (n + 1) / 2 * 8;
+    if (setup.shared(d[i], N)) {
+      // pdpotrf + pdtrtri panel broadcasts along the grid's rows and columns,
+      // then the other ranks' fp32 upper triangles and fp64 diagonals
+      b.dist_factor += 2 * n * n / 2 * (1.0 / pr + 1.0 / pc) * 8 + f * (n * (n + 1) / 2 * 4 + n * 8);
+    } else if (owner[i] != rank) {
+      // U fp32, u_diag fp64, perm int64, dead flag: from the rank that built it
+      b.factors += n * n * 4 + n * 17;
+    }
   }
   b.reduce = 2 * f * packed;
   double rows = 0;
   for (const Lin& l : linears(s)) rows += double(l.rows) * double(l.cols) * 4 + double(l.rows) * std::ceil(double(l.cols) / group) * 8;
   b.rows = f * rows;
-  b.gather_root = rank == 0 ? f * windows * T * double(s.dim) * 2 : 0;
+  b.gather_root = setup.gather && rank == 0 ? f * windows * T * double(s.dim) * 2 : 0;
   return b;
 }
 
 // The most any rank receives per block (rank 0 takes the gather, another rank may take more factors).
-double max_block_bytes(const Shape& s, int N, double windows, double T, int group) {
+double max_block_bytes(const Shape& s, int N, double windows, double T, int group, const Setup& setup) {
   double m = 0;
-  for (int r = 0; r < N; ++r) m = std::max(m, block_bytes(s, N, windows, T, group, r).total());
+  for (int r = 0; r < N; ++r) m = std::max(m, block_bytes(s, N, windows, T, group, r, setup).total());
   return m;
 }
 
@@ -110,21 +150,34 @@ struct BlockTime {
 };
 
 BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double windows, double T, bool slim,
-                     double gbit, int group) {
+                     double gbit, int group, const Setup& setup) {
   BlockTime t;
   const double w_rank = std::ceil(windows / N);
   t.forward = (forward_gflop(s, w_rank, T) + hessian_pass_gflop(s, w_rank, T)) / (r.fwd_gflops * cores);
   t.syrk = syrk_gflop(s, w_rank * T) / (r.syrk_gflops * cores);
   const std::vector<int64_t> d = sites(s);
-  const std::vector<int> owner = slim::factor_owners(d, N);
+  std::vector<int64_t> owned = d;
+  for (auto& x : owned) x = setup.shared(x, N) ? 0 : x;
+  const std::vector<int> owner = slim::factor_owners(owned, N);
   std::vector<double> load(size_t(N), 0.0);
-  for (size_t i = 0; i < d.size(); ++i) load[size_t(owner[i])] += std::pow(double(d[i]), 3) * r.factor_s_per_d3 / cores;
-  t.factors = *std::max_element(load.begin(), load.end());
+  int pr = 1, pc = 1;
+  grid_shape(N, pr, pc);
+  double latency = 0;
+  for (size_t i = 0; i < d.size(); ++i) {
+    const double cost = std::pow(double(d[i]), 3) * r.factor_s_per_d3 / cores;
+    if (setup.shared(d[i], N)) {
+      t.factors += cost / (N * setup.dist_efficiency);
+      latency += 2 * std::ceil(double(d[i]) / 64) * 2 * std::ceil(std::log2(double(std::max(pr, pc)))) * setup.latency_s;
+    } else {
+      load[size_t(owner[i])] += cost;
+    }
+  }
+  t.factors += *std::max_element(load.begin(), load.end());
   for (const Lin& l : linears(s)) {
     t.gptq += std::ceil(double(l.rows) / N) * double(l.cols) * double(l.cols) * r.gptq_s_per_rc2 / cores;
     if (slim) t.alloc += double(l.rows) * double(l.cols) * r.alloc_s_per_w / cores;
   }
-  t.net = max_block_bytes(s, N, windows, T, group) / (gbit * 1e9 / 8);
+  t.net = max_block_bytes(s, N, windows, T, group, setup) / (gbit * 1e9 / 8) + latency;
   return t;
 }
 
@@ -139,22 +192,32 @@ json read_json(const std::string& path) {
 int main(int argc, char** argv) {
   std::string report1, report2, json_out;
   int measured_cores = 1, cores = 16;
+  Setup setup;
+  double speedup2 = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--report") && i + 1 < argc) report1 = argv[++i];
     else if (!std::strcmp(argv[i], "--report2") && i + 1 < argc) report2 = argv[++i];
     else if (!std::strcmp(argv[i], "--measured-cores") && i + 1 < argc) measured_cores = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--cores") && i + 1 < argc) cores = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--json") && i + 1 < argc) json_out = argv[++i];
+    else if (!std::strcmp(argv[i], "--dist-factor-speedup2") && i + 1 < argc) speedup2 = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--dist-factor-min") && i + 1 < argc) setup.dist_min = std::atoll(argv[++i]);
+    else if (!std::strcmp(argv[i], "--latency-us") && i + 1 < argc) setup.latency_s = std::atof(argv[++i]) * 1e-6;
+    else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
-                         "[--cores 16] [--json OUT]\n");
+                         "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
+                         "[--gather] [--json OUT]\n");
       return 2;
     }
   }
-  if (report1.empty() || measured_cores < 1 || cores < 1) {
-    fmt::print(stderr, "mpi_scaling_model: --report is required; cores must be >= 1\n");
+  if (report1.empty() || measured_cores < 1 || cores < 1 || speedup2 < 0 || speedup2 > 2 || setup.dist_min < 1 ||
+      setup.latency_s < 0) {
+    fmt::print(stderr, "mpi_scaling_model: --report is required; cores must be >= 1, --dist-factor-speedup2 in "
+                       "(0, 2], --dist-factor-min >= 1, --latency-us >= 0\n");
     return 2;
   }
+  setup.dist_efficiency = speedup2 / 2;
   try {
     const json r1 = read_json(report1);
     const double n = r1["calibration"]["nsamples"].get<double>(), T = r1["calibration"]["seqlen"].get<double>();
@@ -212,25 +275,43 @@ int main(int argc, char** argv) {
       double measured = 0;
       int blocks = 0;
       for (const auto& b : r2["blocks"]) measured += b["comm_received_bytes"].get<double>(), ++blocks;
-      const Bytes b = block_bytes(m, 2, n, T, group, 0);
-      const double model = b.reduce + b.factors + b.rows;  // the gather is counted apart (gather_seconds)
+      // ScaLAPACK's own panel broadcasts (BLACS) are not in the ranks' counters: the check
+      // compares the rest, the distributed factors' U allgather included.
+      const Bytes b = block_bytes(m, 2, n, T, group, 0, setup);
+      int pr = 1, pc = 1;
+      grid_shape(2, pr, pc);
+      double panels = 0;
+      for (int64_t d : sites(m))
+        if (setup.shared(d, 2)) panels += 2 * double(d) * double(d) / 2 * (1.0 / pr + 1.0 / pc) * 8;
+      const double model = b.total() - panels;
       fmt::print("bytes per block, 2 ranks, rank 0 received: measured {:.1f} MB, model {:.1f} MB "
-                 "(reduce {:.1f}, factors {:.1f}, rows {:.1f}; + checkpoint gather {:.1f})\n",
-                 measured / blocks / 1e6, model / 1e6, b.reduce / 1e6, b.factors / 1e6, b.rows / 1e6, b.gather_root / 1e6);
+                 "(reduce {:.1f}, owned factors {:.1f}, distributed factors' U {:.1f}, rows {:.1f}, checkpoint "
+                 "gather {:.1f}; + ScaLAPACK panels, not counted, {:.1f})\n",
+                 measured / blocks / 1e6, model / 1e6, b.reduce / 1e6, b.factors / 1e6,
+                 (b.dist_factor - panels) / 1e6, b.rows / 1e6, b.gather_root / 1e6, panels / 1e6);
       out["bytes_check"] = {{"measured_per_block", measured / blocks}, {"model_per_block", model}};
     }
     const Shape targets[] = {{"LLaMA-2-7B", 4096, 11008, 4096, 4096, 32}, {"LLaMA-2-70B", 8192, 28672, 8192, 1024, 80}};
     const double tn = 128, tT = 2048;
     fmt::print("\nprojected, {} windows x {} tokens, nodes of {} cores ({} x the measured core), method {}\n", tn, tT,
                cores, cores, r1["totals"]["method"].get<std::string>());
+    if (setup.dist_efficiency > 0)
+      fmt::print("factors of sites >= {} wide over all ranks at efficiency {:.2f}; latency {:.0f} us; {}\n",
+                 setup.dist_min, setup.dist_efficiency, setup.latency_s * 1e6,
+                 setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
+    else
+      fmt::print("every factor built by one rank; {}\n",
+                 setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
+    out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
+                    {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather}};
     fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
                "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
     out["projections"] = json::array();
     for (const Shape& s : targets) {
-      const double t1 = block_time(s, r, 1, cores, tn, tT, slim_method, 10, group).total();
+      const double t1 = block_time(s, r, 1, cores, tn, tT, slim_method, 10, group, setup).total();
       for (double gbit : {10.0, 100.0})
         for (int N : {1, 8, 32, 64}) {
-          const BlockTime t = block_time(s, r, N, cores, tn, tT, slim_method, gbit, group);
+          const BlockTime t = block_time(s, r, N, cores, tn, tT, slim_method, gbit, group, setup);
           const double speedup = t1 / t.total();
           fmt::print("{:<12} {:>5.0f}Gb {:>6} {:>10.1f} {:>9.1f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f}\n",
                      s.name, gbit, N, t.total(), t.forward, t.syrk, t.factors, t.gptq, t.alloc, t.net,

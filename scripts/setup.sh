@@ -8,7 +8,7 @@ PKGS=(
   nlohmann-json3-dev libsentencepiece-dev libpcre2-dev libcli11-dev
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libhwy-dev
   libutf8proc-dev
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin libscalapack-openmpi-dev
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -121,6 +121,19 @@ CheckpointState Checkpoint::load() const {
     auto stream = [&](const char* key, CheckpointState::Stream& s) {
       const json& in = j.value(key, json());
       if (in.is_null()) return;
+      if (in.contains("parts")) {  // several ranks: one part each
+        s.parts = in.at("parts");
+        SLIM_CHECK(s.parts.is_array() && !s.parts.empty(), "{}: {}.parts is not a non-empty array; use --restart",
+                   path, key);
+        for (const json& p : s.parts) {
+          const std::string f = p.at("file").get<std::string>();
+          SLIM_CHECK(!f.empty() && f.find('/') == std::string::npos, "{}: {} part file '{}' is not a plain name",
+                     path, key, f);
+          (void)p.at("bytes").get<int64_t>();
+          (void)std::stoull(p.at("hash").get<std::string>(), nullptr, 16);
+        }
+        return;
+      }
       s.file = in.at("file").get<std::string>();
       s.bytes = in.at("bytes").get<int64_t>();
       s.hash = std::stoull(in.at("hash").get<std::string>(), nullptr, 16);
@@ -183,16 +196,69 @@ void Checkpoint::commit(int next_block, int n_blocks, const json& layers, const 
     return {{"file", name}, {"bytes", int64_t(bytes.size())}, {"hash", hex(hash_bytes(bytes))}};
   };
   const json in = write_stream("inputs", inputs), ref = write_stream("reference", reference);
+  write_manifest(next_block, n_blocks, layers, bitmap, in, ref, blocks);
+  std::error_code ec;
+  for (const std::string& old : old_files) {
+    const bool current = (!in.is_null() && old == in["file"]) || (!ref.is_null() && old == ref["file"]);
+    if (!old.empty() && old.find('/') == std::string::npos && !current) fs::remove(dir / old, ec);
+  }
+}
+
+void Checkpoint::write_manifest(int next_block, int n_blocks, const json& layers, const Bitmap& bitmap, const json& in,
+                                const json& ref, const json& blocks) const {
+  const fs::path dir(dir_);
   if (!bitmap.layers.empty()) save_bitmap((dir / kBitmap).string(), bitmap);
   json j = {{"version", kCheckpointVersion}, {"fingerprint", fingerprint_}, {"next_block", next_block},
             {"n_blocks", n_blocks},          {"layers", layers},           {"inputs", in}};
   if (!ref.is_null()) j["reference"] = ref;
   if (!blocks.empty()) j["blocks"] = blocks;
   write_file_atomic((dir / kManifest).string(), j.dump(1) + "\n");
+}
+
+void Checkpoint::commit_parts(int next_block, int n_blocks, const json& layers, const Bitmap& bitmap,
+                              const json& parts_inputs, const json& parts_reference, const json& blocks) {
+  auto entry = [](const json& parts) -> json { return parts.empty() ? json() : json{{"parts", parts}}; };
+  write_manifest(next_block, n_blocks, layers, bitmap, entry(parts_inputs), entry(parts_reference), blocks);
+}
+
+namespace {
+std::string part_name(const char* stream, int next_block, int rank, int ranks) {
+  return fmt::format("{}-{:05d}.rank-{}-of-{}.bin", stream, next_block, rank, ranks);
+}
+}  // namespace
+
+json Checkpoint::write_part(const std::string& dir, const char* stream, int next_block, int rank, int ranks,
+                            std::span<const std::byte> bytes) {
   std::error_code ec;
-  for (const std::string& old : old_files) {
-    const bool current = (!in.is_null() && old == in["file"]) || (!ref.is_null() && old == ref["file"]);
-    if (!old.empty() && old.find('/') == std::string::npos && !current) fs::remove(dir / old, ec);
+  fs::create_directories(dir, ec);
+  const std::string name = part_name(stream, next_block, rank, ranks);
+  write_file_atomic((fs::path(dir) / name).string(),
+                    std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  return {{"file", name}, {"bytes", int64_t(bytes.size())}, {"hash", hex(hash_bytes(bytes))}};
+}
+
+void Checkpoint::load_part(const std::string& dir, const json& parts, int rank, const char* what,
+                           std::span<std::byte> out) {
+  SLIM_CHECK(parts.is_array() && rank < int(parts.size()), "{}: the checkpoint holds {} parts of {}, this is rank {}",
+             dir, parts.is_array() ? parts.size() : 0, what, rank);
+  const json& p = parts[size_t(rank)];
+  CheckpointState::Stream s;
+  s.file = p.at("file").get<std::string>();
+  s.bytes = p.at("bytes").get<int64_t>();
+  s.hash = std::stoull(p.at("hash").get<std::string>(), nullptr, 16);
+  SLIM_CHECK(!s.file.empty() && s.file.find('/') == std::string::npos, "{}: part file '{}' is not a plain name", dir,
+             s.file);
+  load_stream(dir, s, what, out);
+}
+
+void Checkpoint::remove_old_parts(const std::string& dir, int rank, int ranks, const std::vector<std::string>& keep) {
+  const std::string tail = fmt::format(".rank-{}-of-{}.bin", rank, ranks);
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    if ((n.starts_with("inputs-") || n.starts_with("reference-")) && n.ends_with(tail) &&
+        std::find(keep.begin(), keep.end(), n) == keep.end())
+      fs::remove(e.path(), ec);
   }
 }
 

@@ -108,30 +108,13 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
   ActivationStore acts(nl, T, c.dim, opt.fp16_activations, opt.scratch_dir);
   std::optional<ActivationStore> ref;  // the full-precision stream (reference_stream)
   if (opt.reference_stream) ref.emplace(nl, T, c.dim, opt.fp16_activations, opt.scratch_dir);
-  // Rank 0's copy of every window's activations, for the checkpoint (several ranks only).
-  const size_t all_bytes = size_t(n * T * c.dim * (opt.fp16_activations ? 2 : 4));
-  std::vector<std::byte> all_inputs, all_reference;
-  if (ranks && dist::is_root() && (opt.block_done || opt.start_block > 0)) {
-    all_inputs.resize(all_bytes);
-    if (ref) all_reference.resize(all_bytes);
-  }
   std::vector<float> x(size_t(T) * c.dim), k(size_t(T) * c.kv_dim()), v(size_t(T) * c.kv_dim());
   SLIM_CHECK(opt.start_block >= 0 && opt.start_block <= c.n_layers, "internal: start block {}", opt.start_block);
   if (opt.start_block > 0) {
-    // Rank 0 reads the checkpoint (the only rank with one when there are several).
-    SLIM_CHECK((ranks && !dist::is_root()) || (bool(opt.load_inputs) && (!ref || bool(opt.load_reference))),
-               "internal: resuming without the block inputs");
-    if (!ranks) {
-      opt.load_inputs(acts.bytes());
-      if (ref) opt.load_reference(ref->bytes());
-    } else {  // rank 0 reads the checkpoint, every rank gets its windows
-      if (dist::is_root()) opt.load_inputs(all_inputs);
-      dist::scatter_from_root(all_inputs, acts.bytes());
-      if (ref) {
-        if (dist::is_root()) opt.load_reference(all_reference);
-        dist::scatter_from_root(all_reference, ref->bytes());
-      }
-    }
+    // Every rank reads its own part of the checkpoint.
+    SLIM_CHECK(bool(opt.load_inputs) && (!ref || bool(opt.load_reference)), "internal: resuming without the block inputs");
+    opt.load_inputs(acts.bytes());
+    if (ref) opt.load_reference(ref->bytes());
   } else {
     for (int64_t i = 0; i < nl; ++i) {
       embed(m, calib.tokens[size_t(mine[size_t(i)])], x.data());
@@ -259,18 +242,6 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     std::span<const std::byte> next_inputs = acts.bytes(), next_reference;
     if (ref) next_reference = ref->bytes();
-    if (ranks && opt.block_done) {  // the checkpoint holds every window's inputs, the ranks' lists in rank order
-      const auto g0 = Clock::now();
-      const uint64_t received0 = dist::traffic().received, sent0 = dist::traffic().sent;
-      dist::gather_to_root(acts.bytes(), all_inputs);
-      next_inputs = all_inputs;
-      if (ref) {
-        dist::gather_to_root(ref->bytes(), all_reference);
-        next_reference = all_reference;
-      }
-      bt.gather = secs(g0, Clock::now());
-      bt.gather_bytes = double(dist::traffic().received - received0 + dist::traffic().sent - sent0);
-    }
     if (opt.times) opt.times->push_back(bt);  // before block_done, so a checkpoint can include it
     if (opt.block_done) opt.block_done(l, next_inputs, next_reference);
     if (opt.times) opt.times->back().block_done = secs(t3, Clock::now());
@@ -282,9 +253,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
 }
 
 MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seqlen, const SequentialOptions& opt) {
-  // Per rank: its share of the windows (dist/comm.h); rank 0 also holds every
-  // window's activations for the checkpoint, and the Hessian reduction
-  // packs the widest upper triangle twice.
+  // Per rank: its share of the windows (dist/comm.h), which is also all it
+  // checkpoints; the Hessian reduction packs the widest upper triangle twice.
   const int ranks = dist::size();
   const int64_t tokens = dist::share_of(nsamples, 0, ranks).count() * seqlen;
   const int64_t d = c.dim, q = c.q_dim(), h = c.hidden_dim, widest = std::max({d, q, h});
@@ -294,7 +264,6 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   const int streams = opt.reference_stream ? 2 : 1;
   if (opt.scratch_dir.empty()) need.add("calibration activations", streams * tokens * d * act_bytes);
   if (ranks > 1) {
-    need.add("every window's activations (rank 0, checkpoint)", streams * nsamples * seqlen * d * act_bytes);
     need.add("Hessian reduction", widest * (widest + 1) * 8);
     need.add("every site's GPTQ factor (built by one rank each)", (2 * d * d + q * q + h * h) * 4);
   }

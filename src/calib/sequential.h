@@ -73,13 +73,12 @@ struct BlockTimes {
   double propagate = 0;     // forward with the quantized weights
   double reference = 0;     // reference stream: forward with the original weights (slim+)
   double block_done = 0;    // the caller's block_done (writing the shard, the checkpoint)
-  // Several ranks (dist/comm.h): combining the Hessians (and SBA's tokens), and
-  // gathering every window's next inputs on rank 0 for the checkpoint; this
-  // rank's payload bytes over the block (the factors and the quantized rows
-  // included, the checkpoint gather apart).
-  double reduce = 0, gather = 0;
+  // Several ranks (dist/comm.h): combining the Hessians (and SBA's tokens);
+  // this rank's payload bytes over the block (the factors and the quantized
+  // rows included; each rank checkpoints its own windows, so nothing is
+  // gathered for the checkpoint).
+  double reduce = 0;
   double comm_sent_bytes = 0, comm_received_bytes = 0;
-  double gather_bytes = 0;  // this rank's part of the checkpoint gather (received on rank 0, sent elsewhere)
   double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
   double hessian_pass_gflop = 0;  // the Hessian pass's share (no down_proj product), syrk excluded
 };
@@ -95,21 +94,22 @@ struct SequentialOptions {
   // holds them; empty: the contiguous share dist::my_share (window order).
   // SliM-LLM+ gives each rank its part of every training step instead
   // (lwc_rank_windows, quant/lwc_train.h). Every window must be on exactly one
-  // rank. The checkpoint holds the ranks' lists concatenated in rank order
-  // (window order with one rank or contiguous shares); the fingerprint records
-  // the number of ranks, so a resume sees the same lists.
+  // rank. With several ranks each checkpoints its own windows (its part of
+  // the checkpoint, calib/checkpoint.h); the fingerprint records the number
+  // of ranks, so a resume sees the same lists.
   std::vector<int64_t> windows;
   FinishBlockFn finish_block;  // optional
-  // Called when block `layer` is final (quantized and propagated): the caller
-  // may write it out and release its weights. `next_inputs` are the raw
-  // activations every window feeds block layer + 1 (fp32 or fp16, as stored),
-  // what a checkpoint needs to resume there; `next_reference` the reference
-  // stream's (empty without reference_stream).
+  // Called on every rank when block `layer` is final (quantized and
+  // propagated): the caller may write it out and release its weights.
+  // `next_inputs` are the raw activations this rank's windows feed block
+  // layer + 1 (fp32 or fp16, as stored), what a checkpoint needs to resume
+  // there; `next_reference` the reference stream's (empty without
+  // reference_stream).
   std::function<void(int layer, std::span<const std::byte> next_inputs, std::span<const std::byte> next_reference)>
       block_done;
   // Resume: blocks before start_block are done; load_inputs (and
-  // load_reference with reference_stream) fill the raw activations of block
-  // start_block's inputs (the bytes a block_done gave).
+  // load_reference with reference_stream) fill this rank's raw activations of
+  // block start_block's inputs (the bytes its block_done gave).
   int start_block = 0;
   std::function<void(std::span<std::byte> inputs)> load_inputs;
   std::function<void(std::span<std::byte> reference)> load_reference;

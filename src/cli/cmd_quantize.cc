@@ -18,6 +18,7 @@
 
 #include "calib/checkpoint.h"
 #include "dist/comm.h"
+#include "dist/factor.h"
 #include "calib/dataset.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -106,6 +107,34 @@ nlohmann::json options_json(const QuantizeArgs& a) {
   return o;
 }
 
+// Several ranks: block l's checkpoint (calib/checkpoint.h). Every rank writes
+// its own windows' part (fsynced); the part descriptors are gathered, which
+// is the barrier after the fsyncs; rank 0 then commits the manifest
+// (`commit`, called on rank 0 only); after a second barrier each rank drops
+// its older parts.
+void checkpoint_over_ranks(const std::string& dir, int l, bool reference, const QuantizeOptions::BlockState& st,
+                           const std::function<void(const nlohmann::json& in, const nlohmann::json& ref)>& commit) {
+  std::vector<std::string> mine;
+  auto stream = [&](const char* name, std::span<const std::byte> bytes) {
+    const nlohmann::json part = Checkpoint::write_part(dir, name, l + 1, dist::rank(), dist::size(), bytes);
+    mine.push_back(part["file"].get<std::string>());
+    const std::string line = part.dump() + "\n";
+    const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(line)));
+    nlohmann::json parts = nlohmann::json::array();  // rank order
+    const std::string text(reinterpret_cast<const char*>(all.data()), all.size());
+    for (size_t i = 0, j; i < text.size(); i = j + 1) {
+      j = text.find('\n', i);
+      parts.push_back(nlohmann::json::parse(text.substr(i, j - i)));
+    }
+    return parts;
+  };
+  const nlohmann::json in = stream("inputs", st.next_inputs);
+  const nlohmann::json ref = reference ? stream("reference", st.next_reference) : nlohmann::json::array();
+  if (dist::is_root()) commit(in, ref);
+  dist::barrier();
+  Checkpoint::remove_old_parts(dir, dist::rank(), dist::size(), mine);
+}
+
 // Where the hours went, summed over the blocks this run computed.
 void print_time_by_part(const nlohmann::json& report) {
   const auto& blocks = report["blocks"];
@@ -144,8 +173,6 @@ void print_time_by_part(const nlohmann::json& report) {
   fmt::print("{:<52} {:>10.2f}\n", "writing shards and checkpoints", sum_b("write_seconds"));
   if (report["totals"]["ranks"].get<int>() > 1) {
     fmt::print("{:<52} {:>10.2f}\n", "combining Hessians across ranks", sum_b("reduce_seconds"));
-    fmt::print("{:<52} {:>10.2f}   ({:.1f} MB)\n", "gathering the checkpoint inputs on rank 0", sum_b("gather_seconds"),
-               sum_b("gather_bytes") / 1e6);
     fmt::print("{:<52} {:>10.1f}   (sent {:.1f} MB)\n", "rank 0 received, MB", sum_b("comm_received_bytes") / 1e6,
                sum_b("comm_sent_bytes") / 1e6);
   }
@@ -154,6 +181,7 @@ void print_time_by_part(const nlohmann::json& report) {
 void run(QuantizeArgs& a) {
   // Every option first: a bad one fails before the model is loaded.
   check_threads(a.threads);
+  SLIM_CHECK(a.q.dist_factor_min >= 1, "--dist-factor-min must be at least 1, got {}", a.q.dist_factor_min);
   SLIM_CHECK(!a.out.empty(), "--out DIR is required");
   a.q.sba = !a.no_sba;
   a.q.sqc = !a.no_sqc;
@@ -240,14 +268,28 @@ void run(QuantizeArgs& a) {
                   {"seqlen", seqlen},    {"seed", a.seed},
                   {"generator", "mt19937_64, start = rejection-sampled uniform in [0, ntok - seqlen - 1]"}};
   }
-  if (!root) {  // the block to start at comes from rank 0, then the same run without output
-    std::string start = "0";
-    dist::broadcast(start);
+  if (!root) {  // the block to start at and the checkpoint come from rank 0, then the same run without output
+    std::string text;
+    dist::broadcast(text);
+    const nlohmann::json info = nlohmann::json::parse(text);
+    const std::string dir = info["dir"].get<std::string>();
     QuantizeOptions::Resume resume;
-    resume.start_block = std::stoi(start);
+    resume.start_block = info["start"].get<int>();
+    resume.load_inputs = [&](std::span<std::byte> in) {
+      Checkpoint::load_part(dir, info["inputs"], dist::rank(), "block inputs", in);
+    };
+    resume.load_reference = [&](std::span<std::byte> in) {
+      Checkpoint::load_part(dir, info["reference"], dist::rank(), "full-precision (reference) block inputs", in);
+    };
     if (resume.start_block > 0) a.q.resume = &resume;
-    a.q.block_done = [](int, const QuantizeOptions::BlockState&) {};  // takes part in the checkpoint gather
+    a.q.block_done = [&](int l, const QuantizeOptions::BlockState& st) {
+      checkpoint_over_ranks(dir, l, a.q.method == "slim+", st, nullptr);
+    };
     quantize_model(m, &calib, a.q);
+    Checkpoint::remove_old_parts(dir, dist::rank(), dist::size(), {});
+    std::error_code ec;
+    fs::remove(dir, ec);  // only when empty: this host's own copy of the directory (no shared file system)
+    dist::barrier();      // rank 0 publishes the directory after this
     return;
   }
   OutputDir& out = *out_slot;
@@ -276,12 +318,14 @@ void run(QuantizeArgs& a) {
     calib_hash = fmt::format("{:016x}", h);
   }
   const nlohmann::json options = options_json(a);
-  const nlohmann::json fingerprint = {{"model", model_fingerprint(lm.paths.model_path)},
+  nlohmann::json fingerprint = {{"model", model_fingerprint(lm.paths.model_path)},
                                       {"calibration", {{"info", calib_info}, {"windows_hash", calib_hash}}},
                                       {"options", options},
                                       {"threads", omp_get_max_threads()},
                                       {"ranks", dist::size()},
                                       {"version", SLIM_VERSION}};
+  if (dist::size() > 1 && dist::factor_over_ranks_available())  // it changes U by rounding
+    fingerprint["dist_factor_min"] = a.q.dist_factor_min;
   Checkpoint ck(out.tmp(), fingerprint);
   std::optional<CheckpointState> resumed;
   if (ck.exists() && !a.restart) {
@@ -312,13 +356,24 @@ void run(QuantizeArgs& a) {
     resume.layers = resumed->layers;
     resume.bitmap = resumed->bitmap;
     resume.blocks = resumed->blocks;
-    resume.load_inputs = [&](std::span<std::byte> in) { ck.load_inputs(*resumed, in); };
-    resume.load_reference = [&](std::span<std::byte> in) { ck.load_reference(*resumed, in); };
+    if (dist::size() == 1) {
+      resume.load_inputs = [&](std::span<std::byte> in) { ck.load_inputs(*resumed, in); };
+      resume.load_reference = [&](std::span<std::byte> in) { ck.load_reference(*resumed, in); };
+    } else {  // rank 0's own part; the other ranks read theirs
+      resume.load_inputs = [&](std::span<std::byte> in) {
+        Checkpoint::load_part(out.tmp(), resumed->inputs.parts, 0, "block inputs", in);
+      };
+      resume.load_reference = [&](std::span<std::byte> in) {
+        Checkpoint::load_part(out.tmp(), resumed->reference.parts, 0, "full-precision (reference) block inputs", in);
+      };
+    }
     a.q.resume = &resume;
   }
   {
-    std::string start = std::to_string(resume.start_block);
-    dist::broadcast(start);
+    nlohmann::json info = {{"start", resume.start_block}, {"dir", out.tmp()}};
+    if (resumed) info.update({{"inputs", resumed->inputs.parts}, {"reference", resumed->reference.parts}});
+    std::string text = info.dump();
+    dist::broadcast(text);
   }
   ShardedWriterOptions wo;
   wo.pack = a.pack;
@@ -349,7 +404,13 @@ void run(QuantizeArgs& a) {
   const int n_layers = m.config.n_layers;
   a.q.block_done = [&](int l, const QuantizeOptions::BlockState& st) {
     write_block(l);
-    ck.commit(l + 1, n_layers, st.layers, st.bitmap, st.next_inputs, st.next_reference, st.blocks);
+    if (dist::size() == 1)
+      ck.commit(l + 1, n_layers, st.layers, st.bitmap, st.next_inputs, st.next_reference, st.blocks);
+    else
+      checkpoint_over_ranks(out.tmp(), l, a.q.method == "slim+", st,
+                            [&](const nlohmann::json& in, const nlohmann::json& ref) {
+                              ck.commit_parts(l + 1, n_layers, st.layers, st.bitmap, in, ref, st.blocks);
+                            });
     out.keep();
     // Test seam (tests/cli/resume_test.sh): SLIM_TEST_SIGNAL_AFTER_BLOCK=N:SIG
     // raises SIG once block N is committed, as a kill or Ctrl-C would.
@@ -384,6 +445,7 @@ void run(QuantizeArgs& a) {
                         {"peak_anonymous_bytes_sampled", sampled_peak_anonymous_bytes()}};
     write_file_atomic((tmp / "quant_report.json").string(), report.dump(2) + "\n");
   }
+  dist::barrier();  // every other rank has removed its parts
   ck.remove_files();
   std::error_code ec;
   fs::remove(fs::path(out.tmp()) / ".lock", ec);
@@ -476,6 +538,9 @@ void add_quantize(CLI::App& app) {
   cmd->add_flag("--fp32-activations", a->fp32_activations, "keep calibration activations in fp32 however large");
   cmd->add_option("--scratch", a->q.scratch_dir, "keep the calibration activations in a memory-mapped scratch "
                   "file in this directory instead of memory (70B-wide models)");
+  cmd->add_option("--dist-factor-min", a->q.dist_factor_min, "several ranks with ScaLAPACK: input sites at least "
+                  "this wide get their GPTQ factor from all ranks together (the rest: one rank each)")
+      ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "
                   "(groups of 128); 0 keeps it in the source dtype")->capture_default_str();

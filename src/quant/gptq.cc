@@ -75,7 +75,7 @@ std::vector<double> GptqFactor::u_diag_by_column() const {
   return d;
 }
 
-GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt, const FactorRoute& route) {
   validate_hessian(h, cols, opt);
   const auto t0 = Clock::now();
   GptqFactor f;
@@ -107,28 +107,12 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
 
   // U = chol((H + λI)⁻¹, upper) of the permuted H, with λ = damp·mean(diag H)
   // relative damping; a failed factorisation retries with 10x the damp.
-  // Threads only pay off past ~64k elements; small layers (tests) stay serial
-  // rather than paying fork/join on a loaded machine.
-  const bool big_h = cols * cols > (1 << 16);
   const double mean_diag = std::accumulate(diag.begin(), diag.end(), 0.0) / double(cols);
-  std::vector<double> U(static_cast<size_t>(cols * cols));  // (cols, cols) permuted H, then U in place
   double damp = opt.damp;
   int attempt = 0;
   for (;; ++attempt) {
-    const double lambda = damp * mean_diag;
-#pragma omp parallel for schedule(static) if (big_h)
-    for (int64_t i = 0; i < cols; ++i) {
-      const double* hr = h.data() + perm[i] * cols;  // original row of position i
-      double* ur = U.data() + i * cols;
-      if (opt.act_order)
-        for (int64_t j = 0; j < cols; ++j) ur[j] = hr[perm[j]];
-      else
-        std::copy(hr, hr + cols, ur);
-      ur[i] = diag[perm[i]] + lambda;
-    }
-    const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(U.data(), cols)
-                                          : inverse_cholesky_upper(U.data(), cols);
-    if (ok) break;
+    const dist::DampedSymmetric a{cols, h, perm, diag, damp * mean_diag};
+    if (route(a, f.u, f.u_diag)) break;
     if (attempt == opt.max_damp_retries)
       fail("gptq: Hessian ({}x{}) is not positive definite even with relative damp {:g} after {} retries",
            cols, cols, damp, attempt);
@@ -136,17 +120,41 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
   }
   f.damp_used = damp;
   f.damp_retries = attempt;
-
-  // fp32 copy of U for the updates (upper triangle only is ever read).
-  f.u_diag.resize(size_t(cols));
-  f.u.assign(size_t(cols * cols), 0.f);
-#pragma omp parallel for schedule(static) if (big_h)
-  for (int64_t i = 0; i < cols; ++i) {
-    f.u_diag[i] = U[i * cols + i];
-    for (int64_t j = i; j < cols; ++j) f.u[i * cols + j] = float(U[i * cols + j]);
-  }
   f.seconds = seconds_since(t0);
   return f;
+}
+
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+  // Threads only pay off past ~64k elements; small layers (tests) stay serial
+  // rather than paying fork/join on a loaded machine.
+  const bool big_h = cols * cols > (1 << 16);
+  std::vector<double> U;  // (cols, cols) permuted H, then U in place; sized once the shapes are checked
+  auto local = [&](const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag) {
+    U.resize(static_cast<size_t>(cols * cols));
+#pragma omp parallel for schedule(static) if (big_h)
+    for (int64_t i = 0; i < cols; ++i) {
+      const double* hr = h.data() + a.perm[i] * cols;  // original row of position i
+      double* ur = U.data() + i * cols;
+      if (opt.act_order)
+        for (int64_t j = 0; j < cols; ++j) ur[j] = hr[a.perm[j]];
+      else
+        std::copy(hr, hr + cols, ur);
+      ur[i] = a.diag[a.perm[i]] + a.lambda;
+    }
+    const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(U.data(), cols)
+                                          : inverse_cholesky_upper(U.data(), cols);
+    if (!ok) return false;
+    // fp32 copy of U for the updates (upper triangle only is ever read).
+    u_diag.resize(size_t(cols));
+    u.assign(size_t(cols * cols), 0.f);
+#pragma omp parallel for schedule(static) if (big_h)
+    for (int64_t i = 0; i < cols; ++i) {
+      u_diag[i] = U[i * cols + i];
+      for (int64_t j = i; j < cols; ++j) u[i * cols + j] = float(U[i * cols + j]);
+    }
+    return true;
+  };
+  return gptq_factor(h, cols, opt, FactorRoute(local));
 }
 
 GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "dist/factor.h"
 #include "quant/quantizer.h"
 
 namespace slim {
@@ -64,6 +65,15 @@ struct GptqFactor {
 // act_order, max_damp_retries and reference_inverse. Throws slim::Error on a
 // bad shape, non-finite h, or a Hessian that stays non-positive-definite.
 GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt);
+
+// How U is made from the damped, permuted Hessian `a` (one attempt of the
+// damp-retry loop): fills `u` ((cols, cols) fp32, upper) and `u_diag`
+// ((cols) fp64), or returns false when `a` is not positive definite.
+// gptq_factor's own route is quant/linalg.h on this process; the dead
+// columns, act-order permutation and retries around it are shared.
+using FactorRoute =
+    std::function<bool(const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag)>;
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt, const FactorRoute& route);
 
 struct GptqResult {
   std::vector<float> q;              // (rows, cols) dequantized weights, original column order

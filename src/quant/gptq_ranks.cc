@@ -4,6 +4,8 @@
 #include <cstring>
 
 #include "dist/comm.h"
+#include "dist/factor.h"
+#include "util/error.h"
 
 namespace slim {
 
@@ -83,6 +85,14 @@ std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks) {
     load[size_t(r)] += double(dims[i]) * double(dims[i]) * double(dims[i]);
   }
   return owner;
+}
+
+GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const GptqOptions& opt, int block) {
+  SLIM_CHECK(!opt.reference_inverse, "internal: the reference inverse is a one-process cross-check");
+  return gptq_factor(h, cols, opt, [block](const dist::DampedSymmetric& a, std::vector<float>& u,
+                                           std::vector<double>& u_diag) {
+    return dist::inverse_cholesky_upper_over_ranks(a, block, u, u_diag);
+  });
 }
 
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,

@@ -16,6 +16,13 @@ void broadcast_factor(GptqFactor& f, int root);
 // ~dim³): the largest first, each to the least loaded rank.
 std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks);
 
+// gptq_factor computed by all ranks together (dist/factor.h, ScaLAPACK):
+// collective, every rank passes the same h and gets the same factor. Equal
+// to gptq_factor's up to rounding (the fp64 arithmetic runs in another order);
+// damp retries, dead columns and act-order as there. Needs
+// dist::factor_over_ranks_available().
+GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const GptqOptions& opt, int block);
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt);
 

@@ -92,7 +92,7 @@ struct SiteCache {
   const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
   std::vector<int> site_bits;             // --sba-scope site: the site's widths, once per site
 
-  void select(const LinearJob& job, const GptqOptions& go, bool keep_h) {
+  void select(const LinearJob& job, const GptqOptions& go, bool keep_h, const QuantizeOptions& opt) {
     if (job.layer == layer && job.hessian == site) return;
     const bool new_block = job.layer != layer;
     layer = job.layer;
@@ -105,21 +105,32 @@ struct SiteCache {
       own = gptq_factor(h, job.linear->in(), go);
       factor = &*own;
     } else {
-      if (new_block) build_block_factors(job, go);
+      if (new_block) build_block_factors(job, go, opt);
       factor = &block_factors[size_t(job.hessian - job.block_sites.data())];
     }
     if (!keep_h) std::vector<double>().swap(h);
   }
 
-  void build_block_factors(const LinearJob& job, const GptqOptions& go) {
+  // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
+  // all ranks together, in site order; the rest go to owners (dims 0 here
+  // keep them out of the owners' balance).
+  void build_block_factors(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
     const auto& sites = job.block_sites;
     std::vector<int64_t> dims;
-    for (const auto& s : sites) dims.push_back(s.dim());
+    std::vector<char> shared(sites.size(), 0);
+    for (size_t i = 0; i < sites.size(); ++i) {
+      shared[i] = dist::factor_over_ranks_available() && !go.reference_inverse && sites[i].dim() >= opt.dist_factor_min;
+      dims.push_back(shared[i] ? 0 : sites[i].dim());
+    }
     const std::vector<int> owner = factor_owners(dims, dist::size());
     block_factors.assign(sites.size(), {});
     for (size_t i = 0; i < sites.size(); ++i)
-      if (owner[i] == dist::rank()) block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
-    for (size_t i = 0; i < sites.size(); ++i) broadcast_factor(block_factors[i], owner[i]);
+      if (shared[i])
+        block_factors[i] = gptq_factor_over_ranks(sites[i].hessian(), sites[i].dim(), go, opt.dist_factor_block);
+    for (size_t i = 0; i < sites.size(); ++i)
+      if (!shared[i] && owner[i] == dist::rank()) block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
+    for (size_t i = 0; i < sites.size(); ++i)
+      if (!shared[i]) broadcast_factor(block_factors[i], owner[i]);
   }
 };
 
@@ -480,7 +491,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           // cannot come from the factor: faithful (absolute damp) or act-order (permuted U).
           const auto tf = Clock::now();
           site.select(job, go,
-                      slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl"));
+                      slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl"),
+                      opt);
           const double factor_s = std::chrono::duration<double>(Clock::now() - tf).count();
           double alloc_s = 0;
           auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
@@ -568,10 +580,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"reference_seconds", b.reference},
                       {"write_seconds", b.block_done},
                       {"reduce_seconds", b.reduce},
-                      {"gather_seconds", b.gather},
                       {"comm_sent_bytes", b.comm_sent_bytes},
                       {"comm_received_bytes", b.comm_received_bytes},
-                      {"gather_bytes", b.gather_bytes},
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});

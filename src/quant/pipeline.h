@@ -36,6 +36,11 @@ struct QuantizeOptions {
   bool static_groups = false;
   bool fp16_activations = false;
   std::string scratch_dir;  // calibration activations in a memory-mapped file there (--scratch)
+  // Several ranks with ScaLAPACK: the GPTQ factor of an input site at least
+  // this wide is built by all ranks together (dist/factor.h), narrower ones by
+  // one rank each. The result differs from one rank's by rounding only.
+  int64_t dist_factor_min = 8192;
+  int dist_factor_block = 64;  // its block-cyclic block size
   bool progress = true;
   // SliM-LLM (method "slim"): GPTQ + salience-determined bit allocation (SBA)
   // + salience-weighted quantizer calibration (SQC).

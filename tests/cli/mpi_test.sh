@@ -4,7 +4,8 @@
 # 1 rank, 2 ranks and 3 ranks (shares of unequal size) give the same
 # perplexity to 1e-6 relative (and here the same bytes); a 2-rank run stopped
 # after block 2 and resumed with 2 ranks writes what the uninterrupted run
-# wrote; slim+ on 2 ranks matches 1 rank to 1e-3 and is deterministic; rtn is
+# wrote (each rank checkpoints its own windows; another number of ranks is
+# refused); slim+ on 2 ranks matches 1 rank to 1e-3 and is deterministic; rtn is
 # refused.
 #   mpi_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
@@ -49,6 +50,13 @@ mkdir "$work/s"
   fail "SIGTERM did not stop the 2-rank run"
 grep -q "stopped by signal 15 after block 2/5" "$work/s/log" || { cat "$work/s/log"; fail "no stop message"; }
 [ -f "$work/s/.o.checkpoint/checkpoint.json" ] && [ ! -e "$work/s/o" ] || fail "no checkpoint, or a partial output"
+# Each rank checkpointed its own windows (no gather to rank 0): one part per rank, nothing else.
+ck="$work/s/.o.checkpoint"
+[ -f "$ck/inputs-00002.rank-0-of-2.bin" ] && [ -f "$ck/inputs-00002.rank-1-of-2.bin" ] &&
+  [ "$(ls "$ck" | grep -c '^inputs-')" = 2 ] || { ls -a "$ck"; fail "not one checkpoint part per rank"; }
+grep -q '"parts"' "$ck/checkpoint.json" || fail "checkpoint.json lists no parts"
+(cd "$work/s" && mpi 3 "$slim" "${args[@]}" --resume > log3 2>&1) && fail "a 2-rank checkpoint resumed on 3 ranks"
+grep -q "ranks: 3 now, 2 in the checkpoint" "$work/s/log3" || { cat "$work/s/log3"; fail "no message naming the ranks"; }
 (cd "$work/s" && mpi 2 "$slim" "${args[@]}" --resume > log 2>&1) || { cat "$work/s/log"; fail "2-rank resume"; }
 grep -q "blocks 0..1 of 5 done" "$work/s/log" || { cat "$work/s/log"; fail "did not resume after block 2"; }
 for f in "$work/r2/o"/*; do
@@ -85,7 +93,8 @@ mkdir "$work/pr" "$work/ps"
 (cd "$work/pr" && mpi 2 "$slim" "${plus3[@]}" > log 2>&1) || { cat "$work/pr/log"; fail "slim+ batch 3"; }
 (cd "$work/ps" && SLIM_TEST_SIGNAL_AFTER_BLOCK=2:15 mpi 2 "$slim" "${plus3[@]}" > log 2>&1) &&
   fail "SIGTERM did not stop the 2-rank slim+ run"
-ls "$work/ps/.o.checkpoint"/reference-00002.bin > /dev/null 2>&1 || fail "slim+: no reference stream checkpointed"
+ls "$work/ps/.o.checkpoint"/reference-00002.rank-{0,1}-of-2.bin > /dev/null 2>&1 ||
+  fail "slim+: no reference stream checkpointed by each rank"
 (cd "$work/ps" && mpi 2 "$slim" "${plus3[@]}" --resume > log 2>&1) || { cat "$work/ps/log"; fail "slim+ 2-rank resume"; }
 grep -q "blocks 0..1 of 5 done" "$work/ps/log" || { cat "$work/ps/log"; fail "slim+ did not resume after block 2"; }
 for f in "$work/pr/o"/*; do
