@@ -2,7 +2,7 @@
 // the machine's memory read bandwidth and OpenBLAS fp32 sgemv/sgemm on the
 // same shapes (absolute times are noisy on a shared machine; ratios less so).
 //
-//   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut]
+//   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut] [--int8|--exact]
 //
 // GEMV "cold" cycles through copies of the layer totalling > 3x L3, so every
 // call reads its weights from DRAM as in decoding a model that does not fit
@@ -140,8 +140,10 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--target") && i + 1 < argc) target = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
+    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true;
+    else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut] [--int8|--exact]\n");
       return 2;
     }
   }
@@ -152,10 +154,12 @@ int main(int argc, char** argv) {
   js["target"] = packed_kernel_target();
   js["threads"] = threads;
   js["lut"] = pack_detail::tuning().lut;
+  js["int8"] = pack_detail::tuning().int8;
   const double bw = read_bandwidth(20);
   js["read_bandwidth_gbs"] = bw;
   fmt::print("kernel target {}{}, {} threads; memory read bandwidth {:.1f} GB/s (sum over {:.0f} MB)\n",
-             packed_kernel_target(), pack_detail::tuning().lut ? "" : " (--no-lut: masked GEMV)", threads, bw, 8 * kL3 / 1e6);
+             packed_kernel_target(),
+             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? " (int8 tables)" : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
 
   const bench::Shape shapes[] = {{"4096x4096", 4096, 4096}, {"11008x4096", 11008, 4096}};
   const int gs = 128;
