@@ -2,7 +2,7 @@
 // the machine's memory read bandwidth and OpenBLAS fp32 sgemv/sgemm on the
 // same shapes (absolute times are noisy on a shared machine; ratios less so).
 //
-//   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut]
+//   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]
 //
 // GEMV "cold" cycles through copies of the layer totalling > 3x L3, so every
 // call reads its weights from DRAM as in decoding a model that does not fit
@@ -33,7 +33,8 @@ struct Mix {
   const char* name;
   double frac[4];
 };
-const Mix kMixes[] = {{"avg2", {0.25, 0.5, 0.25, 0}}, {"avg3", {0, 0.25, 0.5, 0.25}}, {"uni4", {0, 0, 0, 1}}};
+const Mix kMixes[] = {{"avg2", {0.25, 0.5, 0.25, 0}}, {"avg3", {0, 0.25, 0.5, 0.25}}, {"uni4", {0, 0, 0, 1}},
+                      {"uni2", {0, 1, 0, 0}},           {"uni3", {0, 0, 1, 0}}};
 
 // Group bits for a mix, shuffled.
 std::vector<int> mix_bits(int64_t groups, const Mix& m, std::mt19937& rng) {
@@ -132,16 +133,19 @@ std::vector<float> random_x(int64_t n, uint32_t seed) {
 
 int main(int argc, char** argv) {
   int threads = 2, reps = 100;  // best-of counts are high: 2-thread runs on a shared machine are often preempted
-  bool quick = false;
+  bool quick = false, gemv_only = false;  // --gemv-only: the T = 1 GEMV table only
   std::string target;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--target") && i + 1 < argc) target = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--gemv-only")) gemv_only = quick = true;
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
+    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true;
+    else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--no-lut]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]\n");
       return 2;
     }
   }
@@ -152,10 +156,12 @@ int main(int argc, char** argv) {
   js["target"] = packed_kernel_target();
   js["threads"] = threads;
   js["lut"] = pack_detail::tuning().lut;
+  js["int8"] = pack_detail::tuning().int8;
   const double bw = read_bandwidth(20);
   js["read_bandwidth_gbs"] = bw;
   fmt::print("kernel target {}{}, {} threads; memory read bandwidth {:.1f} GB/s (sum over {:.0f} MB)\n",
-             packed_kernel_target(), pack_detail::tuning().lut ? "" : " (--no-lut: masked GEMV)", threads, bw, 8 * kL3 / 1e6);
+             packed_kernel_target(),
+             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? " (int8 tables)" : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
 
   const bench::Shape shapes[] = {{"4096x4096", 4096, 4096}, {"11008x4096", 11008, 4096}};
   const int gs = 128;
@@ -203,7 +209,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- GEMV/GEMM crossover on 4096x4096 avg3 (hot: both paths read the same bytes)
-  {
+  if (!gemv_only) {
     const PackedLinear L = make_layer(4096, 4096, mix_bits(32, kMixes[1], rng), gs, 12);
     fmt::print("\nGEMV vs dequantize+sgemm paths, 4096x4096 avg3 (microseconds; matmul switches at T >= {})\n",
                pack_detail::gemm_min_tokens());
@@ -221,7 +227,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- Fork/join threshold: small layers on one thread vs split
-  {
+  if (!gemv_only) {
     fmt::print("\nSmall layers, avg3, T=1: one thread vs {} threads (microseconds)\n", threads);
     fmt::print("{:>10} {:>9} {:>9}\n", "shape", "1 thread", "split");
     auto& tune = pack_detail::tuning();

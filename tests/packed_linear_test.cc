@@ -14,6 +14,7 @@
 
 #include <hwy/targets.h>
 
+#include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
@@ -262,6 +263,12 @@ void check_against(const Quantized& q, const std::vector<float>& xd, const std::
 // y = x·Wᵀ against the reference, for T on both sides of the GEMV/GEMM
 // switch and with strided x/y. Tolerance: fp32 rounding of a sum of |w x|.
 void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
+  // The exact kernels (the int8-table GEMV is approximate: Int8Gemv* tests).
+  struct ExactGemv {
+    bool saved = pack_detail::tuning().int8;
+    ExactGemv() { pack_detail::tuning().int8 = false; }
+    ~ExactGemv() { pack_detail::tuning().int8 = saved; }
+  } exact;
   const PackedLinear L = encode(q);
   const int64_t ldx = q.cols + 3, ldy = q.rows + 2;
   std::mt19937 rng(uint32_t(T * 31 + q.cols));
@@ -326,6 +333,89 @@ TEST(PackedLinear, MatmulMatchesReferenceLargeLayer) {
     const Quantized q = quantize(1030, 520, 128, random_bits(520, 128, 3), 3);
     for (int64_t T : {1, 3, 9}) check_matmul(q, T, target + " 1030x520");
   });
+}
+
+// The int8-table GEMV (AVX2 with tuning().int8) against its scalar reference
+// (same integers: fp32 summation order only), and that reference against the
+// exact product within the worst case of the table rounding (rows after the
+// last whole 16-row block: the exact kernels): per lookup
+// st_g / 2, weighted 2^j per plane, times |scale| (2 |scale| at 1 bit).
+void check_int8(const Quantized& q, int64_t T, const std::string& what) {
+  const PackedLinear L = encode(q);
+  const int64_t G = L.n_groups(), ldx = q.cols + 3, ldy = q.rows + 2;
+  const auto pcol = L.padded_columns();
+  std::mt19937 rng(uint32_t(T * 17 + q.cols));
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
+  std::vector<float> exact(size_t(T * q.rows)), ref(exact.size()), y(size_t(T * ldy), -5.f);
+  L.matmul_reference(xd.data(), exact.data(), T);
+  pack_detail::matmul_reference_int8(L, xd.data(), ref.data(), T);
+  const bool saved = pack_detail::tuning().int8;
+  pack_detail::tuning().int8 = true;
+  pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
+  pack_detail::tuning().int8 = saved;
+  for (int64_t t = 0; t < T; ++t) {
+    // This token's table scales, from its zero-padded x.
+    std::vector<float> xp(static_cast<size_t>(pcol[size_t(G)]), 0.f), st(static_cast<size_t>(G));
+    std::vector<int8_t> tq(size_t(16 * (pcol[size_t(G)] / 4 + pack_detail::kInt8TablePad)));
+    const auto gcol = L.group_columns();
+    for (int64_t g = 0; g < G; ++g)
+      for (int64_t c = gcol[size_t(g)]; c < gcol[size_t(g + 1)]; ++c)
+        xp[size_t(pcol[size_t(g)] + c - gcol[size_t(g)])] = xd[size_t(t * q.cols + c)];
+    pack_detail::build_int8_tables(L, xp.data(), tq.data(), st.data());
+    for (int64_t r = 0; r < q.rows; ++r) {
+      // Rows past the last whole 16-row block take the exact kernels.
+      const bool int8_row = r < q.rows / 16 * 16;
+      const float got = y[size_t(t * ldy + r)];
+      const float want = int8_row ? ref[size_t(t * q.rows + r)] : exact[size_t(t * q.rows + r)];
+      double mag = 0, bound = 0, wmax = 0;
+      for (int64_t c = 0; c < q.cols; ++c) wmax = std::max(wmax, double(std::fabs(q.fake[size_t(r * q.cols + c)])));
+      for (int64_t c = 0; c < q.cols; ++c)
+        mag += (std::fabs(q.fake[size_t(r * q.cols + c)]) + 2 * wmax) * std::fabs(xd[size_t(t * q.cols + c)]);
+      for (int64_t g = 0; g < G; ++g) {
+        const int b = q.bits[size_t(g)];
+        const double f = (b == 1 ? 2.0 : 1.0) * std::fabs(q.params[size_t(r * G + g)].scale);
+        bound += f * ((1 << b) - 1) * double(pcol[size_t(g + 1)] - pcol[size_t(g)]) / 4 * st[size_t(g)] / 2;
+      }
+      ASSERT_NEAR(got, want, 4e-6 * mag + 1e-5) << what << " kernel vs int8 reference T=" << T << " t=" << t << " r=" << r;
+      ASSERT_NEAR(ref[size_t(t * q.rows + r)], exact[size_t(t * q.rows + r)], bound + 4e-6 * mag + 1e-5)
+          << what << " int8 reference vs exact T=" << T << " t=" << t << " r=" << r;
+    }
+    for (int64_t r = q.rows; r < ldy; ++r) ASSERT_EQ(y[size_t(t * ldy + r)], -5.f) << what << ": wrote past the row stride";
+  }
+}
+
+TEST(PackedLinear, Int8GemvMatchesInt8Reference) {
+  for_each_target([](const std::string& target) {
+    if (target != "AVX2") return;  // the int8-table kernel is AVX2 only (others ignore tuning().int8)
+    uint32_t seed = 500;
+    for (const Shape& s : kShapes)
+      for (int64_t T : {1, 2, 3, 9}) {
+        check_int8(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed), T,
+                   target + " " + name(s, "mixed"));
+        ++seed;
+      }
+    for (int b = 1; b <= 8; ++b)
+      for (int64_t T : {1, 3}) check_int8(quantize(37, 300, 128, uniform_bits(300, 128, b), 90 + b), T,
+                                          target + " " + std::to_string(b) + " bits");
+    const Quantized big = quantize(1030, 520, 128, random_bits(520, 128, 4), 4);  // split between threads
+    check_int8(big, 1, target + " 1030x520");
+  });
+}
+
+TEST(PackedLinear, GemvKernelFromEnvironment) {
+  const char* old = std::getenv("SLIM_GEMV");
+  const std::string saved = old ? old : "";
+  setenv("SLIM_GEMV", "int8", 1);
+  EXPECT_TRUE(pack_detail::int8_from_env());
+  setenv("SLIM_GEMV", "exact", 1);
+  EXPECT_FALSE(pack_detail::int8_from_env());
+  setenv("SLIM_GEMV", "fast", 1);
+  EXPECT_THROW(pack_detail::int8_from_env(), Error);
+  if (old) setenv("SLIM_GEMV", saved.c_str(), 1);
+  else unsetenv("SLIM_GEMV");
 }
 
 TEST(PackedLinear, MovedLinearKeepsItsData) {

@@ -30,11 +30,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
 #include "util/arch.h"
+#include "util/error.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace slim::pack_detail {
@@ -62,6 +66,7 @@ inline float half(uint16_t h) { return arch::f16_to_f32(h); }
 #include "pack/packed_gemv_masked-inl.h"
 #include "pack/packed_gemv_lut-inl.h"
 #include "pack/packed_gemv_lut_avx2-inl.h"
+#include "pack/packed_gemv_int8_avx2-inl.h"
 
 // Tokens per pass over the rows in the GEMV (see GemvMatmul).
 constexpr int64_t kTokenChunk = 8;
@@ -96,11 +101,29 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     }
   in.xp = xp;
   in.xsum = xs;
-  // Rows [0, lut_rows) in LUT blocks (16 rows on AVX-512, whose gathers
-  // need one more row after a block; 8 on AVX2), the rest by the masked kernel.
+  // AVX2 with tuning().int8: rows [0, i8_rows) by the int8-table kernel (16-row blocks).
+  // Then rows [i8_rows, lut_end) in exact LUT blocks (16 rows on AVX-512, whose
+  // gathers need one more row after a block; 8 on AVX2), the rest by the masked kernel.
+  int64_t i8_rows = 0;
+  const int8_t* tq = nullptr;
+  const float* st = nullptr;
+  int64_t tq_stride = 0;
+#if HWY_TARGET == HWY_AVX2
+  if (tuning().lut && tuning().int8) i8_rows = R / kInt8Rows * kInt8Rows;
+  if (i8_rows > 0) {
+    tq_stride = 16 * (in.xstride / 4 + kInt8TablePad);
+    // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
+    int8_t* tqw = reinterpret_cast<int8_t*>(thread_scratch(3, T * tq_stride / 4 + 1));
+    float* stw = thread_scratch(2, T * G);
+    for (int64_t t = 0; t < T; ++t) build_int8_tables(L, xp + t * in.xstride, tqw + t * tq_stride, stw + t * G);
+    tq = tqw;
+    st = stw;
+  }
+#endif
   int64_t lut_rows = 0;
 #if HWY_TARGET <= HWY_AVX2
-  if (tuning().lut) lut_rows = std::max<int64_t>(0, R - kLutRowsAfter) / kLutRows * kLutRows;
+  if (tuning().lut && !(i8_rows > 0))
+    lut_rows = std::max<int64_t>(0, R - i8_rows - kLutRowsAfter) / kLutRows * kLutRows;
   if (lut_rows > 0) {
     in.tstride = in.xstride * 4;                      // 16 floats per 4-column block
     float* tab = thread_scratch(3, T * in.tstride);  // (T, xstride / 4, 16)
@@ -108,17 +131,22 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     in.tables = tab;
   }
 #endif
-  const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_rows + kGemvRowBlock - 1) / kGemvRowBlock;
+  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;
+  const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_end + kGemvRowBlock - 1) / kGemvRowBlock;
 #pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
   {
     // Contiguous ranges of both kinds of blocks, one per thread. Tokens in
     // chunks of kTokenChunk: a chunk's tables (64 KB per token at 4096
     // columns) stay in L2 while every row block passes over them.
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t r0 = std::min(R, lut_rows + n_masked * id / nt * kGemvRowBlock);
-    const int64_t r1 = std::min(R, lut_rows + n_masked * (id + 1) / nt * kGemvRowBlock);
+    const int64_t r0 = std::min(R, lut_end + n_masked * id / nt * kGemvRowBlock);
+    const int64_t r1 = std::min(R, lut_end + n_masked * (id + 1) / nt * kGemvRowBlock);
     for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
+#if HWY_TARGET == HWY_AVX2
+      for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
+        int8_block(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
+#endif
 #if HWY_TARGET <= HWY_AVX2
       lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
 #endif
@@ -128,6 +156,10 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     }
   }
   (void)n_lut;
+  (void)n_i8;
+  (void)tq;
+  (void)st;
+  (void)tq_stride;
 }
 
 // One row's group g: codes rebuilt by masked integer adds of 2^j, then the
@@ -235,5 +267,19 @@ std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTarge
 
 namespace slim {
 const char* packed_kernel_target() { return pack_detail::target_name(); }
+
+void select_kernel_target_from_env() {
+  const char* v = std::getenv("SLIM_KERNEL_TARGET");
+  if (v == nullptr || *v == 0) return;
+  const std::string s(v);
+  SLIM_CHECK(s == "avx2" || s == "avx3", "environment variable SLIM_KERNEL_TARGET='{}': expected 'avx2' or 'avx3'", s);
+#if HWY_ARCH_X86
+  const int64_t t = s == "avx2" ? HWY_AVX2 : HWY_AVX3;
+  SLIM_CHECK(hwy::SupportedTargets() & t, "SLIM_KERNEL_TARGET={}: this CPU does not support it", s);
+  hwy::SetSupportedTargetsForTest(t);  // as bench_kernels --target does
+#else
+  SLIM_CHECK(false, "SLIM_KERNEL_TARGET={}: x86 targets only", s);
+#endif
+}
 }  // namespace slim
 #endif  // HWY_ONCE

@@ -9,6 +9,9 @@
 
 namespace slim::pack_detail {
 
+// SLIM_GEMV (see Tuning::int8); throws slim::Error on an unknown value.
+bool int8_from_env();
+
 // matmul()'s tuning knobs. The defaults are measured with bench_kernels
 // (which also changes them to measure); nothing else should.
 struct Tuning {
@@ -28,6 +31,11 @@ struct Tuning {
   // GEMV rows by the table-lookup kernel (AVX2 and AVX-512); false: all rows
   // by the masked kernel (bench_kernels --no-lut measures the two side by side).
   bool lut = true;
+  // AVX2 only, with lut: GEMV rows by the int8-table kernel (approximate:
+  // int8_gemv.h; end-to-end perplexity in docs/RESULTS.md) instead of the
+  // exact fp32 LUT kernel. Default from the environment: SLIM_GEMV=int8 or
+  // SLIM_GEMV=exact (anything else is an error), unset: default_int8().
+  bool int8 = int8_from_env();
 };
 inline Tuning& tuning() {
   static Tuning t;

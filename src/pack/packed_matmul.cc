@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "pack/packed_kernels.h"
@@ -21,6 +23,17 @@ void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t l
 }
 
 namespace pack_detail {
+
+// The AVX2 GEMV's default kernel when SLIM_GEMV is unset (see Tuning::int8).
+constexpr bool kInt8Default = false;
+
+bool int8_from_env() {
+  const char* v = std::getenv("SLIM_GEMV");
+  if (v == nullptr || *v == 0) return kInt8Default;
+  const std::string s(v);
+  SLIM_CHECK(s == "int8" || s == "exact", "environment variable SLIM_GEMV='{}': expected 'int8' or 'exact'", s);
+  return s == "int8";
+}
 
 float* thread_scratch(int slot, int64_t n) {
   thread_local std::array<std::vector<float>, 4> buf;

@@ -1,0 +1,92 @@
+// Scalar side of the int8 GEMV: table quantization and the reference.
+#include "pack/int8_gemv.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "util/half.h"
+
+namespace slim::pack_detail {
+
+namespace {
+// The 16 subset sums of x[0..3]: subset v = subset v without its top bit + that x.
+void subset_sums(const float* x, float (&t)[16]) {
+  t[0] = 0.f;
+  for (int v = 1; v < 16; ++v) {
+    const int top = v >= 8 ? 3 : v >= 4 ? 2 : v >= 2 ? 1 : 0;
+    t[v] = t[v - (1 << top)] + x[top];
+  }
+}
+}  // namespace
+
+void build_int8_tables(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
+  const int64_t G = L.n_groups();
+  const auto pcol = L.padded_columns();
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t n0 = pcol[size_t(g)] / 4, n1 = pcol[size_t(g + 1)] / 4;
+    // One scale per group, so that every lookup of the group shares it.
+    float m = 0.f, t[16];
+    for (int64_t n = n0; n < n1; ++n) {
+      subset_sums(xp + 4 * n, t);
+      for (float v : t) m = std::max(m, std::fabs(v));
+    }
+    st[g] = m / 127.f;
+    const float inv = m > 0.f ? 127.f / m : 0.f;
+    for (int64_t n = n0; n < n1; ++n) {
+      subset_sums(xp + 4 * n, t);
+      for (int v = 0; v < 16; ++v) tq[16 * n + v] = int8_t(std::clamp(std::nearbyint(t[v] * inv), -127.f, 127.f));
+    }
+  }
+  std::fill(tq + 16 * (pcol[size_t(G)] / 4), tq + 16 * (pcol[size_t(G)] / 4 + kInt8TablePad), int8_t(0));
+}
+
+void matmul_reference_int8(const PackedLinear& L, const float* x, float* y, int64_t T) {
+  const PackedParts& P = L.parts();
+  const int64_t R = L.rows(), C = L.cols(), G = L.n_groups(), n1 = L.n_onebit(), rb = L.row_bytes();
+  const auto gcol = L.group_columns();
+  const auto pcol = L.padded_columns();
+  const auto goff = L.group_offsets();
+  const auto zero = L.zero_points();
+  const auto onecol = L.onebit_column();
+  std::vector<float> xp(static_cast<size_t>(pcol[size_t(G)])), xs(static_cast<size_t>(G)), st(static_cast<size_t>(G));
+  std::vector<int8_t> tq(size_t(16 * (pcol[size_t(G)] / 4 + kInt8TablePad)));
+  for (int64_t t = 0; t < T; ++t) {
+    std::fill(xp.begin(), xp.end(), 0.f);
+    for (int64_t g = 0; g < G; ++g) {
+      float s = 0.f;
+      for (int64_t c = gcol[size_t(g)]; c < gcol[size_t(g + 1)]; ++c)
+        s += xp[size_t(pcol[size_t(g)] + c - gcol[size_t(g)])] = x[t * C + c];
+      xs[size_t(g)] = s;
+    }
+    build_int8_tables(L, xp.data(), tq.data(), st.data());
+    for (int64_t r = 0; r < R; ++r) {
+      double acc = 0;
+      for (int64_t g = 0; g < G; ++g) {
+        const int b = L.bits(g);
+        const int64_t pb = plane_bytes(gcol[size_t(g + 1)] - gcol[size_t(g)]);
+        const uint8_t* base = P.codes.data() + r * rb + goff[size_t(g)];
+        const int8_t* tab = tq.data() + 4 * pcol[size_t(g)];  // 16 entries per 4 columns
+        int64_t sum = 0;
+        for (int j = 0; j < b; ++j)
+          for (int64_t n = 0; n < 2 * pb; ++n) {
+            const int nib = (base[j * pb + n / 2] >> (4 * (n % 2))) & 15;
+            sum += int64_t(tab[16 * n + nib]) << j;
+          }
+        const float scale = f16_to_f32(P.scales[size_t(r * G + g)]);
+        float f, sh;
+        if (b == 1) {
+          f = 2.f * scale;
+          sh = f16_to_f32(P.offsets[size_t(r * n1 + onecol[size_t(g)])]) - scale;
+        } else {
+          f = scale;
+          sh = -scale * float(zero[size_t(r * G + g)]);
+        }
+        acc += double(f) * double(st[size_t(g)]) * double(sum) + double(sh) * double(xs[size_t(g)]);
+      }
+      y[t * R + r] = float(acc);
+    }
+  }
+}
+
+}  // namespace slim::pack_detail
