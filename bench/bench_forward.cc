@@ -27,6 +27,7 @@
 #include "calib/hessian.h"
 #include "model/forward.h"
 #include "util/half.h"
+#include "util/blas_kernels.h"
 #include "util/files.h"
 
 using namespace slim;
@@ -195,13 +196,15 @@ int main(int argc, char** argv) {
   b.w_up.w = gen(rng, c.hidden_dim, c.dim, s);
   b.w_down.w = gen(rng, c.dim, c.hidden_dim, s);
 
+  if (const std::string note = blas_core_note(); !note.empty()) fmt::print("note: {}\n", note);
   if (calib) {
-    fmt::print("7B-shaped decoder block (generated weights), calibration forward, {} threads\n", threads);
+    fmt::print("7B-shaped decoder block (generated weights), calibration forward, {} threads, OpenBLAS {}\n", threads,
+               blas_core_name());
     for (int r = 0; r < reps; ++r)
       for (int T : seqlens) calib_forward(c, b, T, windows, rng);
     return 0;
   }
-  fmt::print("7B-shaped decoder block (generated weights), {} threads\n", threads);
+  fmt::print("7B-shaped decoder block (generated weights), {} threads, OpenBLAS {}\n", threads, blas_core_name());
   fmt::print("{:>6} {:>12} {:>12} {:>14} {:>14} {:>8}\n", "T", "block ms", "tokens/s", "block GFLOP/s",
              "sgemm GFLOP/s", "ratio");
   std::vector<int> lengths = quick ? std::vector<int>{128, 512} : std::vector<int>{128, 512, 2048};

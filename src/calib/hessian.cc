@@ -23,7 +23,9 @@ void HessianAccumulator::add(const float* x, int64_t T) {
               int(dim_));
   const auto t1 = Clock::now();
   const int64_t n = dim_;
-#pragma omp parallel for schedule(static) if (n > 256)
+  // Row i of the upper triangle holds n - i values: chunks handed out
+  // dynamically keep the threads even (static halves gave one thread 3/4).
+#pragma omp parallel for schedule(dynamic, 64) if (n > 256)
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i; j < n; ++j) sum_[size_t(i * n + j)] += batch_[size_t(i * n + j)];
   syrk_s_ += std::chrono::duration<double>(t1 - t0).count();
