@@ -23,9 +23,13 @@ class HessianAccumulator {
   int64_t tokens() const { return tokens_; }
   // The full symmetric H = 2/n Σ xᵀx, (dim, dim) row-major.
   std::vector<double> hessian() const;
+  // Seconds spent in add() so far: the fp32 SYRK, and adding it into the fp64 sum.
+  double syrk_seconds() const { return syrk_s_; }
+  double sum_seconds() const { return sum_s_; }
 
  private:
   int64_t dim_ = 0, sequences_ = 0, tokens_ = 0;
+  double syrk_s_ = 0, sum_s_ = 0;
   std::vector<double> sum_;   // (dim, dim), upper triangle valid
   std::vector<float> batch_;  // (dim, dim) scratch
 };

@@ -28,6 +28,7 @@
 #include "pack/sharded_writer.h"
 #include "quant/bitmap.h"
 #include "quant/pipeline.h"
+#include "util/blas_kernels.h"
 #include "util/error.h"
 #include "util/files.h"
 #include "util/memory.h"
@@ -152,7 +153,8 @@ void print_time_by_part(const nlohmann::json& report) {
   };
   const double gflop = sum_b("forward_gflop"), prop = sum_b("propagate_seconds"), hp = sum_b("hessian_pass_seconds");
   const double ha = sum_b("hessian_add_seconds"), hgflop = sum_b("hessian_pass_gflop");
-  fmt::print("\n{:<52} {:>10}\n", "time by part (blocks of this run)", "seconds");
+  fmt::print("\n{:<52} {:>10}\n", fmt::format("time by part (blocks of this run; OpenBLAS {})", blas_core_name()),
+             "seconds");
   fmt::print("{:<52} {:>10.2f}   ({:.1f} GFLOP/s without the Hessian adds)\n", "forward, original weights (+ Hessians; no down_proj)", hp,
              hp - ha > 0 ? hgflop / (hp - ha) : 0.0);
   fmt::print("{:<52} {:>10.2f}\n", "  of which Hessian accumulation (syrk)", ha);
@@ -295,6 +297,9 @@ void run(QuantizeArgs& a) {
   OutputDir& out = *out_slot;
   fmt::print(stderr, "quantizing {} with {} at {} bits, group {}{}\n", lm.paths.model_path, a.q.method, a.q.bits,
              a.q.group_size, dist::size() > 1 ? fmt::format(", {} ranks", dist::size()) : "");
+  // Calibration is GEMM-bound (the forward passes, Hessians, GPTQ factors): say when BLAS runs slow kernels.
+  if (const std::string note = blas_core_note(); root && a.q.method != "rtn" && !note.empty())
+    fmt::print(stderr, "note: {}\n", note);
   Bitmap bitmap;
   std::vector<LinearQuantParams> params;
   if (a.pack) a.q.params_out = &params;
@@ -322,6 +327,8 @@ void run(QuantizeArgs& a) {
                                       {"calibration", {{"info", calib_info}, {"windows_hash", calib_hash}}},
                                       {"options", options},
                                       {"threads", omp_get_max_threads()},
+                                      // the BLAS kernels change rounding, as the thread count does
+                                      {"blas_core", blas_core_name()},
                                       {"ranks", dist::size()},
                                       {"version", SLIM_VERSION}};
   if (dist::size() > 1 && dist::factor_over_ranks_available())  // it changes U by rounding

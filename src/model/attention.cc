@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -33,8 +34,19 @@ void causal_attention(const ModelConfig& c, int window, const float* q, const fl
   // Small work (decoding a tiny model) stays on one thread: a fork/join costs
   // more than it saves there.
   const bool parallel = tasks > 1 && int64_t(c.n_heads) * T * S * hd > 65536;
-#pragma omp parallel for schedule(dynamic) if (parallel)
+  // Profiling (s.profile): thread-seconds per step, summed over the tasks.
+  using Clock = std::chrono::steady_clock;
+  const bool prof = s.profile;
+  double t_scores = 0, t_softmax = 0, t_pv = 0;
+  auto since = [](Clock::time_point& t) {
+    const auto now = Clock::now();
+    const double d = std::chrono::duration<double>(now - t).count();
+    t = now;
+    return d;
+  };
+#pragma omp parallel for schedule(dynamic) if (parallel) reduction(+ : t_scores, t_softmax, t_pv)
   for (int task = 0; task < tasks; ++task) {
+    Clock::time_point mark = prof ? Clock::now() : Clock::time_point{};
     const int h = task / n_blocks, blk = task % n_blocks;
     const int r0 = blk * kRowBlock, r1 = std::min(T, r0 + kRowBlock), rows = r1 - r0;
     const int kv_h = h / group;
@@ -59,6 +71,7 @@ void causal_attention(const ModelConfig& c, int window, const float* q, const fl
     } else {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, hd, scale, qh, qd, kh, kvd, 0.f, sc, nk);
     }
+    if (prof) t_scores += since(mark);
     for (int r = 0; r < rows; ++r) {
       const int pos = pos0 + r0 + r;  // absolute position of this query
       float* row = sc + int64_t(r) * nk;
@@ -71,6 +84,7 @@ void causal_attention(const ModelConfig& c, int window, const float* q, const fl
         softmax(row + (lo - first), pos + 1 - lo);
       for (int j = pos + 1 - first; j < nk; ++j) row[j] = 0.f;  // the future is masked out
     }
+    if (prof) t_softmax += since(mark);
     // out_h = P V
     if (rows == 1) {
       float* o = out + int64_t(r0) * qd + int64_t(h) * hd;  // (hd)
@@ -85,6 +99,12 @@ void causal_attention(const ModelConfig& c, int window, const float* q, const fl
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, nk, 1.f, sc, nk, vh, kvd, 0.f,
                 out + int64_t(r0) * qd + int64_t(h) * hd, qd);
+    if (prof) t_pv += since(mark);
+  }
+  if (prof) {
+    s.scores_s += t_scores;
+    s.softmax_s += t_softmax;
+    s.pv_s += t_pv;
   }
 }
 

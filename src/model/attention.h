@@ -9,6 +9,10 @@ namespace slim {
 
 struct AttentionScratch {
   std::vector<float> scores;  // (threads, kRowBlock, S)
+  // Thread-seconds spent in each step, accumulated when `profile` is set
+  // (bench_forward --calib): scores (QKᵀ), softmax (with masking), PV.
+  bool profile = false;
+  double scores_s = 0, softmax_s = 0, pv_s = 0;
 };
 
 // q:   (T, n_heads*head_dim) queries for positions pos0 .. pos0+T-1 (RoPE applied)

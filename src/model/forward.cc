@@ -2,6 +2,7 @@
 
 #include "pack/packed_linear.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "util/error.h"
@@ -33,6 +34,21 @@ void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const
   const int64_t n = int64_t(T) * c.dim;
   float* k_new = kbuf + int64_t(pos0) * c.kv_dim();  // (T, kv_dim) rows of this call
   float* v_new = vbuf + int64_t(pos0) * c.kv_dim();
+  // Profiling (s.profile): lap(slot) adds the time since the previous lap.
+  using Clock = std::chrono::steady_clock;
+  ForwardProfile* prof = s.profile;
+  Clock::time_point mark = prof ? Clock::now() : Clock::time_point{};
+  auto lap = [&](double ForwardProfile::*slot) {
+    if (!prof) return;
+    const auto now = Clock::now();
+    prof->*slot += std::chrono::duration<double>(now - mark).count();
+    mark = now;
+  };
+  auto call_hook = [&](InputSite site, const float* in, int dim) {
+    if (!hook) return;
+    (*hook)(site, in, T, dim);
+    lap(&ForwardProfile::hook);
+  };
   // Pre-norm (LLaMA, most OPTs): a sub-block reads norm(x). Post-norm
   // (OPT-350m): it reads x, and x is normed after the residual add.
   auto sub_block_input = [&](const Tensor& w, const Tensor& bias) {
@@ -40,52 +56,64 @@ void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const
       norm_rows(c, x, w, bias, s.xn.data(), T, c.dim);
     else
       std::memcpy(s.xn.data(), x, size_t(n) * sizeof(float));
+    lap(&ForwardProfile::norms);
   };
   // Gemma's sandwich norms: the sub-block's output (proj) is normed before the add.
   auto residual_add = [&](const Tensor& w, const Tensor& bias, const Tensor& post_norm) {
     if (c.sandwich_norm) norm_rows(c, s.proj.data(), post_norm, {}, s.proj.data(), T, c.dim);
     add_inplace(x, s.proj.data(), n);
     if (!c.norm_before) norm_rows(c, x, w, bias, x, T, c.dim);
+    lap(&ForwardProfile::residual);
   };
 
   // --- attention: x += Wo · Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n),  n = norm(x)
   sub_block_input(b.attn_norm, b.attn_norm_bias);
-  if (hook) (*hook)(InputSite::AttnIn, s.xn.data(), T, c.dim);
+  call_hook(InputSite::AttnIn, s.xn.data(), c.dim);
   linear(s.xn.data(), b.wq, s.q.data(), T);
   linear(s.xn.data(), b.wk, k_new, T);
   linear(s.xn.data(), b.wv, v_new, T);
+  lap(&ForwardProfile::qkv);
   if (c.qk_norm) {  // every head's row of head_dim values normalised on its own (the model's RMSNorm kind)
     norm_rows(c, s.q.data(), b.q_norm, {}, s.q.data(), T * c.n_heads, c.head_dim);
     norm_rows(c, k_new, b.k_norm, {}, k_new, T * c.n_kv_heads, c.head_dim);
+    lap(&ForwardProfile::norms);
   }
   if (c.pos != PosKind::Learned) {
     const RopeTable& tab = rope_tab.for_layer(c, layer);
     rope(s.q.data(), T, c.n_heads, c.head_dim, pos0, c.pos, tab);
     rope(k_new, T, c.n_kv_heads, c.head_dim, pos0, c.pos, tab);
+    lap(&ForwardProfile::rope);
   }
+  s.attn.profile = prof != nullptr;
   causal_attention(c, c.window(layer), s.q.data(), kbuf, vbuf, s.att.data(), T, pos0, s.attn);
-  if (hook) (*hook)(InputSite::AttnOut, s.att.data(), T, c.q_dim());
+  lap(&ForwardProfile::attention);
+  call_hook(InputSite::AttnOut, s.att.data(), c.q_dim());
   linear(s.att.data(), b.wo, s.proj.data(), T);
+  lap(&ForwardProfile::o_proj);
   residual_add(b.attn_norm, b.attn_norm_bias, b.attn_post_norm);
 
   // --- MLP: x += W_down · act(n),  SwiGLU: silu(W_gate·n) ⊙ W_up·n;  GeGLU: gelu_tanh(W_gate·n) ⊙ W_up·n;
   //     ReLU: relu(W_up·n)
   sub_block_input(b.ffn_norm, b.ffn_norm_bias);
-  if (hook) (*hook)(InputSite::MlpIn, s.xn.data(), T, c.dim);
+  call_hook(InputSite::MlpIn, s.xn.data(), c.dim);
   if (c.mlp != MlpKind::ReLU) {
     linear(s.xn.data(), b.w_up, s.up.data(), T);
     linear(s.xn.data(), b.w_gate, s.gate.data(), T);
+    lap(&ForwardProfile::gate_up);
     if (c.mlp == MlpKind::GeGLU)
       geglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
     else
       swiglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);
   } else {  // fc1 straight into the hidden buffer
     linear(s.xn.data(), b.w_up, s.gate.data(), T);
+    lap(&ForwardProfile::gate_up);
     relu(s.gate.data(), int64_t(T) * c.hidden_dim);
   }
-  if (hook) (*hook)(InputSite::MlpHidden, s.gate.data(), T, c.hidden_dim);
+  lap(&ForwardProfile::act);
+  call_hook(InputSite::MlpHidden, s.gate.data(), c.hidden_dim);
   if (inputs_only) return;
   linear(s.gate.data(), b.w_down, s.proj.data(), T);
+  lap(&ForwardProfile::down);
   residual_add(b.ffn_norm, b.ffn_norm_bias, b.ffn_post_norm);
 }
 

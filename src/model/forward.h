@@ -16,6 +16,15 @@ namespace slim {
 // uses it to accumulate Hessians). x: (T, in).
 using LinearInputHook = std::function<void(InputSite site, const float* x, int T, int in)>;
 
+// Wall seconds per part of block_forward, accumulated when
+// BlockScratch::profile points to one (bench_forward --calib); the clock
+// reads cost ~20 calls per block, nothing next to a block's GEMMs.
+struct ForwardProfile {
+  double norms = 0, qkv = 0, rope = 0, attention = 0, o_proj = 0, gate_up = 0, act = 0, down = 0, residual = 0,
+         hook = 0;
+  double total() const { return norms + qkv + rope + attention + o_proj + gate_up + act + down + residual + hook; }
+};
+
 // Activations for up to T tokens, allocated once and reused across blocks.
 struct BlockScratch {
   int capacity = 0;
@@ -26,6 +35,7 @@ struct BlockScratch {
   std::vector<float> gate;  // (T, hidden) gate, then silu(gate)*up
   std::vector<float> up;    // (T, hidden)
   AttentionScratch attn;
+  ForwardProfile* profile = nullptr;  // null: no timing
   void ensure(const ModelConfig& c, int T);
 };
 
