@@ -13,6 +13,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "dist/comm.h"
+#include "pack/cpu_target.h"
 #include "util/error.h"
 
 namespace {
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   for (auto add : slim::cli::all_commands()) add(app);
   int rc = 0;
   try {
+    slim::select_cpu_target_from_env();  // SLIM_CPU_TARGET=avx2 etc.: before any kernel runs
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     rc = app.exit(e);
