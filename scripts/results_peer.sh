@@ -35,13 +35,21 @@ fi
 for q in Q2_K Q3_K_S Q4_K_M; do
   [[ -f $SYN/tinyllama-$q.gguf ]] || "$LB/llama-quantize" "$SYN/tinyllama-bf16.gguf" "$SYN/tinyllama-$q.gguf" $q 2 >/dev/null 2>&1
 done
+# Pairs compared (llama.cpp quant : slim model under $SYN/tl-*): the k-quants against slim's packed models of
+# no larger files. slimN = SliM N-bit (g128, --no-sqc as results_packed.sh), rtnN = RTN N-bit g128; -h4e4 = head
+# and embedding packed by RTN at 4 bits.
+PAIRS=${PAIRS:-"Q2_K:slim2-h4e4 Q3_K_S:slim3-h4e4 Q4_K_M:rtn4-h4e4"}
 TL="--calib $S/data/text/wikitext2_valid_tokenized.txt --nsamples 8 --seqlen 128 --seed 0"
-[[ -d $SYN/tl-rtn4 ]] || build/slim quantize --model "$M" --method rtn --bits 4 --group-size 128 --pack --out "$SYN/tl-rtn4"
-for b in 2 3; do
-  [[ -d $SYN/tl-slim$b ]] || build/slim quantize --model "$M" --method slim --no-sqc --bits $b --group-size 128 $TL --pack --out "$SYN/tl-slim$b"
-done
-for v in slim2 slim3 rtn4; do
-  [[ -d $SYN/tl-$v-h4e4 ]] || build/slim pack --model "$SYN/tl-$v" --head-bits 4 --embed-bits 4 --out "$SYN/tl-$v-h4e4"
+for pair in $PAIRS; do
+  v=${pair#*:}; base=${v%-h4e4}; b=${base: -1}
+  if [[ ! -d $SYN/tl-$base ]]; then
+    case $base in
+      slim?) build/slim quantize --model "$M" --method slim --no-sqc --bits $b --group-size 128 $TL --pack --out "$SYN/tl-$base" ;;
+      rtn?) build/slim quantize --model "$M" --method rtn --bits $b --group-size 128 --pack --out "$SYN/tl-$base" ;;
+      *) echo "error: PAIRS: unknown slim model '$v' (slimN or rtnN, optionally -h4e4)" >&2; exit 1 ;;
+    esac
+  fi
+  [[ $v == $base || -d $SYN/tl-$v ]] || build/slim pack --model "$SYN/tl-$base" --head-bits 4 --embed-bits 4 --out "$SYN/tl-$v"
 done
 
 echo "llama.cpp: $(cat "$PEER/COMMIT"); slim: $(git rev-parse --short HEAD) $(build/slim --version)"
@@ -88,12 +96,12 @@ PY
 printf "%s %-10s %-16s %8s %8s %8s %10s %10s\n" r side model MiB pp512 tg128 "tg128@d512" "tg128 1thr"
 for r in $(seq 1 "$ROUNDS"); do
   echo "# round $r, $(date -u +%H:%M:%S) UTC, load: $(uptime | sed 's/.*load average: //')"
-  for pair in "Q2_K slim2-h4e4" "Q3_K_S slim3-h4e4" "Q4_K_M rtn4-h4e4"; do
-    set -- $pair
+  for pair in $PAIRS; do
+    set -- ${pair%:*} ${pair#*:}
     for side in $( ((r % 2)) && echo "llama.cpp slim" || echo "slim llama.cpp"); do  # who goes first alternates
       if [[ $side == slim ]]; then
         slim_run "$SYN/tl-$2" "$2.r$r"
-        report slim "$(stat -c %s "$SYN/tl-$2/model.slim.safetensors")" "$O/$2.r$r" $r
+        report slim "$(du -cb --apparent-size "$SYN/tl-$2"/*.slim.safetensors | tail -1 | cut -f1)" "$O/$2.r$r" $r
       else
         llama "$SYN/tinyllama-$1.gguf" "$1.r$r"
         report llama.cpp "$(stat -c %s "$SYN/tinyllama-$1.gguf")" "$O/$1.r$r" $r
