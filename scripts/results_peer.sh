@@ -11,7 +11,7 @@
 # Models (all under $SLIM_SYNTH, default /work/synth, never in the repo): the bf16 checkpoint, written as a
 # BF16 GGUF by scripts/gguf_from_hf.py and llama-quantized to Q2_K / Q3_K_S / Q4_K_M; slim's packed as
 # scripts/results_packed.sh packs them (SliM 2/3-bit and RTN 4-bit, g128, head and embedding RTN 4-bit: -h4e4).
-# Usage: scripts/results_peer.sh [ROUNDS]     (env: THREADS=2 SLIM_SYNTH LLAMA_PEER SLIM_SHARED)
+# Usage: scripts/results_peer.sh [ROUNDS]     (env: THREADS=2 T1=1 PAIRS SLIM_SYNTH LLAMA_PEER SLIM_SHARED)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=${SLIM_SHARED:-../shared}
@@ -20,6 +20,7 @@ PEER=${LLAMA_PEER:-/work/llama.cpp-peer}
 O=${SLIM_OUT:-out/peer}
 THREADS=${THREADS:-2}
 ROUNDS=${1:-3}
+T1=${T1:-1}        # T1=0 skips the 1-thread decode runs
 export OMP_WAIT_POLICY=passive
 mkdir -p "$O" "$SYN"
 
@@ -61,14 +62,15 @@ llama() {  # gguf tag: one llama-bench line per test, into $O/$tag.jsonl
   local m=$1 tag=$2
   { "$LB/llama-bench" -m "$m" -p 512 -n 128 -t $THREADS -r 1 --no-warmup -o jsonl
     "$LB/llama-bench" -m "$m" -p 0 -n 128 -d 512 -t $THREADS -r 1 --no-warmup -o jsonl
-    "$LB/llama-bench" -m "$m" -p 0 -n 128 -t 1 -r 1 --no-warmup -o jsonl; } > "$O/$tag.jsonl" 2>"$O/$tag.log"
+    [[ $T1 == 0 ]] || "$LB/llama-bench" -m "$m" -p 0 -n 128 -t 1 -r 1 --no-warmup -o jsonl; } > "$O/$tag.jsonl" 2>"$O/$tag.log"
 }
 slim_run() {  # model-dir tag
   local m=$1 tag=$2
   local g=(build/slim generate --model "$m" --temperature 0 --ignore-eos -n 128)
   SLIM_CPU_TARGET=avx2 OPENBLAS_CORETYPE=Haswell "${g[@]}" --threads $THREADS $PROMPT --json "$O/$tag.pp" >/dev/null 2>"$O/$tag.log"
   SLIM_CPU_TARGET=avx2 OPENBLAS_CORETYPE=Haswell "${g[@]}" --threads $THREADS --prompt-tokens 1 --json "$O/$tag.tg" >/dev/null 2>>"$O/$tag.log"
-  SLIM_CPU_TARGET=avx2 OPENBLAS_CORETYPE=Haswell "${g[@]}" --threads 1 --prompt-tokens 1 --json "$O/$tag.tg1" >/dev/null 2>>"$O/$tag.log"
+  rm -f "$O/$tag.tg1"
+  [[ $T1 == 0 ]] || SLIM_CPU_TARGET=avx2 OPENBLAS_CORETYPE=Haswell "${g[@]}" --threads 1 --prompt-tokens 1 --json "$O/$tag.tg1" >/dev/null 2>>"$O/$tag.log"
 }
 report() {  # side size-bytes tag round
   python3 - "$@" <<'PY'
@@ -85,7 +87,9 @@ if side == "llama.cpp":
     t = max(r["n_threads"] for r in rows)
     pp, tg, tgd, tg1 = get(512, 0, 0, t), get(0, 128, 0, t), get(0, 128, 512, t), get(0, 128, 0, 1)
 else:
-    a, b, c = (json.load(open(base + x)) for x in (".pp", ".tg", ".tg1"))
+    import os
+    a, b = (json.load(open(base + x)) for x in (".pp", ".tg"))
+    c = json.load(open(base + ".tg1")) if os.path.exists(base + ".tg1") else {"decode_tokens_per_second": float("nan"), "generated_tokens": 128}
     assert a["kernel_target"] == "AVX2" and a["prompt_tokens"] == 512 and a["generated_tokens"] == 128, a
     assert b["generated_tokens"] == 128 and c["generated_tokens"] == 128
     pp, tg, tgd, tg1 = a["prefill_tokens_per_second"], b["decode_tokens_per_second"], a["decode_tokens_per_second"], c["decode_tokens_per_second"]
