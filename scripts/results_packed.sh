@@ -77,7 +77,7 @@ if [[ $what == tinyllama || $what == all ]]; then
   echo "== GENERATED TinyLlama-1.1B-shaped model (random bf16 weights; speed and size only), $THREADS threads"
   echo "   prefill: WikiText-2 test cut to 512 tokens (pp512); decode: 128 tokens from an empty context (tg128, as llama-bench)"
   M=$SYN/tinyllama-bf16
-  if [[ ! -f $M/model.safetensors ]]; then
+  if [[ ! -f $M/config.json ]]; then  # make_synthetic_model writes shards (model-0000N-of-00023)
     build/bench/make_synthetic_model --shape tinyllama --dtype bf16 --out $M
     cp $S/data/models/tokenizer_llama2_32k.model $M/tokenizer.model
   fi
@@ -97,7 +97,7 @@ if [[ $what == tinyllama || $what == all ]]; then
   done
   header
   P="--prompt-file $S/data/text/wikitext2_test.txt --prompt-tokens 512"
-  gen $M $O/tl-fp32.json $P; row "bf16 file, fp32 compute" $M/model.safetensors $O/tl-fp32.json
+  gen $M $O/tl-fp32.json $P; row "bf16 file, fp32 compute" $M $O/tl-fp32.json
   for v in slim2 slim2-h4 slim2-h4e4 slim3 slim3-h4 slim3-h4e4 rtn4 rtn4-h4 rtn4-h4e4; do
     gen $SYN/tl-$v $O/tl-$v.json $P
     row "packed $v" $SYN/tl-$v/model.slim.safetensors $O/tl-$v.json

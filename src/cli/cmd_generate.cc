@@ -10,6 +10,7 @@
 #include "eval/sampling.h"
 #include "io/model_source.h"
 #include "model/forward.h"
+#include "pack/packed_linear.h"
 #include "util/error.h"
 #include "util/memory.h"
 
@@ -116,6 +117,7 @@ void run(const GenerateArgs& a) {
                       {"decode_tokens_per_second", generated > 0 ? generated / decode_s : 0.0},
                       {"peak_rss_mib", rss_mib},
                       {"model_format", lm.model.format},
+                      {"kernel_target", packed_kernel_target()},
                       {"command", command_line()}});
 }
 }  // namespace

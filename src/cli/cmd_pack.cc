@@ -36,7 +36,10 @@ void run(const PackArgs& a) {
   LoadedModel lm = open_model(a.model.model, a.model.tokenizer, /*need_tokenizer=*/false);
   SLIM_CHECK(lm.model.format == kPackedFormat,
              "{}: slim pack rewrites packed models; make one with `slim quantize ... --pack`", lm.paths.model_path);
-  const auto src = SafetensorsFile::open((fs::path(lm.paths.model_path) / kPackedFileName).string());
+  // One file or shards (slim quantize writes shards as blocks finish): every
+  // file carries the same format metadata, read from the first.
+  const TensorSet src_set = TensorSet::open_dir(lm.paths.model_path, kPackedFileName, kPackedIndexName);
+  const auto& src = src_set.files().at(0);
   PackedSaveOptions po;
   po.source_dtype = lm.model.source_dtype;
   po.head_bits = a.head_bits;

@@ -14,6 +14,7 @@
 #include "cli/common.h"
 #include "dist/comm.h"
 #include "pack/packed_linear.h"
+#include "pack/cpu_target.h"
 #include "util/error.h"
 
 namespace {
@@ -62,6 +63,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   try {
     slim::select_kernel_target_from_env();  // before parse: the commands run inside it
+    slim::select_cpu_target_from_env();  // SLIM_CPU_TARGET=avx2 etc.: before any kernel runs
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     rc = app.exit(e);
