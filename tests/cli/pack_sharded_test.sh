@@ -4,12 +4,8 @@
 # shard, packs the head and embedding, and the result generates.
 #   pack_sharded_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
-slim=$1 src=$2
-shared="$src/../shared/data"
-[ -f "$shared/models/stories260K.bin" ] || { echo "skip: no $shared/models/stories260K.bin"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/common.sh"
+need_stories
 "$slim" quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method rtn --bits 4 \
   --group-size 16 --pack --threads 1 --out "$work/m" > "$work/log" 2>&1 || { cat "$work/log"; fail "quantize"; }
 [ -f "$work/m/model.slim.safetensors.index.json" ] && [ ! -f "$work/m/model.slim.safetensors" ] || { ls "$work/m"; fail "quantize did not write shards"; }

@@ -6,12 +6,8 @@
 # full-precision stream); a checkpoint is never silently reused or discarded.
 #   resume_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
-slim=$1 src=$2
-shared="$src/../shared/data"
-[ -f "$shared/models/stories260K.bin" ] || { echo "skip: no $shared/models/stories260K.bin"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+. "$(dirname "$0")/lib/common.sh"
+need_stories
 args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --bits 2
       --group-size 16 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 8 --seqlen 128 --threads 1)
 for pack in pack fake plus; do
