@@ -9,6 +9,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev libpng-dev libhwy-dev
   libutf8proc-dev
   libopenmpi-dev openmpi-bin libscalapack-openmpi-dev
+  libclang-rt-14-dev  # libFuzzer's runtime: the fuzz smoke of the sanitizer suite (test.sh --sanitize)
 )
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

@@ -128,6 +128,13 @@ namespace dense16_detail {
 HWY_EXPORT(ToF32);
 HWY_EXPORT(GemvRows);
 HWY_EXPORT(TargetName);
+// Dispatched from inside this namespace: with a single compiled target (HWY_COMPILE_ONLY_STATIC,
+// the sanitizer build) HWY_DYNAMIC_DISPATCH becomes a static call that takes unqualified names.
+void to_f32(const uint16_t* src, bool bf16, int64_t n, float* out) { HWY_DYNAMIC_DISPATCH(ToF32)(src, bf16, n, out); }
+void gemv_rows(const uint16_t* w, bool bf16, int64_t cols, const float* x, float* y, int64_t r0, int64_t r1) {
+  HWY_DYNAMIC_DISPATCH(GemvRows)(w, bf16, cols, x, y, r0, r1);
+}
+const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
 }  // namespace dense16_detail
 
 namespace {
@@ -142,12 +149,12 @@ constexpr int64_t kPanelBytes = 1 << 19;
 }  // namespace
 
 void dense16_to_f32(const uint16_t* src, ElemType type, int64_t n, float* out) {
-  HWY_DYNAMIC_DISPATCH(dense16_detail::ToF32)(src, is_bf16(type), n, out);
+  dense16_detail::to_f32(src, is_bf16(type), n, out);
 }
 
 void dense16_gemv_rows(const uint16_t* w, ElemType type, int64_t cols, const float* x, float* y, int64_t r0,
                        int64_t r1) {
-  HWY_DYNAMIC_DISPATCH(dense16_detail::GemvRows)(w, is_bf16(type), cols, x, y, r0, r1);
+  dense16_detail::gemv_rows(w, is_bf16(type), cols, x, y, r0, r1);
 }
 
 void dense16_matmul(const Tensor& W, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
@@ -162,7 +169,7 @@ void dense16_matmul(const Tensor& W, const float* x, float* y, int64_t T, int64_
       const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
       const int64_t r0 = std::min(R, blocks * id / nt * 4), r1 = std::min(R, blocks * (id + 1) / nt * 4);
       for (int64_t t = 0; t < T; ++t)
-        HWY_DYNAMIC_DISPATCH(dense16_detail::GemvRows)(w, bf16, C, x + t * ldx, y + t * ldy, r0, r1);
+        dense16_detail::gemv_rows(w, bf16, C, x + t * ldx, y + t * ldy, r0, r1);
     }
     return;
   }
@@ -175,7 +182,7 @@ void dense16_matmul(const Tensor& W, const float* x, float* y, int64_t T, int64_
     thread_local std::vector<float> buf;
     const int64_t r0 = p * panel, r1 = std::min(R, r0 + panel);
     if (int64_t(buf.size()) < panel * C) buf.resize(size_t(panel * C));
-    HWY_DYNAMIC_DISPATCH(dense16_detail::ToF32)(w + r0 * C, bf16, (r1 - r0) * C, buf.data());
+    dense16_detail::to_f32(w + r0 * C, bf16, (r1 - r0) * C, buf.data());
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(r1 - r0), int(C), 1.f, x, int(ldx), buf.data(),
                 int(C), 0.f, y + r0, int(ldy));
   }
@@ -198,7 +205,7 @@ void dense16_gemv_reference(const uint16_t* w, ElemType type, int64_t rows, int6
   }
 }
 
-const char* dense16_target() { return HWY_DYNAMIC_DISPATCH(dense16_detail::TargetName)(); }
+const char* dense16_target() { return dense16_detail::target_name(); }
 std::vector<int64_t> dense16_targets() { return hwy::SupportedAndGeneratedTargets(); }
 
 }  // namespace slim
