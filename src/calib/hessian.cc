@@ -5,12 +5,14 @@
 #include <chrono>
 
 #include "dist/comm.h"
+#include "util/error.h"
 
 namespace slim {
 
 void HessianAccumulator::reset(int64_t dim) {
   dim_ = dim;
   sequences_ = tokens_ = 0;
+  holds_sum_ = true;
   sum_.assign(size_t(dim * dim), 0.0);
   batch_.assign(size_t(dim * dim), 0.f);
 }
@@ -34,8 +36,9 @@ void HessianAccumulator::add(const float* x, int64_t T) {
   tokens_ += T;
 }
 
-void HessianAccumulator::reduce_over_ranks() {
+void HessianAccumulator::reduce_over_ranks(int root) {
   if (dist::size() == 1) return;
+  SLIM_CHECK(holds_sum_, "internal: a {}-wide Hessian reduced twice", dim_);
   const int64_t n = dim_;
   // The upper triangle and the two counts, packed: half the bytes of the square.
   std::vector<double> packed(size_t(n * (n + 1) / 2 + 2));
@@ -44,7 +47,15 @@ void HessianAccumulator::reduce_over_ranks() {
     for (int64_t j = i; j < n; ++j) packed[k++] = sum_[size_t(i * n + j)];
   packed[k] = double(sequences_);
   packed[k + 1] = double(tokens_);
-  dist::allreduce_sum(packed);
+  if (root == kEveryRank) {
+    dist::allreduce_sum(packed);
+  } else {
+    dist::reduce_sum(packed, root);
+    if (dist::rank() != root) {
+      holds_sum_ = false;
+      return;
+    }
+  }
   k = 0;
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = i; j < n; ++j) sum_[size_t(i * n + j)] = packed[k++];
@@ -53,6 +64,8 @@ void HessianAccumulator::reduce_over_ranks() {
 }
 
 std::vector<double> HessianAccumulator::hessian() const {
+  SLIM_CHECK(holds_sum_, "internal: rank {} asked for a {}-wide Hessian that was reduced to another rank",
+             dist::rank(), dim_);
   const int64_t n = dim_;
   std::vector<double> h(size_t(n * n));
   const double s = sequences_ > 0 ? 2.0 / double(sequences_) : 0.0;

@@ -15,9 +15,15 @@ class HessianAccumulator {
   void reset(int64_t dim);
   // x: (T, dim) activations of one sequence.
   void add(const float* x, int64_t T);
-  // Every rank's sums added up (in rank order, dist/comm.h): afterwards each
-  // rank holds the accumulator of all ranks' sequences. No-op with one rank.
-  void reduce_over_ranks();
+  // Every rank's sums added up (in rank order, dist/comm.h): afterwards rank
+  // `root` holds the accumulator of all ranks' sequences, or every rank with
+  // kEveryRank. The sums are the same bits either way. A rank left without
+  // them refuses hessian() (its partial sum would be silently wrong). No-op
+  // with one rank.
+  static constexpr int kEveryRank = -1;
+  void reduce_over_ranks(int root = kEveryRank);
+  // False on a rank that a reduce_over_ranks to another rank left without the sums.
+  bool holds_sum() const { return holds_sum_; }
   int64_t dim() const { return dim_; }
   int64_t sequences() const { return sequences_; }
   int64_t tokens() const { return tokens_; }
@@ -30,6 +36,7 @@ class HessianAccumulator {
  private:
   int64_t dim_ = 0, sequences_ = 0, tokens_ = 0;
   double syrk_s_ = 0, sum_s_ = 0;
+  bool holds_sum_ = true;
   std::vector<double> sum_;   // (dim, dim), upper triangle valid
   std::vector<float> batch_;  // (dim, dim) scratch
 };

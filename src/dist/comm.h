@@ -43,6 +43,10 @@ inline Share my_share(int64_t n) { return share_of(n, rank(), size()); }
 
 // Element-wise sum over ranks, in rank order, identical on every rank.
 void allreduce_sum(std::span<double> data);
+// The same sums (the same order, so the same bits) on rank `root` only: a
+// reduce-scatter and a gather to the root, about half the bytes of
+// allreduce_sum on every other rank. Elsewhere `data` is left unspecified.
+void reduce_sum(std::span<double> data, int root);
 // Every rank's bytes concatenated in rank order, on every rank.
 std::vector<std::byte> allgather(std::span<const std::byte> mine);
 // `data` of rank `root` copied to every rank (sizes must match).

@@ -1,9 +1,9 @@
 // GPTQ with a linear's rows divided among the ranks (dist/comm.h). Rows are
 // independent given the shared factor U (each row's error feedback reads
 // only U and itself), so rank r quantizes rows [share_r) and the pieces are
-// gathered: every rank ends with the whole result, the same as
-// gptq_quantize on all rows (the loss summed in rank order). One rank: a
-// plain gptq_quantize call.
+// gathered as their codes (quant/row_codes.h): every rank ends with the
+// whole result, the same as gptq_quantize on all rows (the loss summed in
+// rank order). One rank: a plain gptq_quantize call.
 #pragma once
 #include "quant/gptq.h"
 

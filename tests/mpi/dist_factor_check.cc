@@ -21,6 +21,7 @@
 #include <random>
 #include <string>
 
+#include "../error_of.h"
 #include "dist/comm.h"
 #include "dist/factor.h"
 #include "quant/gptq.h"
@@ -28,6 +29,7 @@
 #include "util/error.h"
 
 using namespace slim;
+using slim::test::error_of;
 
 namespace {
 
@@ -75,15 +77,6 @@ void compare(const std::string& name, std::span<const double> h, int64_t n, cons
   if (dist::is_root())
     fmt::print("{}: n {} block {}: max |dU| / max |U| = {:.3g}, u_diag rel {:.3g}, retries {} / {}, dead {}\n", name,
                n, block, dmax / umax, ddiag, all.damp_retries, one.damp_retries, all.dead_columns);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 int checks() {
