@@ -88,6 +88,15 @@ GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const
   });
 }
 
+GptqFactor gptq_factor_over_ranks(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
+                                  const GptqOptions& opt, int block) {
+  SLIM_CHECK(!opt.reference_inverse, "internal: the reference inverse is a one-process cross-check");
+  return gptq_factor(slice, h_diag, cols, opt, [block](const dist::DampedSymmetric& a, std::vector<float>& u,
+                                                       std::vector<double>& u_diag) {
+    return dist::inverse_cholesky_upper_over_ranks(a, block, u, u_diag);
+  });
+}
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt) {
   if (dist::size() == 1) return gptq_quantize(w, rows, cols, factor, opt);

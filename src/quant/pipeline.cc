@@ -141,15 +141,20 @@ struct SiteCache {
   }
 
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
-  // all ranks together, in site order; the rest by their owners, who alone
-  // hold those sites' Hessian sums (hessian_roots).
+  // all ranks together, in site order, from every rank's slice of the sum
+  // (or the whole sum when SBA needed it everywhere); the rest by their
+  // owners, who alone hold those sites' sums (hessian_roots).
   void build_block_factors(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
     const auto& sites = job.block_sites;
     const FactorPlan plan = factor_plan(sites, go.reference_inverse, opt);
     block_factors.assign(sites.size(), {});
-    for (size_t i = 0; i < sites.size(); ++i)
-      if (plan.shared[i])
-        block_factors[i] = gptq_factor_over_ranks(sites[i].hessian(), sites[i].dim(), go, opt.dist_factor_block);
+    for (size_t i = 0; i < sites.size(); ++i) {
+      if (!plan.shared[i]) continue;
+      const HessianAccumulator& s = sites[i];
+      block_factors[i] = s.holds_sum()
+                             ? gptq_factor_over_ranks(s.hessian(), s.dim(), go, opt.dist_factor_block)
+                             : gptq_factor_over_ranks(s.slice(), s.slice_diagonal(), s.dim(), go, opt.dist_factor_block);
+    }
     for (size_t i = 0; i < sites.size(); ++i)
       if (!plan.shared[i] && plan.owner[i] == dist::rank())
         block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
@@ -498,14 +503,14 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
         lwc_blocks.push_back(std::move(rec));
       };
     }
-    // Each owned site's sum goes to the rank that factors it; the shared
-    // (ScaLAPACK) sites', and every site's when SBA reads H, to every rank.
+    // Each owned site's sum goes to the rank that factors it, each shared
+    // (ScaLAPACK) site's in slices; every site's to every rank when SBA reads H.
     if (!allocation_reads_hessian(opt, slim))
       so.hessian_roots = [&opt](std::span<const HessianAccumulator> sites) {
         const FactorPlan plan = factor_plan(sites, /*reference_inverse=*/false, opt);
         std::vector<int> roots(sites.size());
         for (size_t i = 0; i < sites.size(); ++i)
-          roots[i] = plan.shared[i] ? HessianAccumulator::kEveryRank : plan.owner[i];
+          roots[i] = plan.shared[i] ? HessianAccumulator::kSliced : plan.owner[i];
         return roots;
       };
     SiteCache site;
