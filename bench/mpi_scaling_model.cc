@@ -11,9 +11,13 @@
 //                          then the most loaded rank's other sites (factor_owners)
 //   GPTQ loop              ceil(rows / N) rows of every linear     (split by rows)
 //   allocation (slim)      every rank, whole linears              (replicated)
-//   network                Hessian reduce-scatter + allgather (packed upper triangles, fp64),
-//                          the owned sites' factor broadcasts (fp32 U), the quantized rows
-//                          allgathered (fp32 + parameters); the distributed factors' panel
+//   network                Hessian reduce-scatter (packed upper triangles, fp64), then the
+//                          gather of each owned site to the rank that factors it, and each
+//                          distributed site's entries sent to the ranks whose pieces need
+//                          them (~1/N of its triangle each, plus the diagonal); the owned
+//                          sites' factor broadcasts (fp32 U), the quantized rows allgathered
+//                          as codes at --bits plus fp16 scale and zero per group (quant/
+//                          row_codes.h); the distributed factors' panel
 //                          broadcasts (pdpotrf and pdtrtri: ~n²/2 · (1/pr + 1/pc) fp64 each
 //                          per rank on a pr x pc grid) and U allgather (fp32 upper
 //                          triangle), plus a latency of --latency-us per hop, 2 broadcasts
@@ -21,14 +25,15 @@
 //                          routine: the bytes of the rank that receives most / link
 //                          bandwidth, no overlap with compute. Each rank checkpoints its
 //                          own windows (no gather to rank 0); --gather puts the old
-//                          checkpoint gather back for comparison.
+//                          checkpoint gather back for comparison, --allreduce-hessians the
+//                          old Hessian allreduce to every rank, --fp32-rows the old fp32 rows.
 // A node is `cores` times the measured single-core rates (linear: optimistic
 // for compute, so pessimistic for the speed-up, whose loss is the network
 // and the replicated parts). Without --dist-factor-speedup2 every factor is
 // built by one rank (the build without ScaLAPACK).
 //   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
 //                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
-//                     [--json OUT]
+//                     [--allreduce-hessians] [--fp32-rows] [--bits B] [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -71,6 +76,9 @@ struct Setup {
   int64_t dist_min = 8192;
   double latency_s = 20e-6;
   bool gather = false;         // the old checkpoint gather to rank 0
+  bool allreduce_hessians = false;  // the old Hessian allreduce to every rank
+  bool fp32_rows = false;      // the old fp32 rows (+ fp32 scale and zero)
+  double bits = 4;             // bits per weight of the rows sent as codes
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
 };
 
@@ -116,10 +124,18 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
   const std::vector<int> owner = slim::factor_owners(owned, N);
   int pr = 1, pc = 1;
   grid_shape(N, pr, pc);
-  double packed = 0;
   for (size_t i = 0; i < d.size(); ++i) {
     const double n = double(d[i]);
-    packed += n * (n + 1) / 2 * 8;
+    const double packed = n * (n + 1) / 2 * 8;
+    if (setup.allreduce_hessians) {
+      b.reduce += 2 * f * packed;  // reduce-scatter + allgather
+    } else {
+      b.reduce += f * packed;  // reduce-scatter
+      if (setup.shared(d[i], N))
+        b.reduce += f * packed / N + f * n * 8;  // this rank's piece from the others, the diagonal allgather
+      else if (owner[i] == rank)
+        b.reduce += f * packed;  // the gather of the other slices
+    }
     if (setup.shared(d[i], N)) {
       // pdpotrf + pdtrtri panel broadcasts along the grid's rows and columns,
       // then the other ranks' fp32 upper triangles and fp64 diagonals
@@ -129,9 +145,12 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
       b.factors += n * n * 4 + n * 17;
     }
   }
-  b.reduce = 2 * f * packed;
   double rows = 0;
-  for (const Lin& l : linears(s)) rows += double(l.rows) * double(l.cols) * 4 + double(l.rows) * std::ceil(double(l.cols) / group) * 8;
+  for (const Lin& l : linears(s)) {
+    const double groups = double(l.rows) * std::ceil(double(l.cols) / group);
+    rows += setup.fp32_rows ? double(l.rows) * double(l.cols) * 4 + groups * 8
+                            : double(l.rows) * std::ceil(double(l.cols) * setup.bits / 8) + groups * 4;
+  }
   b.rows = f * rows;
   b.gather_root = setup.gather && rank == 0 ? f * windows * T * double(s.dim) * 2 : 0;
   return b;
@@ -204,17 +223,20 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--dist-factor-min") && i + 1 < argc) setup.dist_min = std::atoll(argv[++i]);
     else if (!std::strcmp(argv[i], "--latency-us") && i + 1 < argc) setup.latency_s = std::atof(argv[++i]) * 1e-6;
     else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
+    else if (!std::strcmp(argv[i], "--allreduce-hessians")) setup.allreduce_hessians = true;
+    else if (!std::strcmp(argv[i], "--fp32-rows")) setup.fp32_rows = true;
+    else if (!std::strcmp(argv[i], "--bits") && i + 1 < argc) setup.bits = std::atof(argv[++i]);
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
                          "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
-                         "[--gather] [--json OUT]\n");
+                         "[--gather] [--allreduce-hessians] [--fp32-rows] [--bits B] [--json OUT]\n");
       return 2;
     }
   }
   if (report1.empty() || measured_cores < 1 || cores < 1 || speedup2 < 0 || speedup2 > 2 || setup.dist_min < 1 ||
-      setup.latency_s < 0) {
+      setup.latency_s < 0 || !(setup.bits >= 1 && setup.bits <= 8)) {
     fmt::print(stderr, "mpi_scaling_model: --report is required; cores must be >= 1, --dist-factor-speedup2 in "
-                       "(0, 2], --dist-factor-min >= 1, --latency-us >= 0\n");
+                       "(0, 2], --dist-factor-min >= 1, --latency-us >= 0, --bits in [1, 8]\n");
     return 2;
   }
   setup.dist_efficiency = speedup2 / 2;
@@ -302,8 +324,13 @@ int main(int argc, char** argv) {
     else
       fmt::print("every factor built by one rank; {}\n",
                  setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
+    fmt::print("Hessians {}; quantized rows sent {}\n",
+               setup.allreduce_hessians ? "allreduced to every rank" : "reduced to the ranks that factor them",
+               setup.fp32_rows ? "as fp32" : fmt::format("as {:g}-bit codes + fp16 scale and zero", setup.bits));
     out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
-                    {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather}};
+                    {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather},
+                    {"allreduce_hessians", setup.allreduce_hessians}, {"fp32_rows", setup.fp32_rows},
+                    {"bits", setup.bits}};
     fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
                "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
     out["projections"] = json::array();
@@ -322,6 +349,18 @@ int main(int argc, char** argv) {
                                         {"parts", {{"forward", t.forward}, {"syrk", t.syrk}, {"factors", t.factors},
                                                    {"gptq", t.gptq}, {"allocation", t.alloc}, {"network", t.net}}}});
         }
+    }
+    // Where the busiest rank's bytes go at 32 nodes (the goal's point).
+    for (const Shape& s : targets) {
+      Bytes worst;
+      for (int r = 0; r < 32; ++r) {
+        const Bytes b = block_bytes(s, 32, tn, tT, group, r, setup);
+        if (b.total() > worst.total()) worst = b;
+      }
+      fmt::print("{} at 32 nodes, busiest rank per block: {:.3f} GB = Hessians {:.3f}, owned factors {:.3f}, "
+                 "distributed factors (panels + U) {:.3f}, quantized rows {:.3f}, checkpoint gather {:.3f}\n",
+                 s.name, worst.total() / 1e9, worst.reduce / 1e9, worst.factors / 1e9, worst.dist_factor / 1e9,
+                 worst.rows / 1e9, worst.gather_root / 1e9);
     }
     if (!json_out.empty()) std::ofstream(json_out) << out.dump(2) << "\n";
   } catch (const std::exception& e) {

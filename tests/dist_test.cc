@@ -9,7 +9,9 @@
 
 #include "dist/comm.h"
 #include "quant/gptq.h"
+#include "quant/row_codes.h"
 #include "quant/sqc.h"
+#include "test_util.h"
 
 namespace slim {
 namespace {
@@ -96,6 +98,61 @@ TEST(DistRows, SliMRowSlicesAreBitIdentical) {  // mixed group bits and SQC's fi
   o.group_bits = {1, 2, 3, 2, 2, 1, 3, 2, 2, 2, 3, 1, 2, 2, 3, 2};
   o.fitter = make_sqc_fitter({});
   expect_row_slices_equal_whole(L, o);
+}
+
+// What a rank sends of its quantized rows (quant/row_codes.h): codes at each
+// group's width plus fp16 parameters, decoding to the same bits.
+void expect_codes_round_trip(const GptqResult& r, int64_t rows, int64_t cols) {
+  const RowLayout lay{cols, r.g_idx, r.group_bits};
+  const std::vector<std::byte> msg = encode_rows(r.q, r.params, rows, lay);
+  ASSERT_TRUE(encoded_as_codes(msg)) << "GPTQ's parameters are fp16-storable, so codes must be sent";
+  int64_t bits = 0;
+  for (int64_t c = 0; c < cols; ++c) bits += r.group_bits[size_t(r.g_idx[size_t(c)])];
+  EXPECT_EQ(int64_t(msg.size()), 1 + rows * lay.groups() * 4 + rows * ((bits + 7) / 8));
+  std::vector<float> q(r.q.size(), -1.f);
+  std::vector<QuantParams> params(r.params.size());
+  EXPECT_EQ(decode_rows(msg, rows, lay, q.data(), params.data()), msg.size());
+  EXPECT_EQ(std::memcmp(q.data(), r.q.data(), q.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(params.data(), r.params.data(), params.size() * sizeof(QuantParams)), 0);
+}
+
+TEST(RowCodes, GptqRowsDecodeBitForBit) {
+  const Layer L = make_layer(300, 256, 7);
+  GptqOptions o;
+  o.bits = 4;
+  o.group_size = 32;
+  expect_codes_round_trip(gptq_quantize(L.w, L.rows, L.cols, gptq_factor(L.h, L.cols, o), o), L.rows, L.cols);
+  o.act_order = true;  // groups by processing position: g_idx is a permutation's
+  expect_codes_round_trip(gptq_quantize(L.w, L.rows, L.cols, gptq_factor(L.h, L.cols, o), o), L.rows, L.cols);
+}
+
+TEST(RowCodes, SliMRowsDecodeBitForBit) {  // 1- to 3-bit groups, SQC's parameters
+  const Layer L = make_layer(300, 256, 9);
+  GptqOptions o;
+  o.bits = 2;
+  o.group_size = 16;
+  o.group_bits = {1, 2, 3, 2, 2, 1, 3, 2, 2, 2, 3, 1, 2, 2, 3, 2};
+  o.fitter = make_sqc_fitter({});
+  expect_codes_round_trip(gptq_quantize(L.w, L.rows, L.cols, gptq_factor(L.h, L.cols, o), o), L.rows, L.cols);
+}
+
+// A scale fp16 cannot hold would change the weights if sent as codes: fp32 goes instead.
+TEST(RowCodes, UnstorableParametersTravelAsFp32) {
+  const int64_t rows = 3, cols = 8;
+  const std::vector<int> g_idx(size_t(cols), 0), bits{4};
+  const RowLayout lay{cols, g_idx, bits};
+  std::vector<QuantParams> params(size_t(rows), QuantParams{0.1f, 7.f});
+  std::vector<float> q(size_t(rows * cols));
+  for (int64_t i = 0; i < rows * cols; ++i) q[size_t(i)] = fake_quant(float(i % 11) * 0.07f - 0.3f, params[0], 4);
+  const std::vector<std::byte> msg = encode_rows(q, params, rows, lay);
+  EXPECT_FALSE(encoded_as_codes(msg));
+  std::vector<float> back(q.size());
+  std::vector<QuantParams> pb(params.size());
+  EXPECT_EQ(decode_rows(msg, rows, lay, back.data(), pb.data()), msg.size());
+  EXPECT_EQ(std::memcmp(back.data(), q.data(), q.size() * sizeof(float)), 0);
+  // A truncated message is refused, not read past its end.
+  test::expect_error([&] { decode_rows(std::span(msg).first(msg.size() - 1), rows, lay, back.data(), pb.data()); },
+                     "rows need");
 }
 
 }  // namespace

@@ -28,14 +28,7 @@ class MemoryLimit {
   ~MemoryLimit() { unsetenv("SLIM_MEMORY_LIMIT"); }
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 // stories260K's shape.
 ModelConfig stories260k() {

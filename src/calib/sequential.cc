@@ -177,7 +177,10 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     }
     if (ranks) {  // every rank ends with the sums (and SBA's token sample) of all windows
       const auto r0 = Clock::now();
-      for (auto& h : hess) h.reduce_over_ranks();
+      const std::vector<int> roots =
+          opt.hessian_roots ? opt.hessian_roots(hess) : std::vector<int>(std::size(hess), HessianAccumulator::kEveryRank);
+      SLIM_CHECK(roots.size() == std::size(hess), "internal: {} Hessian roots for {} sites", roots.size(), std::size(hess));
+      for (size_t i = 0; i < roots.size(); ++i) hess[i].reduce_over_ranks(roots[i]);
       if (opt.capture_stride > 0)
         for (auto& cap : captured) {
           const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(cap.x)));

@@ -114,6 +114,11 @@ struct SequentialOptions {
   std::function<void(std::span<std::byte> inputs)> load_inputs;
   std::function<void(std::span<std::byte> reference)> load_reference;
   std::vector<BlockTimes>* times = nullptr;  // receives one entry per block run
+  // Several ranks: which rank needs each of the block's four input sites'
+  // Hessian sums (HessianAccumulator::kEveryRank: all of them), by site
+  // (q/k/v, o, gate/up, down). Each sum goes only where it is needed, about
+  // half the bytes of summing it on every rank. Unset: every rank.
+  std::function<std::vector<int>(std::span<const HessianAccumulator> sites)> hessian_roots;
 };
 
 // What run_sequential (and the GPTQ-family quantizers it drives) allocates for

@@ -177,6 +177,15 @@ void print_time_by_part(const nlohmann::json& report) {
     fmt::print("{:<52} {:>10.2f}\n", "combining Hessians across ranks", sum_b("reduce_seconds"));
     fmt::print("{:<52} {:>10.1f}   (sent {:.1f} MB)\n", "rank 0 received, MB", sum_b("comm_received_bytes") / 1e6,
                sum_b("comm_sent_bytes") / 1e6);
+    std::vector<double> by_rank;  // received over the blocks run, by rank
+    for (const auto& b : blocks)
+      if (b.contains("comm_received_bytes_by_rank")) {
+        const auto& v = b["comm_received_bytes_by_rank"];
+        by_rank.resize(v.size(), 0.0);
+        for (size_t r = 0; r < v.size(); ++r) by_rank[r] += v[r].get<double>();
+      }
+    if (!by_rank.empty())
+      fmt::print("{:<52} {:>10.1f}\n", "busiest rank received, MB", *std::max_element(by_rank.begin(), by_rank.end()) / 1e6);
   }
 }
 

@@ -43,6 +43,15 @@ inline Share my_share(int64_t n) { return share_of(n, rank(), size()); }
 
 // Element-wise sum over ranks, in rank order, identical on every rank.
 void allreduce_sum(std::span<double> data);
+// The same sums (the same order, so the same bits) on rank `root` only: a
+// reduce-scatter and a gather to the root, about half the bytes of
+// allreduce_sum on every other rank. Elsewhere `data` is left unspecified.
+void reduce_sum(std::span<double> data, int root);
+// The first half of both: this rank's slice share_of(data.size(), rank) of
+// the same sums, about 1/N of allreduce_sum's bytes received.
+std::vector<double> reduce_scatter_sum(std::span<const double> data);
+// to[d] of rank r arrives as result[r] on rank d (to.size() == size()).
+std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>& to);
 // Every rank's bytes concatenated in rank order, on every rank.
 std::vector<std::byte> allgather(std::span<const std::byte> mine);
 // `data` of rank `root` copied to every rank (sizes must match).

@@ -87,18 +87,23 @@ std::string describe() {
   return fmt::format("rank {}/{} on {}", g_rank, g_size, host);
 }
 
-void allreduce_sum(std::span<double> data) {
-  if (g_size == 1) return;
-  g_traffic.calls++;
+namespace {
+
+// The first half of the reductions: rank r receives every rank's copy of
+// its slice share_of(n, r) and adds them up in rank order, so a sum never
+// depends on N's algorithm choice or timing. `counts`/`displs` receive the
+// slices of every rank (for the second half).
+std::vector<double> reduce_scatter_slices(std::span<const double> data, std::vector<int>& counts,
+                                          std::vector<int>& displs) {
   const int64_t n = int64_t(data.size());
-  SLIM_CHECK(n < INT_MAX, "internal: allreduce of {} values (at most {})", n, INT_MAX);
-  std::vector<int> counts(static_cast<size_t>(g_size)), displs(static_cast<size_t>(g_size));
+  SLIM_CHECK(n < INT_MAX, "internal: reduction of {} values (at most {})", n, INT_MAX);
+  counts.assign(static_cast<size_t>(g_size), 0);
+  displs.assign(static_cast<size_t>(g_size), 0);
   for (int r = 0; r < g_size; ++r) {
     const Share s = share_of(n, r, g_size);
     counts[size_t(r)] = int(s.count());
     displs[size_t(r)] = int(s.begin);
   }
-  // Reduce-scatter: rank r receives every rank's copy of slice r ...
   const Share mine = share_of(n, g_rank, g_size);
   std::vector<double> parts(size_t(mine.count() * g_size));
   std::vector<int> rcounts(static_cast<size_t>(g_size), int(mine.count())), rdispls(static_cast<size_t>(g_size));
@@ -106,16 +111,85 @@ void allreduce_sum(std::span<double> data) {
   check(MPI_Alltoallv(data.data(), counts.data(), displs.data(), MPI_DOUBLE, parts.data(), rcounts.data(),
                       rdispls.data(), MPI_DOUBLE, MPI_COMM_WORLD),
         "Alltoallv");
-  // ... and adds them up in rank order.
   std::vector<double> sum(parts.begin(), parts.begin() + mine.count());
   for (int r = 1; r < g_size; ++r)
     for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += parts[size_t(r * mine.count() + i)];
-  check(MPI_Allgatherv(sum.data(), int(mine.count()), MPI_DOUBLE, data.data(), counts.data(), displs.data(),
+  const uint64_t slice = uint64_t(mine.count()) * 8, others = uint64_t(n - mine.count()) * 8;
+  g_traffic.sent += others;
+  g_traffic.received += slice * uint64_t(g_size - 1);
+  return sum;
+}
+
+}  // namespace
+
+void allreduce_sum(std::span<double> data) {
+  if (g_size == 1) return;
+  g_traffic.calls++;
+  std::vector<int> counts, displs;
+  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs);
+  check(MPI_Allgatherv(sum.data(), int(sum.size()), MPI_DOUBLE, data.data(), counts.data(), displs.data(),
                        MPI_DOUBLE, MPI_COMM_WORLD),
         "Allgatherv");
-  const uint64_t slice = uint64_t(mine.count()) * 8, others = uint64_t(n - mine.count()) * 8;
-  g_traffic.sent += others + slice * uint64_t(g_size - 1);
-  g_traffic.received += slice * uint64_t(g_size - 1) + others;
+  g_traffic.sent += uint64_t(sum.size()) * 8 * uint64_t(g_size - 1);
+  g_traffic.received += uint64_t(data.size() - sum.size()) * 8;
+}
+
+std::vector<double> reduce_scatter_sum(std::span<const double> data) {
+  if (g_size == 1) return {data.begin(), data.end()};
+  g_traffic.calls++;
+  std::vector<int> counts, displs;
+  return reduce_scatter_slices(data, counts, displs);
+}
+
+std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>& to) {
+  SLIM_CHECK(int(to.size()) == g_size, "internal: alltoall to {} ranks of {}", to.size(), g_size);
+  if (g_size == 1) return to;
+  g_traffic.calls++;
+  const size_t ranks = static_cast<size_t>(g_size);
+  std::vector<int> scount(ranks), sdispl(ranks), rcount(ranks), rdispl(ranks);
+  int64_t stotal = 0, rtotal = 0;
+  for (int r = 0; r < g_size; ++r) {
+    SLIM_CHECK(int64_t(to[size_t(r)].size()) < INT_MAX, "internal: alltoall of {} values", to[size_t(r)].size());
+    scount[size_t(r)] = int(to[size_t(r)].size());
+    sdispl[size_t(r)] = int(stotal);
+    stotal += scount[size_t(r)];
+  }
+  SLIM_CHECK(stotal < INT_MAX, "internal: alltoall of {} values in all", stotal);
+  check(MPI_Alltoall(scount.data(), 1, MPI_INT, rcount.data(), 1, MPI_INT, MPI_COMM_WORLD), "Alltoall");
+  for (int r = 0; r < g_size; ++r) {
+    rdispl[size_t(r)] = int(rtotal);
+    rtotal += rcount[size_t(r)];
+  }
+  SLIM_CHECK(rtotal < INT_MAX, "internal: alltoall receiving {} values", rtotal);
+  std::vector<double> send(static_cast<size_t>(stotal)), recv(static_cast<size_t>(rtotal));
+  for (int r = 0; r < g_size; ++r) std::copy(to[size_t(r)].begin(), to[size_t(r)].end(), send.begin() + sdispl[size_t(r)]);
+  check(MPI_Alltoallv(send.data(), scount.data(), sdispl.data(), MPI_DOUBLE, recv.data(), rcount.data(),
+                      rdispl.data(), MPI_DOUBLE, MPI_COMM_WORLD),
+        "Alltoallv");
+  std::vector<std::vector<double>> from(ranks);
+  for (int r = 0; r < g_size; ++r) {
+    from[size_t(r)].assign(recv.begin() + rdispl[size_t(r)], recv.begin() + rdispl[size_t(r)] + rcount[size_t(r)]);
+    if (r != g_rank) {
+      g_traffic.sent += uint64_t(scount[size_t(r)]) * 8;
+      g_traffic.received += uint64_t(rcount[size_t(r)]) * 8;
+    }
+  }
+  return from;
+}
+
+void reduce_sum(std::span<double> data, int root) {
+  if (g_size == 1) return;
+  SLIM_CHECK(root >= 0 && root < g_size, "internal: reduce to rank {} of {}", root, g_size);
+  g_traffic.calls++;
+  std::vector<int> counts, displs;
+  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs);
+  check(MPI_Gatherv(sum.data(), int(sum.size()), MPI_DOUBLE, data.data(), counts.data(), displs.data(), MPI_DOUBLE,
+                    root, MPI_COMM_WORLD),
+        "Gatherv");
+  if (g_rank == root)
+    g_traffic.received += uint64_t(data.size() - sum.size()) * 8;
+  else
+    g_traffic.sent += uint64_t(sum.size()) * 8;
 }
 
 std::vector<std::byte> allgather(std::span<const std::byte> mine) {

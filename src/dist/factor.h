@@ -6,9 +6,11 @@
 // down_proj inputs), whose ~n³/3 flops one rank would otherwise spend alone
 // while the others wait.
 //
-// Every rank already holds the whole Hessian after the allreduce, so each
-// fills its own block-cyclic pieces in place: nothing is scattered. The
-// result is allgathered (each rank's upper-triangle entries, fp32) so every
+// The Hessian comes either whole on every rank (each fills its own
+// block-cyclic pieces in place) or, as the pipeline reduces it, as each
+// rank's slice of the packed upper triangle: then every entry is sent to the
+// rank whose piece needs it, about 1/N of the triangle per rank instead of
+// the whole of it that a reduction to every rank delivers. The result is allgathered (each rank's upper-triangle entries, fp32) so every
 // rank ends with the whole U. Which implementation is linked is chosen once,
 // by the build (factor_scalapack.cc or factor_none.cc).
 #pragma once
@@ -18,15 +20,31 @@
 
 namespace slim::dist {
 
+// Index of (i, j), i <= j, in the upper triangle of an (n, n) matrix packed
+// row by row: row i starts after the n + (n-1) + ... + (n-i+1) entries above.
+inline int64_t packed_upper_index(int64_t n, int64_t i, int64_t j) { return i * n - i * (i - 1) / 2 + (j - i); }
+
+// This rank's share (share_of over n(n+1)/2 entries) of H's packed upper
+// triangle: H[i][j] = scale * packed[packed_upper_index(n, i, j) - begin].
+struct SymmetricSlice {
+  std::span<const double> packed;
+  int64_t begin = 0;
+  double scale = 1;
+};
+
 // The matrix to factor, read in place: A[i][j] = h[perm[i]][perm[j]] off the
 // diagonal, diag[perm[i]] + lambda on it (GPTQ's damped, act-order permuted
-// Hessian, with the dead-column fix in `diag`).
+// Hessian, with the dead-column fix in `diag`). With `h` empty, the
+// off-diagonal entries come from every rank's `slice` instead (the route over
+// ranks only).
 struct DampedSymmetric {
   int64_t n = 0;
-  std::span<const double> h;       // (n, n) row-major, symmetric
+  std::span<const double> h;       // (n, n) row-major, symmetric; or empty
   std::span<const int64_t> perm;   // (n) position -> row/column of h
   std::span<const double> diag;    // (n) by row of h: the diagonal before lambda
   double lambda = 0;
+  SymmetricSlice slice;            // when h is empty
+  bool sliced() const { return h.empty(); }
   double at(int64_t i, int64_t j) const {
     return i == j ? diag[size_t(perm[size_t(i)])] + lambda : h[size_t(perm[size_t(i)] * n + perm[size_t(j)])];
   }

@@ -17,6 +17,7 @@ void Cblacs_pinfo(int* mypnum, int* nprocs);
 void Cblacs_get(int context, int request, int* value);
 void Cblacs_gridinit(int* context, const char* order, int nprow, int npcol);
 void Cblacs_gridinfo(int context, int* nprow, int* npcol, int* myrow, int* mycol);
+void Cblacs_pcoord(int context, int pnum, int* prow, int* pcol);
 void Cblacs_gridexit(int context);
 int numroc_(const int* n, const int* nb, const int* iproc, const int* isrcproc, const int* nprocs);
 void descinit_(int* desc, const int* m, const int* n, const int* mb, const int* nb, const int* irsrc,
@@ -85,6 +86,75 @@ struct Grid {
   Grid& operator=(const Grid&) = delete;
 };
 
+// The rank whose share_of(total, r) holds index k.
+int share_owner(int64_t k, int64_t total, int ranks) {
+  const int64_t base = total / ranks, extra = total % ranks;
+  return k < extra * (base + 1) ? int(k / (base + 1)) : int(extra + (k - extra * (base + 1)) / base);
+}
+
+// Calls f(li, lj, gi, gj) for every upper entry (gi <= gj) of piece p, column by column.
+template <class F>
+void for_upper(const Piece& p, int nb, int pr, int pc, F&& f) {
+  for (int64_t lj = 0; lj < p.cols; ++lj) {
+    const int64_t gj = to_global(lj, nb, int(p.col), pc);
+    for (int64_t li = 0; li < p.rows; ++li) {
+      const int64_t gi = to_global(li, nb, int(p.row), pr);
+      if (gi > gj) break;
+      f(li, lj, gi, gj);
+    }
+  }
+}
+
+// The pieces of B = P A P from the ranks' slices of H (a.sliced()): each
+// rank sends every other rank the entries of its slice that the other's
+// piece holds, in that piece's column order; the diagonal (diag + lambda,
+// on every rank) is filled locally. The same values as the whole-H fill.
+void fill_from_slices(const DampedSymmetric& a, const Grid& g, int nb, const Piece& me, int64_t lld,
+                      std::vector<double>& loc) {
+  const int64_t n = a.n, total = n * (n + 1) / 2;
+  const int64_t lo = a.slice.begin, hi = lo + int64_t(a.slice.packed.size());
+  // B(gi, gj) = A(n-1-gj, n-1-gi) = H[perm[n-1-gj]][perm[n-1-gi]] off the diagonal.
+  auto packed_of = [&](int64_t gi, int64_t gj) {
+    int64_t x = a.perm[size_t(n - 1 - gj)], y = a.perm[size_t(n - 1 - gi)];
+    if (x > y) std::swap(x, y);
+    return packed_upper_index(n, x, y);
+  };
+  const int ranks = size();
+  std::vector<Piece> pieces(static_cast<size_t>(ranks));  // by rank (BLACS process number = MPI rank)
+  for (int d = 0; d < ranks; ++d) {
+    int prow = 0, pcol = 0;
+    Cblacs_pcoord(g.ctxt, d, &prow, &pcol);
+    const int N = int(n), zero = 0;
+    pieces[size_t(d)] = {prow, pcol, numroc_(&N, &nb, &prow, &zero, &g.pr), numroc_(&N, &nb, &pcol, &zero, &g.pc)};
+  }
+  std::vector<std::vector<double>> to(static_cast<size_t>(ranks));
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int d = 0; d < ranks; ++d) {
+    std::vector<double>& out = to[size_t(d)];
+    for_upper(pieces[size_t(d)], nb, g.pr, g.pc, [&](int64_t, int64_t, int64_t gi, int64_t gj) {
+      if (gi == gj) return;
+      const int64_t k = packed_of(gi, gj);
+      if (k >= lo && k < hi) out.push_back(a.slice.scale * a.slice.packed[size_t(k - lo)]);
+    });
+  }
+  const std::vector<std::vector<double>> from = alltoall(to);
+  std::vector<std::vector<double>>().swap(to);
+  std::vector<size_t> at(size_t(ranks), 0);
+  for_upper(me, nb, g.pr, g.pc, [&](int64_t li, int64_t lj, int64_t gi, int64_t gj) {
+    double& v = loc[size_t(li + lj * lld)];
+    if (gi == gj) {
+      v = a.diag[size_t(a.perm[size_t(n - 1 - gj)])] + a.lambda;
+      return;
+    }
+    const int r = share_owner(packed_of(gi, gj), total, ranks);
+    SLIM_CHECK(at[size_t(r)] < from[size_t(r)].size(), "internal: rank {} sent too few Hessian entries", r);
+    v = from[size_t(r)][at[size_t(r)]++];
+  });
+  for (int r = 0; r < ranks; ++r)
+    SLIM_CHECK(at[size_t(r)] == from[size_t(r)].size(), "internal: rank {} sent {} Hessian entries, {} used", r,
+               from[size_t(r)].size(), at[size_t(r)]);
+}
+
 }  // namespace
 
 bool factor_over_ranks_available() { return true; }
@@ -107,14 +177,18 @@ bool inverse_cholesky_upper_over_ranks(const DampedSymmetric& a, int block, std:
   // (rows, cols) column-major local piece of B = P A P: B(i, j) = A(n-1-j, n-1-i)
   // read as quant/linalg.cc's row-major route reads it. Upper triangle only.
   std::vector<double> loc(size_t(lld) * size_t(std::max<int64_t>(1, me.cols)), 0.0);
+  if (a.sliced()) {
+    fill_from_slices(a, g, nb, me, lld, loc);
+  } else {
 #pragma omp parallel for schedule(dynamic, 16) if (me.rows * me.cols > (1 << 16))
-  for (int64_t lj = 0; lj < me.cols; ++lj) {
-    const int64_t gj = to_global(lj, nb, g.mycol, g.pc), q = n - 1 - gj;
-    double* col = loc.data() + lj * lld;
-    for (int64_t li = 0; li < me.rows; ++li) {
-      const int64_t gi = to_global(li, nb, g.myrow, g.pr);
-      if (gi > gj) break;
-      col[li] = a.at(q, n - 1 - gi);
+    for (int64_t lj = 0; lj < me.cols; ++lj) {
+      const int64_t gj = to_global(lj, nb, g.mycol, g.pc), q = n - 1 - gj;
+      double* col = loc.data() + lj * lld;
+      for (int64_t li = 0; li < me.rows; ++li) {
+        const int64_t gi = to_global(li, nb, g.myrow, g.pr);
+        if (gi > gj) break;
+        col[li] = a.at(q, n - 1 - gi);
+      }
     }
   }
 

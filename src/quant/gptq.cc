@@ -42,11 +42,15 @@ void validate_weights(std::span<const float> w, int64_t rows, int64_t cols, cons
     SLIM_CHECK(std::isfinite(w[i]), "gptq: non-finite weight {} at row {}, col {}", w[i], i / cols, i % cols);
 }
 
+void validate_options(const GptqOptions& opt) {
+  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "gptq: damp must be finite and >= 0, got {}", opt.damp);
+  SLIM_CHECK(opt.max_damp_retries >= 0, "gptq: max_damp_retries must be >= 0, got {}", opt.max_damp_retries);
+}
+
 void validate_hessian(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
   SLIM_CHECK(cols > 0, "gptq: empty Hessian (0 columns)");
   SLIM_CHECK(int64_t(h.size()) == cols * cols, "gptq: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
-  SLIM_CHECK(std::isfinite(opt.damp) && opt.damp >= 0, "gptq: damp must be finite and >= 0, got {}", opt.damp);
-  SLIM_CHECK(opt.max_damp_retries >= 0, "gptq: max_damp_retries must be >= 0, got {}", opt.max_damp_retries);
+  validate_options(opt);
   for (int64_t i = 0; i < cols * cols; ++i)
     SLIM_CHECK(std::isfinite(h[i]), "gptq: non-finite Hessian entry {} at ({}, {})", h[i], i / cols, i % cols);
 }
@@ -75,8 +79,12 @@ std::vector<double> GptqFactor::u_diag_by_column() const {
   return d;
 }
 
-GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt, const FactorRoute& route) {
-  validate_hessian(h, cols, opt);
+namespace {
+
+// gptq_factor's shared part: dead columns, act-order and the damp retries
+// around `route`, for H given by `a` (whole or sliced) and its diagonal.
+GptqFactor factor_around(int64_t cols, std::span<const double> h_diag, dist::DampedSymmetric a,
+                         const GptqOptions& opt, const FactorRoute& route) {
   const auto t0 = Clock::now();
   GptqFactor f;
   f.cols = cols;
@@ -90,7 +98,7 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
   std::vector<double> diag(static_cast<size_t>(cols));  // (cols) diag(H) after the dead-column fix
   f.dead.assign(size_t(cols), 0);
   for (int64_t c = 0; c < cols; ++c) {
-    diag[c] = h[c * cols + c];
+    diag[c] = h_diag[size_t(c)];
     if (diag[c] == 0.0) {
       diag[c] = 1.0;
       f.dead[c] = 1;
@@ -111,7 +119,10 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
   double damp = opt.damp;
   int attempt = 0;
   for (;; ++attempt) {
-    const dist::DampedSymmetric a{cols, h, perm, diag, damp * mean_diag};
+    a.n = cols;
+    a.perm = perm;
+    a.diag = diag;
+    a.lambda = damp * mean_diag;
     if (route(a, f.u, f.u_diag)) break;
     if (attempt == opt.max_damp_retries)
       fail("gptq: Hessian ({}x{}) is not positive definite even with relative damp {:g} after {} retries",
@@ -122,6 +133,30 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
   f.damp_retries = attempt;
   f.seconds = seconds_since(t0);
   return f;
+}
+
+}  // namespace
+
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt, const FactorRoute& route) {
+  validate_hessian(h, cols, opt);
+  std::vector<double> h_diag(static_cast<size_t>(cols));  // (cols)
+  for (int64_t c = 0; c < cols; ++c) h_diag[size_t(c)] = h[size_t(c * cols + c)];
+  dist::DampedSymmetric a;
+  a.h = h;
+  return factor_around(cols, h_diag, a, opt, route);
+}
+
+GptqFactor gptq_factor(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
+                       const GptqOptions& opt, const FactorRoute& route) {
+  SLIM_CHECK(cols > 0 && int64_t(h_diag.size()) == cols, "gptq: Hessian diagonal has {} values, expected {}",
+             h_diag.size(), cols);
+  validate_options(opt);
+  for (double v : slice.packed)
+    SLIM_CHECK(std::isfinite(slice.scale * v), "gptq: non-finite Hessian entry {} in this rank's slice", slice.scale * v);
+  for (double v : h_diag) SLIM_CHECK(std::isfinite(v), "gptq: non-finite Hessian diagonal entry {}", v);
+  dist::DampedSymmetric a;
+  a.slice = slice;
+  return factor_around(cols, h_diag, a, opt, route);
 }
 
 GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {

@@ -74,6 +74,11 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
 using FactorRoute =
     std::function<bool(const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag)>;
 GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt, const FactorRoute& route);
+// The same from this rank's slice of H (dist::SymmetricSlice, what a
+// reduce-scatter leaves) and H's whole diagonal `h_diag` (cols): only for a
+// route over ranks, which gathers the entries it needs.
+GptqFactor gptq_factor(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
+                       const GptqOptions& opt, const FactorRoute& route);
 
 struct GptqResult {
   std::vector<float> q;              // (rows, cols) dequantized weights, original column order

@@ -5,19 +5,12 @@
 
 #include "dist/comm.h"
 #include "dist/factor.h"
+#include "quant/row_codes.h"
 #include "util/error.h"
 
 namespace slim {
 
 namespace {
-
-template <class T>
-std::vector<T> gather_rows(const std::vector<T>& mine) {
-  const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(mine)));
-  std::vector<T> out(all.size() / sizeof(T));
-  std::memcpy(out.data(), all.data(), all.size());
-  return out;
-}
 
 // Appends / reads the raw bytes of trivially copyable values.
 struct Writer {
@@ -95,6 +88,15 @@ GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const
   });
 }
 
+GptqFactor gptq_factor_over_ranks(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
+                                  const GptqOptions& opt, int block) {
+  SLIM_CHECK(!opt.reference_inverse, "internal: the reference inverse is a one-process cross-check");
+  return gptq_factor(slice, h_diag, cols, opt, [block](const dist::DampedSymmetric& a, std::vector<float>& u,
+                                                       std::vector<double>& u_diag) {
+    return dist::inverse_cholesky_upper_over_ranks(a, block, u, u_diag);
+  });
+}
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt) {
   if (dist::size() == 1) return gptq_quantize(w, rows, cols, factor, opt);
@@ -108,8 +110,23 @@ GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int6
     r.params.clear();
     r.loss = 0;
   }
-  r.q = gather_rows(r.q);
-  r.params = gather_rows(r.params);
+  // Every rank's rows as codes + fp16 parameters (quant/row_codes.h), in
+  // rank order; every rank decodes all of them, its own included, to the same
+  // fp32 weights.
+  const RowLayout lay{cols, r.g_idx, r.group_bits};
+  const std::vector<std::byte> mine =
+      s.count() > 0 ? encode_rows(r.q, r.params, nr, lay) : std::vector<std::byte>();
+  const std::vector<std::byte> all = dist::allgather(mine);
+  r.q.resize(size_t(rows * cols));
+  r.params.resize(size_t(rows * lay.groups()));
+  size_t at = 0;
+  for (int k = 0; k < dist::size(); ++k) {
+    const dist::Share sk = dist::share_of(rows, k, dist::size());
+    if (sk.count() == 0) continue;
+    at += decode_rows(std::span(all).subspan(at), sk.count(), lay, r.q.data() + sk.begin * cols,
+                      r.params.data() + sk.begin * lay.groups());
+  }
+  SLIM_CHECK(at == all.size(), "internal: quantized rows allgather of {} bytes, read {}", all.size(), at);
   double loss = r.loss;
   dist::allreduce_sum({&loss, 1});
   r.loss = loss;

@@ -1,9 +1,9 @@
 // GPTQ with a linear's rows divided among the ranks (dist/comm.h). Rows are
 // independent given the shared factor U (each row's error feedback reads
 // only U and itself), so rank r quantizes rows [share_r) and the pieces are
-// gathered: every rank ends with the whole result, the same as
-// gptq_quantize on all rows (the loss summed in rank order). One rank: a
-// plain gptq_quantize call.
+// gathered as their codes (quant/row_codes.h): every rank ends with the
+// whole result, the same as gptq_quantize on all rows (the loss summed in
+// rank order). One rank: a plain gptq_quantize call.
 #pragma once
 #include "quant/gptq.h"
 
@@ -22,6 +22,11 @@ std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks);
 // damp retries, dead columns and act-order as there. Needs
 // dist::factor_over_ranks_available().
 GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const GptqOptions& opt, int block);
+// The same from each rank's slice of H and the whole diagonal (what
+// HessianAccumulator::reduce_over_ranks(kSliced) leaves): the same factor,
+// bit for bit, with each rank receiving only the entries its piece needs.
+GptqFactor gptq_factor_over_ranks(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
+                                  const GptqOptions& opt, int block);
 
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt);

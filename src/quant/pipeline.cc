@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,32 @@ void finish_error_layer(BitmapLayer& bl, const QuantizeOptions& opt) {
   bl.scope = opt.sba_scope;
 }
 
+// Several ranks: which of a block's input sites are factored by all ranks
+// together (ScaLAPACK, at least opt.dist_factor_min wide) and which rank
+// builds each of the others (factor_owners; dims 0 keep the shared sites out
+// of the owners' balance).
+struct FactorPlan {
+  std::vector<char> shared;
+  std::vector<int> owner;
+};
+FactorPlan factor_plan(std::span<const HessianAccumulator> sites, bool reference_inverse, const QuantizeOptions& opt) {
+  FactorPlan p;
+  std::vector<int64_t> dims;
+  for (const HessianAccumulator& s : sites) {
+    p.shared.push_back(dist::factor_over_ranks_available() && !reference_inverse && s.dim() >= opt.dist_factor_min);
+    dims.push_back(p.shared.back() ? 0 : s.dim());
+  }
+  p.owner = factor_owners(dims, dist::size());
+  return p;
+}
+
+// Whether SBA reads H itself (not only the factor): the error criteria, and
+// a ranking that cannot come from the factor (faithful: absolute damp;
+// act-order: permuted U). Every rank then needs every site's sum.
+bool allocation_reads_hessian(const QuantizeOptions& opt, bool slim) {
+  return slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl");
+}
+
 // The Hessian-derived state of the input site being quantized. q/k/v (and
 // gate/up) read one input and come one after another, and GPTQ's factor
 // (dead columns, damp retries, U) and SliM's default salience denominators
@@ -100,37 +127,39 @@ struct SiteCache {
     factor = nullptr;
     site_bits.clear();
     own.reset();  // free the old U before building the next
-    h = job.hessian->hessian();
+    std::vector<double>().swap(h);
     if (dist::size() == 1 || job.block_sites.empty()) {
+      h = job.hessian->hessian();
       own = gptq_factor(h, job.linear->in(), go);
       factor = &*own;
     } else {
       if (new_block) build_block_factors(job, go, opt);
       factor = &block_factors[size_t(job.hessian - job.block_sites.data())];
+      if (keep_h) h = job.hessian->hessian();  // reduced to every rank then (hessian_roots)
     }
     if (!keep_h) std::vector<double>().swap(h);
   }
 
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
-  // all ranks together, in site order; the rest go to owners (dims 0 here
-  // keep them out of the owners' balance).
+  // all ranks together, in site order, from every rank's slice of the sum
+  // (or the whole sum when SBA needed it everywhere); the rest by their
+  // owners, who alone hold those sites' sums (hessian_roots).
   void build_block_factors(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
     const auto& sites = job.block_sites;
-    std::vector<int64_t> dims;
-    std::vector<char> shared(sites.size(), 0);
-    for (size_t i = 0; i < sites.size(); ++i) {
-      shared[i] = dist::factor_over_ranks_available() && !go.reference_inverse && sites[i].dim() >= opt.dist_factor_min;
-      dims.push_back(shared[i] ? 0 : sites[i].dim());
-    }
-    const std::vector<int> owner = factor_owners(dims, dist::size());
+    const FactorPlan plan = factor_plan(sites, go.reference_inverse, opt);
     block_factors.assign(sites.size(), {});
+    for (size_t i = 0; i < sites.size(); ++i) {
+      if (!plan.shared[i]) continue;
+      const HessianAccumulator& s = sites[i];
+      block_factors[i] = s.holds_sum()
+                             ? gptq_factor_over_ranks(s.hessian(), s.dim(), go, opt.dist_factor_block)
+                             : gptq_factor_over_ranks(s.slice(), s.slice_diagonal(), s.dim(), go, opt.dist_factor_block);
+    }
     for (size_t i = 0; i < sites.size(); ++i)
-      if (shared[i])
-        block_factors[i] = gptq_factor_over_ranks(sites[i].hessian(), sites[i].dim(), go, opt.dist_factor_block);
+      if (!plan.shared[i] && plan.owner[i] == dist::rank())
+        block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
     for (size_t i = 0; i < sites.size(); ++i)
-      if (!shared[i] && owner[i] == dist::rank()) block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
-    for (size_t i = 0; i < sites.size(); ++i)
-      if (!shared[i]) broadcast_factor(block_factors[i], owner[i]);
+      if (!plan.shared[i]) broadcast_factor(block_factors[i], plan.owner[i]);
   }
 };
 
@@ -474,6 +503,16 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
         lwc_blocks.push_back(std::move(rec));
       };
     }
+    // Each owned site's sum goes to the rank that factors it, each shared
+    // (ScaLAPACK) site's in slices; every site's to every rank when SBA reads H.
+    if (!allocation_reads_hessian(opt, slim))
+      so.hessian_roots = [&opt](std::span<const HessianAccumulator> sites) {
+        const FactorPlan plan = factor_plan(sites, /*reference_inverse=*/false, opt);
+        std::vector<int> roots(sites.size());
+        for (size_t i = 0; i < sites.size(); ++i)
+          roots[i] = plan.shared[i] ? HessianAccumulator::kSliced : plan.owner[i];
+        return roots;
+      };
     SiteCache site;
     run_sequential(
         m, *calib,
@@ -487,12 +526,8 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.damp = opt.damp;
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
-          // H itself is needed only by the error criteria and when SBA's ranking
-          // cannot come from the factor: faithful (absolute damp) or act-order (permuted U).
           const auto tf = Clock::now();
-          site.select(job, go,
-                      slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl"),
-                      opt);
+          site.select(job, go, allocation_reads_hessian(opt, slim), opt);
           const double factor_s = std::chrono::duration<double>(Clock::now() - tf).count();
           double alloc_s = 0;
           auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
@@ -570,8 +605,21 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
   if (bitmap_out) *bitmap_out = std::move(bitmap);
   // Whole-model size: quantized linears at their storage cost, the rest fp16.
   const double other = double(m.config.n_params()) - tot.weights;
+  // Every rank's received bytes per block (the rest of the report is rank
+  // 0's): the links of the busiest rank bound the time.
+  std::vector<double> received;  // (ranks, blocks)
+  {
+    std::vector<double> mine;
+    for (const BlockTimes& b : block_times) mine.push_back(b.comm_received_bytes);
+    const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(mine)));
+    received.resize(all.size() / sizeof(double));
+    std::memcpy(received.data(), all.data(), all.size());
+  }
   nlohmann::json blocks = nlohmann::json::array();
-  for (const BlockTimes& b : block_times)
+  for (size_t i = 0; i < block_times.size(); ++i) {
+    nlohmann::json by_rank = nlohmann::json::array();
+    for (int r = 0; r < dist::size(); ++r) by_rank.push_back(received[size_t(r) * block_times.size() + i]);
+    const BlockTimes& b = block_times[i];
     blocks.push_back({{"layer", b.layer},
                       {"hessian_pass_seconds", b.hessian_pass},
                       {"hessian_add_seconds", b.hessian_add},
@@ -582,9 +630,11 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"reduce_seconds", b.reduce},
                       {"comm_sent_bytes", b.comm_sent_bytes},
                       {"comm_received_bytes", b.comm_received_bytes},
+                      {"comm_received_bytes_by_rank", by_rank},
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
+  }
   nlohmann::json report = {{"layers", layers},
           {"blocks", blocks},
           {"totals",

@@ -21,13 +21,16 @@
 #include <random>
 #include <string>
 
+#include "../error_of.h"
 #include "dist/comm.h"
+#include "calib/hessian.h"
 #include "dist/factor.h"
 #include "quant/gptq.h"
 #include "quant/gptq_ranks.h"
 #include "util/error.h"
 
 using namespace slim;
+using slim::test::error_of;
 
 namespace {
 
@@ -54,9 +57,37 @@ void expect(bool ok, const std::string& what) {
   }
 }
 
+// Two factors over ranks that must be the same bits: from the whole H and from its slices.
+void expect_same_bits(const std::string& name, const GptqFactor& a, const GptqFactor& b) {
+  expect(a.u == b.u && a.u_diag == b.u_diag && a.perm == b.perm && a.dead == b.dead &&
+             a.damp_used == b.damp_used && a.damp_retries == b.damp_retries,
+         name + ": the factor from slices differs from the factor from the whole Hessian");
+}
+
+// This rank's share of h's packed upper triangle, doubled, with scale 1/2
+// (exact), as HessianAccumulator::reduce_over_ranks(kSliced) leaves it.
+std::vector<double> my_slice(std::span<const double> h, int64_t n, int64_t& begin) {
+  const dist::Share s = dist::my_share(n * (n + 1) / 2);
+  begin = s.begin;
+  std::vector<double> packed;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i; j < n; ++j) {
+      const int64_t k = dist::packed_upper_index(n, i, j);
+      if (k >= s.begin && k < s.end) packed.push_back(2 * h[size_t(i * n + j)]);
+    }
+  return packed;
+}
+
 void compare(const std::string& name, std::span<const double> h, int64_t n, const GptqOptions& opt, int block) {
   const GptqFactor one = gptq_factor(h, n, opt);
   const GptqFactor all = gptq_factor_over_ranks(h, n, opt, block);
+  {
+    int64_t begin = 0;
+    const std::vector<double> packed = my_slice(h, n, begin);
+    std::vector<double> diag(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) diag[size_t(i)] = h[size_t(i * n + i)];
+    expect_same_bits(name, all, gptq_factor_over_ranks(dist::SymmetricSlice{packed, begin, 0.5}, diag, n, opt, block));
+  }
   double umax = 0, dmax = 0, ddiag = 0;
   for (size_t i = 0; i < one.u.size(); ++i) {
     umax = std::max(umax, double(std::fabs(one.u[i])));
@@ -75,15 +106,6 @@ void compare(const std::string& name, std::span<const double> h, int64_t n, cons
   if (dist::is_root())
     fmt::print("{}: n {} block {}: max |dU| / max |U| = {:.3g}, u_diag rel {:.3g}, retries {} / {}, dead {}\n", name,
                n, block, dmax / umax, ddiag, all.damp_retries, one.damp_retries, all.dead_columns);
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 int checks() {
@@ -118,6 +140,32 @@ int checks() {
   const std::string en = error_of([&] { gptq_factor_over_ranks(ind, n, few, 16); });
   expect(!e1.empty() && e1 == en, fmt::format("not-PD failure: one process '{}', ranks '{}'", e1, en));
   if (dist::is_root()) fmt::print("not PD without retries: '{}' on both routes\n", en);
+
+  // The pipeline's path: every rank accumulates its own activations; the
+  // accumulator reduced to slices gives the factor of the one reduced to every rank.
+  {
+    const int64_t d = 203;
+    HessianAccumulator whole(d), sliced(d);
+    std::mt19937 rng(uint32_t(11 + dist::rank()));
+    std::normal_distribution<float> N(0.f, 1.f);
+    std::vector<float> x(size_t(3 * d * d));
+    for (int seq = 0; seq < 2; ++seq) {
+      for (float& v : x) v = N(rng);
+      whole.add(x.data(), 3 * d);
+      sliced.add(x.data(), 3 * d);
+    }
+    whole.reduce_over_ranks(HessianAccumulator::kEveryRank);
+    sliced.reduce_over_ranks(HessianAccumulator::kSliced);
+    const std::vector<double> h = whole.hessian();
+    bool diag_same = true;
+    for (int64_t i = 0; i < d; ++i) diag_same = diag_same && sliced.slice_diagonal()[size_t(i)] == h[size_t(i * d + i)];
+    expect(diag_same && sliced.sequences() == whole.sequences(), "accumulator: slices' diagonal or count differs");
+    expect_same_bits("accumulator", gptq_factor_over_ranks(h, d, opt, 16),
+                     gptq_factor_over_ranks(sliced.slice(), sliced.slice_diagonal(), d, opt, 16));
+    expect(error_of([&] { sliced.hessian(); }).find("does not hold") != std::string::npos,
+           "accumulator: a rank holding a slice handed out a whole Hessian");
+    if (dist::is_root()) fmt::print("accumulator reduced to slices: the same factor bits as reduced to every rank\n");
+  }
 
   double bad = failures;
   dist::allreduce_sum({&bad, 1});
