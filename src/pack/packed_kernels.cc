@@ -268,18 +268,5 @@ std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTarge
 namespace slim {
 const char* packed_kernel_target() { return pack_detail::target_name(); }
 
-void select_kernel_target_from_env() {
-  const char* v = std::getenv("SLIM_KERNEL_TARGET");
-  if (v == nullptr || *v == 0) return;
-  const std::string s(v);
-  SLIM_CHECK(s == "avx2" || s == "avx3", "environment variable SLIM_KERNEL_TARGET='{}': expected 'avx2' or 'avx3'", s);
-#if HWY_ARCH_X86
-  const int64_t t = s == "avx2" ? HWY_AVX2 : HWY_AVX3;
-  SLIM_CHECK(hwy::SupportedTargets() & t, "SLIM_KERNEL_TARGET={}: this CPU does not support it", s);
-  hwy::SetSupportedTargetsForTest(t);  // as bench_kernels --target does
-#else
-  SLIM_CHECK(false, "SLIM_KERNEL_TARGET={}: x86 targets only", s);
-#endif
-}
 }  // namespace slim
 #endif  // HWY_ONCE
