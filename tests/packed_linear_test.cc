@@ -400,6 +400,19 @@ TEST(PackedLinear, Int8GemvMatchesInt8Reference) {
     for (int b = 1; b <= 8; ++b)
       for (int64_t T : {1, 3}) check_int8(quantize(37, 300, 128, uniform_bits(300, 128, b), 90 + b), T,
                                           target + " " + std::to_string(b) + " bits");
+    // Groups narrower than 128 columns (whole planes share a 16-byte window)
+    // and wide groups with a partial 16-byte tail, every width 1-8; rows a
+    // multiple of 16, so the last block reads its last groups staged.
+    const Shape narrow[] = {{64, 64, 64}, {32, 172, 128}, {48, 200, 64}, {16, 96, 16}, {32, 96, 32},
+                            {16, 120, 40}, {16, 400, 200}, {32, 70, 56}};
+    for (const Shape& s : narrow) {
+      for (int b = 1; b <= 8; ++b)
+        check_int8(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 200 + b), b % 2 + 1,
+                   target + " " + name(s, std::to_string(b) + " bits"));
+      check_int8(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed), 2,
+                 target + " " + name(s, "mixed"));
+      ++seed;
+    }
     const Quantized big = quantize(1030, 520, 128, random_bits(520, 128, 4), 4);  // split between threads
     check_int8(big, 1, target + " 1030x520");
   });
