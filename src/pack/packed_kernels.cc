@@ -131,7 +131,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     in.tables = tab;
   }
 #endif
-  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;
+  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;  // 16-row blocks
   const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_end + kGemvRowBlock - 1) / kGemvRowBlock;
 #pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
   {
@@ -144,8 +144,12 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
 #if HWY_TARGET == HWY_AVX2
-      for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
-        int8_block(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
+      // 32-row blocks (int8_block<2>), the last one 16 rows when n_i8 is odd.
+      const int64_t n32 = (n_i8 + 1) / 2;
+      for (int64_t blk = n32 * id / nt; blk < n32 * (id + 1) / nt; ++blk) {
+        if (2 * blk + 1 < n_i8) int8_block<2>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
+        else int8_block<1>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
+      }
 #endif
 #if HWY_TARGET <= HWY_AVX2
       lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
