@@ -147,7 +147,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--gemv-only")) gemv_only = quick = true;
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
-    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true;
+    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true, pack_detail::tuning().int8_min_work = 0;
     else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
     else if (!std::strcmp(argv[i], "--group-size") && i + 1 < argc && std::atoi(argv[i + 1]) >= 8)
       gemv_gs = std::atoi(argv[++i]);

@@ -109,7 +109,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
   const float* st = nullptr;
   int64_t tq_stride = 0;
 #if HWY_TARGET == HWY_AVX2
-  if (tuning().lut && tuning().int8) i8_rows = R / kInt8Rows * kInt8Rows;
+  if (tuning().lut && tuning().int8 && R * C >= tuning().int8_min_work) i8_rows = R / kInt8Rows * kInt8Rows;
   if (i8_rows > 0) {
     tq_stride = 16 * (in.xstride / 4 + kInt8TablePad);
     // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
