@@ -351,6 +351,8 @@ void check_int8(const Quantized& q, int64_t T, const std::string& what) {
   pack_detail::matmul_reference_int8(L, xd.data(), ref.data(), T);
   {
     test::GemvKernelScope int8(true);
+    // 32-row blocks (int8_single_chunk32) must give the 16-row blocks' sums.
+    pack_detail::tuning().int8_pair_blocks = T % 2 == 1;
     pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
   }
   for (int64_t t = 0; t < T; ++t) {

@@ -145,7 +145,9 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
 #if HWY_TARGET == HWY_AVX2
       // 32-row blocks (int8_block<2>), the last one 16 rows when n_i8 is odd.
-      const int64_t n32 = (n_i8 + 1) / 2;
+      const int64_t n32 = tuning().int8_pair_blocks ? (n_i8 + 1) / 2 : 0;
+      for (int64_t blk = n_i8 * id / nt; n32 == 0 && blk < n_i8 * (id + 1) / nt; ++blk)
+        int8_block<1>(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
       for (int64_t blk = n32 * id / nt; blk < n32 * (id + 1) / nt; ++blk) {
         if (2 * blk + 1 < n_i8) int8_block<2>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
         else int8_block<1>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
