@@ -3,6 +3,10 @@
 // same shapes (absolute times are noisy on a shared machine; ratios less so).
 //
 //   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]
+//                             [--int8-32rows] [--group-size N]
+//
+// --group-size (default 128) sets the GEMV table's group width (e.g. 64 or 16:
+// the narrow groups of small models and SliM's g16); the other sections keep 128.
 //
 // GEMV "cold" cycles through copies of the layer totalling > 3x L3, so every
 // call reads its weights from DRAM as in decoding a model that does not fit
@@ -135,6 +139,7 @@ int main(int argc, char** argv) {
   int threads = 2, reps = 100;  // best-of counts are high: 2-thread runs on a shared machine are often preempted
   bool quick = false, gemv_only = false;  // --gemv-only: the T = 1 GEMV table only
   std::string target;
+  int gemv_gs = 128;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
@@ -142,10 +147,13 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--gemv-only")) gemv_only = quick = true;
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
-    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true;
+    else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true, pack_detail::tuning().int8_min_work = 0;
     else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
+    else if (!std::strcmp(argv[i], "--int8-32rows")) pack_detail::tuning().int8_pair_blocks = true;
+    else if (!std::strcmp(argv[i], "--group-size") && i + 1 < argc && std::atoi(argv[i + 1]) >= 8)
+      gemv_gs = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--int8-32rows] [--group-size N >= 8]\n");
       return 2;
     }
   }
@@ -157,18 +165,20 @@ int main(int argc, char** argv) {
   js["threads"] = threads;
   js["lut"] = pack_detail::tuning().lut;
   js["int8"] = pack_detail::tuning().int8;
+  js["int8_pair_blocks"] = pack_detail::tuning().int8_pair_blocks;
   const double bw = read_bandwidth(20);
   js["read_bandwidth_gbs"] = bw;
   fmt::print("kernel target {}{}, {} threads; memory read bandwidth {:.1f} GB/s (sum over {:.0f} MB)\n",
              packed_kernel_target(),
-             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? " (int8 tables)" : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
+             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? (pack_detail::tuning().int8_pair_blocks ? " (int8 tables, 32-row blocks)" : " (int8 tables)") : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
 
   const bench::Shape shapes[] = {{"4096x4096", 4096, 4096}, {"11008x4096", 11008, 4096}};
   const int gs = 128;
   std::mt19937 rng(1);
+  js["gemv_group_size"] = gemv_gs;
 
   // ---- GEMV (T = 1)
-  fmt::print("\nGEMV T=1, group size {}: microseconds (best of {}), GB/s of packed bytes, % of read bandwidth\n", gs,
+  fmt::print("\nGEMV T=1, group size {}: microseconds (best of {}), GB/s of packed bytes, % of read bandwidth\n", gemv_gs,
              reps);
   fmt::print("{:<11} {:<5} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>10} {:>7} {:>8} {:>9}\n", "shape", "mix", "MB",
              "cold_us", "GB/s", "%bw", "hot_us", "GB/s", "sgemv_us", "GB/s", "speedup", "max_err");
@@ -177,7 +187,7 @@ int main(int argc, char** argv) {
     const std::vector<float> x = random_x(s.cols, 7);
     std::vector<float> y(size_t(s.rows)), yref(size_t(s.rows));
     for (const Mix& m : kMixes) {
-      const PackedLinear L = make_layer(s.rows, s.cols, mix_bits(s.cols / gs, m, rng), gs, 11);
+      const PackedLinear L = make_layer(s.rows, s.cols, mix_bits(s.cols / gemv_gs, m, rng), gemv_gs, 11);
       const double mb = double(L.packed_bytes()) / 1e6;
       LayerCopies copies(L, std::max(2, int(3 * kL3 / double(L.packed_bytes())) + 1));
       size_t next = 0;

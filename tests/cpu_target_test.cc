@@ -62,5 +62,17 @@ TEST(CpuTarget, ReadsTheEnvironment) {
   select_cpu_target("");
 }
 
+TEST(CpuTarget, OldVariableNameIsAClearError) {
+  ::setenv("SLIM_KERNEL_TARGET", "avx2", 1);
+  try {
+    select_cpu_target_from_env();
+    ADD_FAILURE() << "SLIM_KERNEL_TARGET was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("use SLIM_CPU_TARGET=avx2"), std::string::npos) << e.what();
+  }
+  ::unsetenv("SLIM_KERNEL_TARGET");
+  EXPECT_STREQ(packed_kernel_target(), hwy::TargetName(pack_detail::compiled_targets().front()));
+}
+
 }  // namespace
 }  // namespace slim

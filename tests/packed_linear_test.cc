@@ -18,6 +18,7 @@
 #include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
+#include "gemv_kernel_scope.h"
 #include "test_util.h"
 #include "util/error.h"
 
@@ -264,11 +265,7 @@ void check_against(const Quantized& q, const std::vector<float>& xd, const std::
 // switch and with strided x/y. Tolerance: fp32 rounding of a sum of |w x|.
 void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
   // The exact kernels (the int8-table GEMV is approximate: Int8Gemv* tests).
-  struct ExactGemv {
-    bool saved = pack_detail::tuning().int8;
-    ExactGemv() { pack_detail::tuning().int8 = false; }
-    ~ExactGemv() { pack_detail::tuning().int8 = saved; }
-  } exact;
+  test::GemvKernelScope exact(false);
   const PackedLinear L = encode(q);
   const int64_t ldx = q.cols + 3, ldy = q.rows + 2;
   std::mt19937 rng(uint32_t(T * 31 + q.cols));
@@ -352,10 +349,12 @@ void check_int8(const Quantized& q, int64_t T, const std::string& what) {
   std::vector<float> exact(size_t(T * q.rows)), ref(exact.size()), y(size_t(T * ldy), -5.f);
   L.matmul_reference(xd.data(), exact.data(), T);
   pack_detail::matmul_reference_int8(L, xd.data(), ref.data(), T);
-  const bool saved = pack_detail::tuning().int8;
-  pack_detail::tuning().int8 = true;
-  pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
-  pack_detail::tuning().int8 = saved;
+  {
+    test::GemvKernelScope int8(true);
+    // 32-row blocks (int8_single_chunk32) must give the 16-row blocks' sums.
+    pack_detail::tuning().int8_pair_blocks = T % 2 == 1;
+    pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
+  }
   for (int64_t t = 0; t < T; ++t) {
     // This token's table scales, from its zero-padded x.
     std::vector<float> xp(static_cast<size_t>(pcol[size_t(G)]), 0.f), st(static_cast<size_t>(G));
@@ -400,6 +399,19 @@ TEST(PackedLinear, Int8GemvMatchesInt8Reference) {
     for (int b = 1; b <= 8; ++b)
       for (int64_t T : {1, 3}) check_int8(quantize(37, 300, 128, uniform_bits(300, 128, b), 90 + b), T,
                                           target + " " + std::to_string(b) + " bits");
+    // Groups narrower than 128 columns (whole planes share a 16-byte window)
+    // and wide groups with a partial 16-byte tail, every width 1-8; rows a
+    // multiple of 16, so the last block reads its last groups staged.
+    const Shape narrow[] = {{64, 64, 64}, {32, 172, 128}, {48, 200, 64}, {16, 96, 16}, {32, 96, 32},
+                            {16, 120, 40}, {16, 400, 200}, {32, 70, 56}};
+    for (const Shape& s : narrow) {
+      for (int b = 1; b <= 8; ++b)
+        check_int8(quantize(s.rows, s.cols, s.group_size, uniform_bits(s.cols, s.group_size, b), 200 + b), b % 2 + 1,
+                   target + " " + name(s, std::to_string(b) + " bits"));
+      check_int8(quantize(s.rows, s.cols, s.group_size, random_bits(s.cols, s.group_size, seed), seed), 2,
+                 target + " " + name(s, "mixed"));
+      ++seed;
+    }
     const Quantized big = quantize(1030, 520, 128, random_bits(520, 128, 4), 4);  // split between threads
     check_int8(big, 1, target + " 1030x520");
   });
@@ -410,8 +422,12 @@ TEST(PackedLinear, GemvKernelFromEnvironment) {
   const std::string saved = old ? old : "";
   setenv("SLIM_GEMV", "int8", 1);
   EXPECT_TRUE(pack_detail::int8_from_env());
+  EXPECT_EQ(pack_detail::int8_min_work_from_env(), 0);  // forced: every layer
   setenv("SLIM_GEMV", "exact", 1);
   EXPECT_FALSE(pack_detail::int8_from_env());
+  unsetenv("SLIM_GEMV");
+  EXPECT_TRUE(pack_detail::int8_from_env());  // the default: int8 tables on layers from 512x512 up
+  EXPECT_GT(pack_detail::int8_min_work_from_env(), 64 * 64);
   setenv("SLIM_GEMV", "fast", 1);
   EXPECT_THROW(pack_detail::int8_from_env(), Error);
   if (old) setenv("SLIM_GEMV", saved.c_str(), 1);

@@ -62,8 +62,7 @@ int main(int argc, char** argv) {
   for (auto add : slim::cli::all_commands()) add(app);
   int rc = 0;
   try {
-    slim::select_kernel_target_from_env();  // before parse: the commands run inside it
-    slim::select_cpu_target_from_env();  // SLIM_CPU_TARGET=avx2 etc.: before any kernel runs
+    slim::select_cpu_target_from_env();  // SLIM_CPU_TARGET=avx2 etc.: before parse, the commands run inside it
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     rc = app.exit(e);

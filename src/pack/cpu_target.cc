@@ -45,6 +45,11 @@ void select_cpu_target(const std::string& name) {
 }
 
 void select_cpu_target_from_env() {
+  // SLIM_KERNEL_TARGET was an earlier name for the same choice (x86 only). A
+  // run that still sets it would silently measure the default target, so it
+  // is refused rather than ignored.
+  if (const char* old = std::getenv("SLIM_KERNEL_TARGET"); old && *old)
+    fail("environment variable SLIM_KERNEL_TARGET='{}' is no longer read: use SLIM_CPU_TARGET={} instead", old, old);
   if (const char* e = std::getenv("SLIM_CPU_TARGET"); e && *e) {
     try {
       select_cpu_target(e);

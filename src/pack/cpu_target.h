@@ -16,7 +16,9 @@ namespace slim {
 void select_cpu_target(const std::string& name);
 
 // select_cpu_target($SLIM_CPU_TARGET) when the variable is set and not empty;
-// called once by the slim tool before it parses its command.
+// called once by the slim tool before it parses its command. Throws
+// slim::Error when the old name SLIM_KERNEL_TARGET is set (it says to use
+// SLIM_CPU_TARGET).
 void select_cpu_target_from_env();
 
 }  // namespace slim

@@ -109,7 +109,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
   const float* st = nullptr;
   int64_t tq_stride = 0;
 #if HWY_TARGET == HWY_AVX2
-  if (tuning().lut && tuning().int8) i8_rows = R / kInt8Rows * kInt8Rows;
+  if (tuning().lut && tuning().int8 && R * C >= tuning().int8_min_work) i8_rows = R / kInt8Rows * kInt8Rows;
   if (i8_rows > 0) {
     tq_stride = 16 * (in.xstride / 4 + kInt8TablePad);
     // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
@@ -131,7 +131,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     in.tables = tab;
   }
 #endif
-  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;
+  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;  // 16-row blocks
   const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_end + kGemvRowBlock - 1) / kGemvRowBlock;
 #pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
   {
@@ -144,8 +144,14 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
 #if HWY_TARGET == HWY_AVX2
-      for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
-        int8_block(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
+      // 32-row blocks (int8_block<2>), the last one 16 rows when n_i8 is odd.
+      const int64_t n32 = tuning().int8_pair_blocks ? (n_i8 + 1) / 2 : 0;
+      for (int64_t blk = n_i8 * id / nt; n32 == 0 && blk < n_i8 * (id + 1) / nt; ++blk)
+        int8_block<1>(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
+      for (int64_t blk = n32 * id / nt; blk < n32 * (id + 1) / nt; ++blk) {
+        if (2 * blk + 1 < n_i8) int8_block<2>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
+        else int8_block<1>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
+      }
 #endif
 #if HWY_TARGET <= HWY_AVX2
       lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
@@ -268,18 +274,5 @@ std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTarge
 namespace slim {
 const char* packed_kernel_target() { return pack_detail::target_name(); }
 
-void select_kernel_target_from_env() {
-  const char* v = std::getenv("SLIM_KERNEL_TARGET");
-  if (v == nullptr || *v == 0) return;
-  const std::string s(v);
-  SLIM_CHECK(s == "avx2" || s == "avx3", "environment variable SLIM_KERNEL_TARGET='{}': expected 'avx2' or 'avx3'", s);
-#if HWY_ARCH_X86
-  const int64_t t = s == "avx2" ? HWY_AVX2 : HWY_AVX3;
-  SLIM_CHECK(hwy::SupportedTargets() & t, "SLIM_KERNEL_TARGET={}: this CPU does not support it", s);
-  hwy::SetSupportedTargetsForTest(t);  // as bench_kernels --target does
-#else
-  SLIM_CHECK(false, "SLIM_KERNEL_TARGET={}: x86 targets only", s);
-#endif
-}
 }  // namespace slim
 #endif  // HWY_ONCE

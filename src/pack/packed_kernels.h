@@ -9,8 +9,10 @@
 
 namespace slim::pack_detail {
 
-// SLIM_GEMV (see Tuning::int8); throws slim::Error on an unknown value.
+// SLIM_GEMV (see Tuning::int8, Tuning::int8_min_work); throw slim::Error on
+// an unknown value.
 bool int8_from_env();
+int64_t int8_min_work_from_env();
 
 // matmul()'s tuning knobs. The defaults are measured with bench_kernels
 // (which also changes them to measure); nothing else should.
@@ -33,9 +35,17 @@ struct Tuning {
   bool lut = true;
   // AVX2 only, with lut: GEMV rows by the int8-table kernel (approximate:
   // int8_gemv.h; end-to-end perplexity in docs/RESULTS.md) instead of the
-  // exact fp32 LUT kernel. Default from the environment: SLIM_GEMV=int8 or
-  // SLIM_GEMV=exact (anything else is an error), unset: default_int8().
+  // exact fp32 LUT kernel, for layers of at least int8_min_work weights
+  // (rows x cols). From the environment: SLIM_GEMV=int8 (every layer),
+  // SLIM_GEMV=exact (none; anything else is an error), unset: int8 from
+  // 512x512 weights up (packed_matmul.cc says why).
   bool int8 = int8_from_env();
+  int64_t int8_min_work = int8_min_work_from_env();
+  // int8 kernel: two 16-row blocks at once, so that lone planes (1-bit
+  // groups, 3-bit groups' third plane) share lookups. Off: measured no faster
+  // than 16-row blocks (0.86-1.0x at 1 thread, noise at 2; RESULTS, issue 11
+  // step 3), likely for register pressure. bench_kernels --int8-32rows.
+  bool int8_pair_blocks = false;
 };
 inline Tuning& tuning() {
   static Tuning t;

@@ -132,9 +132,5 @@ class PackedLinear {
 // Name of the SIMD target the kernels dispatch to on this CPU (hwy::TargetName,
 // e.g. "AVX3" for AVX-512 or "AVX2").
 const char* packed_kernel_target();
-// SLIM_KERNEL_TARGET=avx2|avx3 (x86): restrict the kernels' dispatch to that
-// target (to measure the AVX2 kernels on an AVX-512 CPU); unset: no change.
-// Throws slim::Error on another value or an unsupported target.
-void select_kernel_target_from_env();
 
 }  // namespace slim

@@ -24,16 +24,31 @@ void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t l
 
 namespace pack_detail {
 
-// The AVX2 GEMV's default kernel when SLIM_GEMV is unset (see Tuning::int8).
-constexpr bool kInt8Default = false;
+// The AVX2 GEMV's default kernel when SLIM_GEMV is unset (see Tuning::int8):
+// the int8 tables, 1.1-2.2x the exact kernel's speed on 4096-wide layers
+// (docs/RESULTS.md, issue 11), for layers of at least kInt8MinWork weights.
+// Below that the per-token table building dominates: stories260K's 64-wide
+// layers ran slim ppl slower with int8 tables than with the exact kernel.
+constexpr bool kInt8Default = true;
+constexpr int64_t kInt8MinWork = int64_t(1) << 18;
 
-bool int8_from_env() {
+namespace {
+// SLIM_GEMV: "" (unset), "int8" or "exact".
+std::string gemv_env() {
   const char* v = std::getenv("SLIM_GEMV");
-  if (v == nullptr || *v == 0) return kInt8Default;
+  if (v == nullptr || *v == 0) return "";
   const std::string s(v);
   SLIM_CHECK(s == "int8" || s == "exact", "environment variable SLIM_GEMV='{}': expected 'int8' or 'exact'", s);
-  return s == "int8";
+  return s;
 }
+}  // namespace
+
+bool int8_from_env() {
+  const std::string s = gemv_env();
+  return s.empty() ? kInt8Default : s == "int8";
+}
+
+int64_t int8_min_work_from_env() { return gemv_env() == "int8" ? 0 : kInt8MinWork; }
 
 float* thread_scratch(int slot, int64_t n) {
   thread_local std::array<std::vector<float>, 4> buf;

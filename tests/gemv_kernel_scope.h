@@ -1,0 +1,25 @@
+// Pins the AVX2 decode GEMV kernel for one scope. The default (int8 tables on
+// AVX2, or SLIM_GEMV) is approximate, so a test that compares packed decode
+// output with the fake-quantized model at a tight bound takes the exact
+// kernel here, whatever the default or the environment says.
+#pragma once
+#include "pack/packed_kernels.h"
+
+namespace slim::test {
+
+class GemvKernelScope {
+ public:
+  // int8: every layer, whatever its size, by the int8-table kernel (AVX2).
+  explicit GemvKernelScope(bool int8) : saved_(pack_detail::tuning()) {
+    pack_detail::tuning().int8 = int8;
+    pack_detail::tuning().int8_min_work = 0;
+  }
+  ~GemvKernelScope() { pack_detail::tuning() = saved_; }
+  GemvKernelScope(const GemvKernelScope&) = delete;
+  GemvKernelScope& operator=(const GemvKernelScope&) = delete;
+
+ private:
+  pack_detail::Tuning saved_;
+};
+
+}  // namespace slim::test
