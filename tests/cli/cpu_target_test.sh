@@ -4,13 +4,9 @@
 # target ends the run with an error that names the variable and the target.
 #   cpu_target_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
-slim=$1 src=$2
-shared="$src/../shared/data"
-[ -f "$shared/models/stories260K.bin" ] || { echo "skip: no $shared/models/stories260K.bin"; exit 77; }
+. "$(dirname "$0")/lib/common.sh"
+need_stories
 grep -qw avx2 /proc/cpuinfo || { echo "skip: no AVX2 on this CPU"; exit 77; }
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 "$slim" quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method rtn --bits 4 \
   --group-size 16 --pack --threads 1 --out "$work/m" > "$work/log" 2>&1 || { cat "$work/log"; fail "quantize"; }
 gen() { "$slim" generate --model "$work/m" --tokenizer "$shared/models/tok512.bin" -n 4 --temperature 0 --threads 1 --json "$1"; }

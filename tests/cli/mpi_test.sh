@@ -9,17 +9,13 @@
 # refused.
 #   mpi_test.sh SLIM_BINARY SOURCE_DIR
 set -uo pipefail
-slim=$(realpath "$1") src=$2
-shared=$(realpath -m "$src/../shared/data")
-[ -f "$shared/models/stories260K.bin" ] || { echo "skip: no $shared/models/stories260K.bin"; exit 77; }
+. "$(dirname "$0")/lib/common.sh"
+need_stories
 "$slim" --version | grep -q "Open MPI" || { echo "skip: a single-process build"; exit 77; }
 command -v mpirun > /dev/null || { echo "skip: no mpirun"; exit 77; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
 # Loopback TCP and shared memory only: no probing of other interfaces or fabrics.
 export OMPI_MCA_btl=self,vader,tcp OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo OMPI_MCA_pml=ob1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
 mpi() { local n=$1; shift; mpirun -np "$n" --oversubscribe --bind-to none "$@"; }
 args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/models/tok512.bin" --method slim --bits 2
       --group-size 16 --calib "$shared/text/wikitext2_valid_tokenized.txt" --nsamples 8 --seqlen 128 --threads 1
