@@ -69,6 +69,11 @@ TEST_F(Llama2cErrors, HugeDimsDoNotOverflow) {
   write_header_field(0, 1 << 30);
   expect_error([&] { load_llama2c(bad()); }, {bad()});
 }
+TEST_F(Llama2cErrors, MostNegativeVocabIsOutOfRange) {
+  // vocab_size's sign flags a shared classifier; -2^31 has no positive counterpart (found by the fuzz smoke).
+  write_header_field(5, INT32_MIN);
+  expect_error([&] { load_llama2c(bad()); }, {bad(), "vocab_size", "out of range"});
+}
 TEST_F(Llama2cErrors, MissingFile) {
   expect_error([&] { load_llama2c(dir.file("nope.bin")); }, {"nope.bin", "cannot open"});
 }

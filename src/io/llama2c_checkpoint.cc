@@ -1,6 +1,7 @@
 #include "io/llama2c_checkpoint.h"
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "model/rope_layout.h"
@@ -43,6 +44,8 @@ Model load_llama2c(const std::string& path) {
   c.n_layers = h[2];
   c.n_heads = h[3];
   c.n_kv_heads = h[4];
+  // The sign of vocab_size says whether the classifier is shared; INT32_MIN has no magnitude.
+  SLIM_CHECK(h[5] != INT32_MIN, "{}: header vocab_size {} is out of range", path, h[5]);
   const bool shared = h[5] > 0;
   c.vocab_size = std::abs(h[5]);
   c.max_seq_len = h[6];
