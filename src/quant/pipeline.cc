@@ -613,7 +613,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     for (const BlockTimes& b : block_times) mine.push_back(b.comm_received_bytes);
     const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(mine)));
     received.resize(all.size() / sizeof(double));
-    std::memcpy(received.data(), all.data(), all.size());
+    if (!all.empty()) std::memcpy(received.data(), all.data(), all.size());  // RTN: no blocks timed
   }
   nlohmann::json blocks = nlohmann::json::array();
   for (size_t i = 0; i < block_times.size(); ++i) {
