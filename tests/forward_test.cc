@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include "io/hf_checkpoint.h"
@@ -11,6 +12,7 @@
 #include "reference_forward.h"
 #include "test_util.h"
 #include "tiny_model.h"
+#include "util/fast_exp.h"
 
 namespace slim {
 namespace {
@@ -78,6 +80,26 @@ TEST(Forward, FastSoftmaxMatchesSoftmax) {
     softmax_fast(b.data(), n);
     for (int i = 0; i < n; ++i) ASSERT_NEAR(b[size_t(i)], a[size_t(i)], 2e-5f * a[size_t(i)] + 1e-30f) << n << " " << i;
   }
+}
+
+// A NaN or infinite score (a model with a non-finite weight) comes out of
+// softmax_fast as NaN, without undefined float-to-int conversion inside
+// fast_exp (the sanitizer suite fails on that; found by fuzz_packed_model).
+TEST(Forward, FastSoftmaxPropagatesNonFiniteScores) {
+  for (float bad : {std::nanf(""), std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity()}) {
+    std::vector<float> x = {0.5f, bad, -1.f, 2.f};
+    softmax_fast(x.data(), int(x.size()));
+    if (bad == -std::numeric_limits<float>::infinity()) {
+      EXPECT_LT(x[1], 1e-30f);  // -inf is a masked score: weight ~0, the rest still sum to 1
+      EXPECT_NEAR(x[0] + x[2] + x[3], 1.f, 1e-6f);
+    } else {
+      bool any_nan = false;
+      for (float v : x) any_nan |= std::isnan(v);
+      EXPECT_TRUE(any_nan) << bad;
+    }
+  }
+  EXPECT_TRUE(std::isnan(fast_exp(std::nanf(""))));
+  EXPECT_FLOAT_EQ(fast_exp(0.f), 1.f);
 }
 
 TEST(Forward, KvCacheDecodeEqualsFullSequence) {

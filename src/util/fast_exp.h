@@ -23,7 +23,13 @@ inline float fast_exp(float y) {
   p = std::fma(p, r, 1.6666665459e-1f);
   p = std::fma(p, r, 5.0000001201e-1f);
   const float v = std::fma(p * r, r, r) + 1.f;
-  return v * std::bit_cast<float>((int32_t(n) + 127) << 23);  // · 2^n
+  // A NaN or infinite y makes n NaN/inf, and converting that to int is
+  // undefined (found by fuzz_packed_model: a model with a NaN weight reached
+  // decode attention's softmax). Clamping n keeps the conversion defined and
+  // changes no valid input (|n| <= 126 there); v is already NaN for such y,
+  // so the NaN still reaches the caller, which reports non-finite output.
+  const float nc = std::fmin(std::fmax(n, -126.f), 127.f);
+  return v * std::bit_cast<float>((int32_t(nc) + 127) << 23);  // · 2^n
 }
 
 }  // namespace slim
