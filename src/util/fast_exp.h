@@ -4,6 +4,7 @@
 // callers clamp their argument first. Used in the SBA KL search (softmax of
 // logits minus their max) and SQC's |e|^2.4.
 #pragma once
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -28,7 +29,9 @@ inline float fast_exp(float y) {
   // decode attention's softmax). Clamping n keeps the conversion defined and
   // changes no valid input (|n| <= 126 there); v is already NaN for such y,
   // so the NaN still reaches the caller, which reports non-finite output.
-  const float nc = std::fmin(std::fmax(n, -126.f), 127.f);
+  // std::max(-126, n) is -126 for a NaN n and compiles to one maxss/maxps
+  // (std::fmax needs extra NaN handling on x86).
+  const float nc = std::min(127.f, std::max(-126.f, n));
   return v * std::bit_cast<float>((int32_t(nc) + 127) << 23);  // · 2^n
 }
 
