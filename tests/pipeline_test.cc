@@ -53,6 +53,37 @@ TEST(Calib, HessianMatchesNaiveSum) {
   for (int i = 0; i < d * d; ++i) EXPECT_NEAR(h[size_t(i)], 2.0 / 3.0 * naive[size_t(i)], 1e-4) << i;
 }
 
+// The packed sum (calib/hessian.h) gives the same H as hessian(), its
+// diagonal included, and release() frees it: hessian() is then refused.
+TEST(Calib, HessianPackedMatchesSquare) {
+  const int d = 13, T = 7;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd;
+  HessianAccumulator acc(d), other(5);
+  for (int s = 0; s < 2; ++s) {
+    std::vector<float> x(size_t(T * d)), y(size_t(T * 5));
+    for (auto& v : x) v = nd(rng);
+    for (auto& v : y) v = nd(rng);
+    acc.add(x.data(), T);
+    other.add(y.data(), T);  // shares the batch scratch with acc
+    if (s == 0) HessianAccumulator::release_scratch();
+  }
+  const std::vector<double> h = acc.hessian(), diag = acc.diagonal();
+  const dist::SymmetricSlice p = acc.packed();
+  ASSERT_EQ(p.packed.size(), size_t(d * (d + 1) / 2));
+  EXPECT_EQ(p.begin, 0);
+  for (int i = 0; i < d; ++i) {
+    EXPECT_EQ(diag[size_t(i)], h[size_t(i * d + i)]);
+    for (int j = i; j < d; ++j) EXPECT_EQ(p.scale * p.packed[size_t(dist::packed_upper_index(d, i, j))], h[size_t(i * d + j)]);
+  }
+  acc.release();
+  EXPECT_THROW(acc.hessian(), Error);
+  EXPECT_THROW(acc.add(std::vector<float>(size_t(T * d)).data(), T), Error);
+  acc.reset(d);
+  acc.add(std::vector<float>(size_t(T * d), 1.f).data(), T);
+  EXPECT_EQ(acc.hessian()[0], 2.0 * T);
+}
+
 TEST(Bits, StorageCountsScalesAndZeros) {
   std::vector<int> g = {4, 4};  // 2 groups of 32 columns, 10 rows
   EXPECT_DOUBLE_EQ(linear_storage_bits(10, 64, 32, g) / 640.0, 4.0 + (16.0 + 4.0) / 32.0);

@@ -521,6 +521,41 @@ TEST(Gptq, SharedFactorIsExact) {
   EXPECT_THROW(gptq_quantize(narrow.w, narrow.rows, narrow.cols, f, o), Error);
 }
 
+// The factor from H's packed upper triangle (what the quantize pipeline's
+// accumulators hold; no square copy of H) is the square route's, bit for bit:
+// act-order, a dead column, damp retries included.
+TEST(Gptq, PackedHessianFactorIsBitIdentical) {
+  Layer L = make_layer(12, 80, 40, 1, 21);  // 40 tokens < 80 columns: H singular, damp 0 must retry
+  for (int64_t i = 0; i < L.cols; ++i) L.h[7 * L.cols + i] = L.h[i * L.cols + 7] = 0.0;  // dead input 7
+  const int64_t n = L.cols;
+  const double scale = 0.5;  // the accumulator's 2/sequences
+  std::vector<double> packed, diag(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    diag[size_t(i)] = L.h[size_t(i * n + i)];
+    for (int64_t j = i; j < n; ++j) packed.push_back(L.h[size_t(i * n + j)] / scale);  // exact: a power of 2
+  }
+  const dist::SymmetricSlice whole{packed, 0, scale};
+  for (bool act : {false, true})
+    for (double damp : {0.01, 0.0}) {
+      GptqOptions o;
+      o.act_order = act;
+      o.damp = damp;
+      const GptqFactor a = gptq_factor(L.h, n, o), b = gptq_factor(whole, diag, n, o);
+      EXPECT_EQ(a.u, b.u);
+      EXPECT_EQ(a.u_diag, b.u_diag);
+      EXPECT_EQ(a.perm, b.perm);
+      EXPECT_EQ(a.dead, b.dead);
+      EXPECT_EQ(a.damp_used, b.damp_used);
+      EXPECT_EQ(a.damp_retries, b.damp_retries);
+      if (damp == 0.0) EXPECT_GT(b.damp_retries, 0);
+    }
+  GptqOptions o;
+  EXPECT_THROW(gptq_factor(dist::SymmetricSlice{std::span(packed).first(packed.size() - 1), 0, scale}, diag, n, o), Error);
+  EXPECT_THROW(gptq_factor(dist::SymmetricSlice{packed, 1, scale}, diag, n, o), Error);
+  packed[5] = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THROW(gptq_factor(dist::SymmetricSlice{packed, 0, scale}, diag, n, o), Error);
+}
+
 TEST(Gptq, DeadColumnsAreZero) {
   Layer L = make_layer(16, 64, 128, 1, 16);
   for (int64_t c : {5, 17})

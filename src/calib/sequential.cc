@@ -175,6 +175,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       acts.load(i, x.data());
       block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
     }
+    HessianAccumulator::release_scratch();  // the fp32 SYRK batch (0.48 GB at 11008 wide) is not needed until the next pass
     if (ranks) {  // every rank ends with the sums (and SBA's token sample) of all windows
       const auto r0 = Clock::now();
       const std::vector<int> roots =
@@ -216,6 +217,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       if (ref) st.reference = [&ref](int64_t i, float* out) { ref->load(i, out); };
       opt.finish_block(l, b, st);
     }
+    for (auto& h : hess) h.release();  // the next block starts new sums; meanwhile the propagation needs the memory
     auto t2 = Clock::now();
     bt.quantize = secs(t1, t2);
     // (3) Propagate through the quantized block.
@@ -272,10 +274,9 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   }
   // One block widened to fp32 while it is calibrated and quantized.
   need.add("one block in fp32", 4 * (d * (2 * q + 2 * int64_t(c.kv_dim())) + 3 * d * h));
-  // Four accumulators: a double sum and a float batch of dim x dim each.
-  need.add("Hessians", (2 * d * d + q * q + h * h) * (8 + 4));
-  // GPTQ on the widest input: the Hessian, its Cholesky factor and inverse.
-  need.add("GPTQ factorisation", 3 * widest * widest * 8);
+  // Four accumulators: packed fp64 upper triangles (calib/hessian.h), and one
+  // fp32 dim x dim batch, the widest, during the Hessian pass.
+  need.add("Hessians", (d * (d + 1) + q * (q + 1) / 2 + h * (h + 1) / 2) * 8 + widest * widest * 4);
   if (opt.capture_stride > 0)
     need.add("captured inputs", (nsamples * seqlen + opt.capture_stride - 1) / opt.capture_stride * (2 * d + q + h) * 4);
   need.add("block buffers", block_activation_bytes(c, seqlen));

@@ -151,30 +151,47 @@ GptqFactor gptq_factor(const dist::SymmetricSlice& slice, std::span<const double
   SLIM_CHECK(cols > 0 && int64_t(h_diag.size()) == cols, "gptq: Hessian diagonal has {} values, expected {}",
              h_diag.size(), cols);
   validate_options(opt);
-  for (double v : slice.packed)
-    SLIM_CHECK(std::isfinite(slice.scale * v), "gptq: non-finite Hessian entry {} in this rank's slice", slice.scale * v);
+  for (size_t k = 0; k < slice.packed.size(); ++k)
+    SLIM_CHECK(std::isfinite(slice.scale * slice.packed[k]), "gptq: non-finite Hessian entry {} (packed upper triangle, entry {})",
+               slice.scale * slice.packed[k], slice.begin + int64_t(k));
   for (double v : h_diag) SLIM_CHECK(std::isfinite(v), "gptq: non-finite Hessian diagonal entry {}", v);
   dist::DampedSymmetric a;
   a.slice = slice;
   return factor_around(cols, h_diag, a, opt, route);
 }
 
-GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+namespace {
+
+// The one-process route: the damped, permuted H of `a` into U ((cols, cols)
+// fp64, the caller's buffer, sized here), inverted in place (quant/linalg.h),
+// then U's upper triangle in fp32. `a` gives H whole, or as a whole packed
+// upper triangle (a slice starting at 0: quantize's accumulators keep their
+// sums that way, so no square copy of H is made).
+FactorRoute lapack_route(int64_t cols, const GptqOptions& opt, std::vector<double>& U) {
   // Threads only pay off past ~64k elements; small layers (tests) stay serial
   // rather than paying fork/join on a loaded machine.
   const bool big_h = cols * cols > (1 << 16);
-  std::vector<double> U;  // (cols, cols) permuted H, then U in place; sized once the shapes are checked
-  auto local = [&](const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag) {
+  return [cols, &opt, &U, big_h](const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag) {
     U.resize(static_cast<size_t>(cols * cols));
 #pragma omp parallel for schedule(static) if (big_h)
     for (int64_t i = 0; i < cols; ++i) {
-      const double* hr = h.data() + a.perm[i] * cols;  // original row of position i
       double* ur = U.data() + i * cols;
-      if (opt.act_order)
-        for (int64_t j = 0; j < cols; ++j) ur[j] = hr[a.perm[j]];
-      else
-        std::copy(hr, hr + cols, ur);
-      ur[i] = a.diag[a.perm[i]] + a.lambda;
+      const int64_t pi = a.perm[i];  // original row of position i
+      if (!a.sliced()) {
+        const double* hr = a.h.data() + pi * cols;
+        if (opt.act_order)
+          for (int64_t j = 0; j < cols; ++j) ur[j] = hr[a.perm[j]];
+        else
+          std::copy(hr, hr + cols, ur);
+      } else {
+        const std::span<const double> p = a.slice.packed;
+        const double s = a.slice.scale;
+        for (int64_t j = 0; j < cols; ++j) {
+          const int64_t pj = a.perm[j];
+          ur[j] = s * p[size_t(dist::packed_upper_index(cols, std::min(pi, pj), std::max(pi, pj)))];
+        }
+      }
+      ur[i] = a.diag[pi] + a.lambda;
     }
     const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(U.data(), cols)
                                           : inverse_cholesky_upper(U.data(), cols);
@@ -189,7 +206,22 @@ GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOption
     }
     return true;
   };
-  return gptq_factor(h, cols, opt, FactorRoute(local));
+}
+
+}  // namespace
+
+GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
+  std::vector<double> U;  // (cols, cols) permuted H, then U in place; sized once the shapes are checked
+  return gptq_factor(h, cols, opt, lapack_route(cols, opt, U));
+}
+
+GptqFactor gptq_factor(const dist::SymmetricSlice& whole, std::span<const double> h_diag, int64_t cols,
+                       const GptqOptions& opt) {
+  SLIM_CHECK(cols > 0 && whole.begin == 0 && int64_t(whole.packed.size()) == cols * (cols + 1) / 2,
+             "gptq: a packed {}-wide Hessian needs {} values from 0, got {} from {}", cols, cols * (cols + 1) / 2,
+             whole.packed.size(), whole.begin);
+  std::vector<double> U;
+  return gptq_factor(whole, h_diag, cols, opt, lapack_route(cols, opt, U));
 }
 
 GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,

@@ -129,8 +129,14 @@ struct SiteCache {
     own.reset();  // free the old U before building the next
     std::vector<double>().swap(h);
     if (dist::size() == 1 || job.block_sites.empty()) {
-      h = job.hessian->hessian();
-      own = gptq_factor(h, job.linear->in(), go);
+      // Without SBA reading H, U comes straight from the accumulator's packed
+      // sum: no square copy of H next to the factorisation (issue 10's memory).
+      if (keep_h) {
+        h = job.hessian->hessian();
+        own = gptq_factor(h, job.linear->in(), go);
+      } else {
+        own = gptq_factor(job.hessian->packed(), job.hessian->diagonal(), job.linear->in(), go);
+      }
       factor = &*own;
     } else {
       if (new_block) build_block_factors(job, go, opt);
@@ -157,7 +163,7 @@ struct SiteCache {
     }
     for (size_t i = 0; i < sites.size(); ++i)
       if (!plan.shared[i] && plan.owner[i] == dist::rank())
-        block_factors[i] = gptq_factor(sites[i].hessian(), sites[i].dim(), go);
+        block_factors[i] = gptq_factor(sites[i].packed(), sites[i].diagonal(), sites[i].dim(), go);
     for (size_t i = 0; i < sites.size(); ++i)
       if (!plan.shared[i]) broadcast_factor(block_factors[i], plan.owner[i]);
   }
@@ -351,6 +357,11 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
   so.reference_stream = opt.method == "slim+";
   MemoryNeed need = sequential_memory(c, nsamples, seqlen, so);
+  // GPTQ on the widest input: the factorisation's fp64 square and U in fp32,
+  // and a square fp64 copy of H when SBA reads H (SiteCache::select).
+  const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
+  const bool slim = opt.method == "slim" || opt.method == "slim+";
+  need.add("GPTQ factorisation", widest * widest * (8 + 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)));
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
     std::vector<int64_t> steps;
