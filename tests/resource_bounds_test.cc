@@ -4,6 +4,8 @@
 // tests); ppl --max-chunks tokenizes only the prefix it needs.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <cstdlib>
 #include <fstream>
 
@@ -134,7 +136,7 @@ TEST(MemoryBounds, SlimPlusCountsItsFullPrecisionStreamAndTrainingBuffers) {
   const MemoryNeed plus = quantize_memory(stories260k(), 1000, 256, o);
   EXPECT_GE(plus.total() - slim.total(), stream);
   bool training = false;
-  for (const auto& [what, bytes] : plus.parts) training = training || (what.find("SliM-LLM+") == 0 && bytes > 0);
+  for (const auto& p : plus.parts) training = training || (p.what.find("SliM-LLM+") == 0 && p.bytes > 0);
   EXPECT_TRUE(training) << plus.describe();
   o.lwc_aug_loss = true;  // its second targets are kept for every window
   EXPECT_GE(quantize_memory(stories260k(), 1000, 256, o).total() - plus.total(), stream);
@@ -164,6 +166,30 @@ TEST(MemoryBounds, KvCacheEstimateMatchesTheCache) {
   need.add("KV cache", kv_cache_bytes(big, 131072));
   EXPECT_NE(error_of([&] { require_memory(need, "slim generate", "lower --max-tokens"); }).find("--max-tokens"),
             std::string::npos);
+}
+
+// Parts of different phases are never held together: the need is what is
+// held throughout plus the largest phase (a 70B-wide quantization's Hessian
+// batch and GPTQ factorisation were summed, 24.0 GiB instead of ~20).
+TEST(MemoryBounds, PhasesCountOnlyTheLargest) {
+  MemoryNeed need;
+  need.add("activations", 100);
+  need.add("batch", 30, "Hessian pass");
+  need.add("factor", 50, "quantization");
+  need.add("u", 20, "quantization");
+  need.add("sums", 10);
+  EXPECT_EQ(need.total(), 100 + 10 + 70);
+  EXPECT_NE(need.describe().find("then the largest phase, quantization: factor"), std::string::npos) << need.describe();
+  EXPECT_EQ(need.describe().find("batch"), std::string::npos) << need.describe();
+  need.add("big batch", 100, "Hessian pass");
+  EXPECT_EQ(need.total(), 110 + 130);
+  // A quantization's estimate: the factorisation and the batch are phases.
+  QuantizeOptions o;
+  o.method = "gptq";
+  const MemoryNeed q = quantize_memory(stories260k(), 8, 256, o);
+  std::set<std::string> phases;
+  for (const auto& p : q.parts) phases.insert(p.phase);
+  EXPECT_EQ(phases, (std::set<std::string>{"", "Hessian pass", "quantization"})) << q.describe();
 }
 
 TEST(MemoryBounds, PerplexityNeedGrowsWithSeqlenAndThreads) {

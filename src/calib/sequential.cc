@@ -275,8 +275,9 @@ MemoryNeed sequential_memory(const ModelConfig& c, int64_t nsamples, int64_t seq
   // One block widened to fp32 while it is calibrated and quantized.
   need.add("one block in fp32", 4 * (d * (2 * q + 2 * int64_t(c.kv_dim())) + 3 * d * h));
   // Four accumulators: packed fp64 upper triangles (calib/hessian.h), and one
-  // fp32 dim x dim batch, the widest, during the Hessian pass.
-  need.add("Hessians", (d * (d + 1) + q * (q + 1) / 2 + h * (h + 1) / 2) * 8 + widest * widest * 4);
+  // fp32 dim x dim batch, the widest, during the Hessian pass only.
+  need.add("Hessians", (d * (d + 1) + q * (q + 1) / 2 + h * (h + 1) / 2) * 8);
+  need.add("Hessian batch", widest * widest * 4, "Hessian pass");
   if (opt.capture_stride > 0)
     need.add("captured inputs", (nsamples * seqlen + opt.capture_stride - 1) / opt.capture_stride * (2 * d + q + h) * 4);
   need.add("block buffers", block_activation_bytes(c, seqlen));

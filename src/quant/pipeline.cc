@@ -119,6 +119,19 @@ struct SiteCache {
   const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
   std::vector<int> site_bits;             // --sba-scope site: the site's widths, once per site
 
+  // At the end of a block: nothing here is reused by the next block, and the
+  // last site's U (fp32, in x in: 3 GiB at 70B's 28672-wide down_proj input)
+  // would otherwise stay through the propagation and the next Hessian pass.
+  void release() {
+    layer = -1;
+    site = nullptr;
+    factor = nullptr;
+    std::vector<double>().swap(h);
+    own.reset();
+    std::vector<GptqFactor>().swap(block_factors);
+    site_bits.clear();
+  }
+
   void select(const LinearJob& job, const GptqOptions& go, bool keep_h, const QuantizeOptions& opt) {
     if (job.layer == layer && job.hessian == site) return;
     const bool new_block = job.layer != layer;
@@ -361,12 +374,12 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   // and a square fp64 copy of H when SBA reads H (SiteCache::select).
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
   const bool slim = opt.method == "slim" || opt.method == "slim+";
-  need.add("GPTQ factorisation", widest * widest * (8 + 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)));
+  need.add("GPTQ factorisation", widest * widest * (8 + 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)), "quantization");
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
     std::vector<int64_t> steps;
     const int64_t here = int64_t(lwc_rank_windows(nsamples, std::max(lo.batch, dist::size()), 0, dist::size(), &steps).size());
-    for (auto& part : lwc_train_memory(c, here, seqlen, opt.group_size, lo).parts) need.add(part.first, part.second);
+    for (auto& part : lwc_train_memory(c, here, seqlen, opt.group_size, lo).parts) need.add(part.what, part.bytes, part.phase);
   }
   return need;
 }
@@ -503,11 +516,14 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
       so.load_reference = opt.resume->load_reference;
     }
     std::vector<SlimLinearResult> slim_results;  // slim+: SliM's results of the block's linears, in order
+    SiteCache site;
+    so.finish_block = [&site](int, BlockWeights&, const BlockStreams&) { site.release(); };
     if (plus) {
       const int64_t n = int64_t(calib->tokens.size());
       so.reference_stream = true;
       so.windows = lwc_rank_windows(n, lwc_opt.batch, dist::rank(), dist::size(), nullptr);
       so.finish_block = [&, n](int l, BlockWeights& b, const BlockStreams& streams) {
+        site.release();
         nlohmann::json rec = lwc_train_block(m.config, l, b, streams, n, bitmap, slim_results, lwc_opt, opt.params_out);
         slim_results.clear();
         tot.seconds += rec["seconds"].get<double>();
@@ -524,7 +540,6 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           roots[i] = plan.shared[i] ? HessianAccumulator::kSliced : plan.owner[i];
         return roots;
       };
-    SiteCache site;
     run_sequential(
         m, *calib,
         [&](LinearJob& job) {

@@ -152,15 +152,42 @@ int64_t available_memory_bytes() {
   return cgroup < 0 ? machine : std::min(machine, cgroup);
 }
 
-int64_t MemoryNeed::total() const {
-  int64_t t = 0;
-  for (const auto& [_, b] : parts) t += b;
+namespace {
+// Bytes by phase, in order of first appearance ("" first: held throughout).
+std::vector<std::pair<std::string, int64_t>> phase_totals(const MemoryNeed& need) {
+  std::vector<std::pair<std::string, int64_t>> t{{"", 0}};
+  for (const auto& p : need.parts) {
+    auto it = std::find_if(t.begin(), t.end(), [&](const auto& e) { return e.first == p.phase; });
+    if (it == t.end()) it = t.insert(t.end(), {p.phase, 0});
+    it->second += p.bytes;
+  }
   return t;
+}
+}  // namespace
+
+int64_t MemoryNeed::total() const {
+  const auto t = phase_totals(*this);
+  int64_t largest = 0;
+  for (size_t i = 1; i < t.size(); ++i) largest = std::max(largest, t[i].second);
+  return t[0].second + largest;
 }
 
 std::string MemoryNeed::describe() const {
+  const auto t = phase_totals(*this);
+  std::string largest;
+  int64_t most = -1;
+  for (size_t i = 1; i < t.size(); ++i)
+    if (t[i].second > most) most = t[i].second, largest = t[i].first;
   std::string s = gib(total()) + " (";
-  for (size_t i = 0; i < parts.size(); ++i) s += (i ? ", " : "") + parts[i].first + " " + gib(parts[i].second);
+  bool first = true;
+  for (const Part& p : parts)
+    if (p.phase.empty()) s += (first ? "" : ", ") + p.what + " " + gib(p.bytes), first = false;
+  if (most >= 0) {
+    s += (first ? "" : "; ") + std::string("then the largest phase, ") + largest + ":";
+    for (const Part& p : parts)
+      if (p.phase == largest) s += " " + p.what + " " + gib(p.bytes) + ",";
+    s.pop_back();
+  }
   return s + ")";
 }
 

@@ -36,12 +36,23 @@ int64_t available_memory_bytes();
 int64_t cgroup_available_bytes(const std::string& proc_cgroup = "/proc/self/cgroup",
                                const std::string& sys_cgroup = "/sys/fs/cgroup");
 
-// The large buffers a command will allocate, by name.
+// The large buffers a command will allocate, by name. A part with a phase
+// exists only during that phase (a quantization's Hessian pass, or its GPTQ
+// factorisation), so the need is the parts held throughout plus the largest
+// phase, not the sum of everything.
 struct MemoryNeed {
-  std::vector<std::pair<std::string, int64_t>> parts;
-  void add(std::string what, int64_t bytes) { parts.emplace_back(std::move(what), bytes); }
+  struct Part {
+    std::string what;
+    int64_t bytes = 0;
+    std::string phase;  // "" = held throughout
+  };
+  std::vector<Part> parts;
+  void add(std::string what, int64_t bytes, std::string phase = {}) {
+    parts.push_back({std::move(what), bytes, std::move(phase)});
+  }
   int64_t total() const;
-  std::string describe() const;  // "2.1 GiB (calibration activations 2.0 GiB, ...)"
+  // "2.1 GiB (calibration activations 2.0 GiB, ...; then the largest phase, quantization: ...)"
+  std::string describe() const;
 };
 
 // Refuses (slim::Error) when `need` exceeds available_memory_bytes(): the
