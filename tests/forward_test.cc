@@ -218,3 +218,22 @@ TEST(Checkpoints, F32WeightsAreMappedNotCopied) {
 
 }  // namespace
 }  // namespace slim
+
+// Tensor::storage() identifies owned storage without keeping it alive (the
+// calibration driver tells a replaced linear from an untouched one by it, and
+// must not hold the replaced fp32 weights).
+TEST(Tensor, StorageIdentityDoesNotKeepTheStorage) {
+  auto same = [](const std::weak_ptr<const void>& a, const std::weak_ptr<const void>& b) {
+    return !a.owner_before(b) && !b.owner_before(a);
+  };
+  Tensor a = Tensor::from(std::vector<float>(1000, 1.f), 10, 100);
+  const std::weak_ptr<const void> id = a.storage();
+  Tensor b = a;
+  EXPECT_TRUE(same(b.storage(), id));
+  a = Tensor::from(std::vector<float>(1000, 2.f), 10, 100);
+  b = a;  // the first storage has no holder left
+  EXPECT_TRUE(id.expired());
+  EXPECT_FALSE(same(a.storage(), id));
+  const Tensor c = Tensor::from(std::vector<float>(1000, 3.f), 10, 100);  // may reuse the freed address
+  EXPECT_FALSE(same(c.storage(), id));
+}

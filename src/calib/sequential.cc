@@ -135,11 +135,15 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     // weights are read in place elsewhere). A linear the callback did not
     // replace gets its source tensor back afterwards, so a pass that only
     // measures (model-scope allocation) leaves no fp32 copy behind.
-    std::vector<Tensor> source, widened;
+    // `widened` only identifies each fp32 copy: holding the copies themselves
+    // kept every replaced linear's fp32 weights alive next to its quantized
+    // result until the block's end (2.3 GiB more at 70B-wide by down_proj).
+    std::vector<Tensor> source;
+    std::vector<std::weak_ptr<const void>> widened;
     for (auto& lin : b.linears()) {
       source.push_back(lin.linear->w);
       lin.linear->w = lin.linear->w.to_f32();
-      widened.push_back(lin.linear->w);
+      widened.push_back(lin.linear->w.storage());
     }
     using Clock = std::chrono::steady_clock;
     auto secs = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); };
@@ -229,7 +233,8 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     {
       auto refs = b.linears();
       for (size_t j = 0; j < refs.size(); ++j) {
-        if (refs[j].linear->w.raw() == widened[j].raw()) {
+        const std::weak_ptr<const void> now = refs[j].linear->w.storage();
+        if (!now.owner_before(widened[j]) && !widened[j].owner_before(now)) {  // not replaced
           refs[j].linear->w = source[j];
         } else if (source[j].is_view()) {  // replaced: the mapped source pages are done with
           drop_mapped_pages(source[j].raw(), size_t(source[j].bytes()));

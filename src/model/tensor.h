@@ -48,6 +48,10 @@ class Tensor {
   int64_t bytes() const { return numel() * int64_t(elem_bytes()); }
   bool empty() const { return numel() == 0; }
   bool is_view() const { return owned_ == nullptr && data_ != nullptr; }
+  // Identity of the owned storage (empty for a view), without keeping it
+  // alive: two tensors share storage iff their storage() have the same owner
+  // (neither owner_before the other), and a later allocation never matches.
+  std::weak_ptr<const void> storage() const { return owned_; }
   std::span<const float> span() const { return {data(), size_t(numel())}; }
   const float* row(int64_t r) const { return data() + r * cols_; }
 
