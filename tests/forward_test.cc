@@ -216,9 +216,6 @@ TEST(Checkpoints, F32WeightsAreMappedNotCopied) {
   EXPECT_TRUE(load_model(dir.path()).weights.blocks[1].w_down.w.is_view());
 }
 
-}  // namespace
-}  // namespace slim
-
 // Tensor::storage() identifies owned storage without keeping it alive (the
 // calibration driver tells a replaced linear from an untouched one by it, and
 // must not hold the replaced fp32 weights).
@@ -237,3 +234,6 @@ TEST(Tensor, StorageIdentityDoesNotKeepTheStorage) {
   const Tensor c = Tensor::from(std::vector<float>(1000, 3.f), 10, 100);  // may reuse the freed address
   EXPECT_FALSE(same(c.storage(), id));
 }
+
+}  // namespace
+}  // namespace slim
