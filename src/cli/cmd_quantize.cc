@@ -473,7 +473,7 @@ void run(QuantizeArgs& a) {
   fmt::print("{:<8} {:>5} {:>6} {:>10} {:>12.4f} {:>10.2f}\n", a.q.method, a.q.bits, a.q.group_size,
              report["layers"].size(), t["bits_per_weight"].get<double>(), t["total_seconds"].get<double>());
   print_time_by_part(report);
-  fmt::print("peak RSS {:.2f} GiB (mapped model pages included), anonymous {:.2f} GiB (sampled per block)\n",
+  fmt::print("peak RSS {:.2f} GiB (mapped model pages included), anonymous {:.2f} GiB (sampled every 0.1 s)\n",
              double(peak_rss_bytes()) / (1 << 30), double(sampled_peak_anonymous_bytes()) / (1 << 30));
   fmt::print("wrote {}\n", final_dir);
 }

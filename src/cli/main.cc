@@ -14,8 +14,10 @@
 #include "cli/common.h"
 #include "dist/comm.h"
 #include "pack/packed_linear.h"
+#include "util/memory.h"
 #include "pack/cpu_target.h"
 #include "util/error.h"
+#include "util/memory.h"
 
 namespace {
 
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
                                         (slim::dist::built_with_mpi() ? " (Open MPI)" : " (single-process)"));
   for (auto add : slim::cli::all_commands()) add(app);
   int rc = 0;
+  const slim::AnonymousMemorySampler memory_sampler;  // the reports' peak anonymous memory
   try {
     slim::select_cpu_target_from_env();  // SLIM_CPU_TARGET=avx2 etc.: before parse, the commands run inside it
     app.parse(argc, argv);

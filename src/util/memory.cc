@@ -131,8 +131,30 @@ int64_t current_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/s
 
 int64_t anonymous_rss_bytes() { return std::max<int64_t>(0, proc_kib("/proc/self/status", "RssAnon")) * 1024; }
 
+namespace {
+std::atomic<int64_t> g_anonymous_peak{0};  // constant-initialized: safe from the sampler thread at any time
+}  // namespace
+
+AnonymousMemorySampler::AnonymousMemorySampler(std::chrono::milliseconds period)
+    : thread_([this, period] {
+        std::unique_lock lock(m_);
+        while (!stop_) {
+          (void)sampled_peak_anonymous_bytes();
+          cv_.wait_for(lock, period, [this] { return stop_; });
+        }
+      }) {}
+
+AnonymousMemorySampler::~AnonymousMemorySampler() {
+  {
+    std::lock_guard lock(m_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
 int64_t sampled_peak_anonymous_bytes() {
-  static std::atomic<int64_t> peak{0};
+  std::atomic<int64_t>& peak = g_anonymous_peak;
   const int64_t now = anonymous_rss_bytes();
   int64_t p = peak.load();
   while (now > p && !peak.compare_exchange_weak(p, now)) {
