@@ -79,7 +79,7 @@ void HessianAccumulator::reduce_to_slices(std::vector<double>& packed) {
   slice_begin_ = mine.begin;
   holds_sum_ = false;
   // H's diagonal: each rank's diagonal entries, allgathered in rank (= row) order.
-  const double s = sequences_ > 0 ? 2.0 / double(sequences_) : 0.0;
+  const double s = scale();
   std::vector<double> mine_diag;
   for (int64_t i = 0; i < n; ++i) {
     const int64_t k = dist::packed_upper_index(n, i, i);
@@ -93,7 +93,7 @@ void HessianAccumulator::reduce_to_slices(std::vector<double>& packed) {
 
 dist::SymmetricSlice HessianAccumulator::slice() const {
   SLIM_CHECK(slice_begin_ >= 0, "internal: a {}-wide Hessian that was not reduced to slices", dim_);
-  return {slice_, slice_begin_, sequences_ > 0 ? 2.0 / double(sequences_) : 0.0};
+  return {slice_, slice_begin_, scale()};
 }
 
 std::span<const double> HessianAccumulator::slice_diagonal() const {
@@ -136,14 +136,12 @@ void HessianAccumulator::reduce_over_ranks(int root) {
 }
 
 std::vector<double> HessianAccumulator::hessian() const {
-  SLIM_CHECK(holds_sum_, "internal: rank {} asked for a {}-wide Hessian it does not hold (reduced to another rank or to slices)",
-             dist::rank(), dim_);
+  const dist::SymmetricSlice p = packed();
   const int64_t n = dim_;
   std::vector<double> h(size_t(n * n));
-  const double s = sequences_ > 0 ? 2.0 / double(sequences_) : 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    const double* p = sum_.data() + dist::packed_upper_index(n, i, i);
-    for (int64_t j = i; j < n; ++j) h[size_t(i * n + j)] = h[size_t(j * n + i)] = s * p[j - i];
+    const double* row = p.packed.data() + dist::packed_upper_index(n, i, i);
+    for (int64_t j = i; j < n; ++j) h[size_t(i * n + j)] = h[size_t(j * n + i)] = p.scale * row[j - i];
   }
   return h;
 }
@@ -151,7 +149,7 @@ std::vector<double> HessianAccumulator::hessian() const {
 dist::SymmetricSlice HessianAccumulator::packed() const {
   SLIM_CHECK(holds_sum_, "internal: rank {} asked for a {}-wide Hessian it does not hold (reduced to another rank or to slices)",
              dist::rank(), dim_);
-  return {sum_, 0, sequences_ > 0 ? 2.0 / double(sequences_) : 0.0};
+  return {sum_, 0, scale()};
 }
 
 std::vector<double> HessianAccumulator::diagonal() const {

@@ -62,6 +62,8 @@ class HessianAccumulator {
 
  private:
   void reduce_to_slices(std::vector<double>& packed);
+  // hessian()'s factor 2/n on the sums (0 before any sequence).
+  double scale() const { return sequences_ > 0 ? 2.0 / double(sequences_) : 0.0; }
   int64_t dim_ = 0, sequences_ = 0, tokens_ = 0;
   double syrk_s_ = 0, sum_s_ = 0;
   bool holds_sum_ = true;

@@ -142,21 +142,17 @@ struct SiteCache {
     own.reset();  // free the old U before building the next
     std::vector<double>().swap(h);
     if (dist::size() == 1 || job.block_sites.empty()) {
-      // Without SBA reading H, U comes straight from the accumulator's packed
-      // sum: no square copy of H next to the factorisation (issue 10's memory).
-      if (keep_h) {
-        h = job.hessian->hessian();
-        own = gptq_factor(h, job.linear->in(), go);
-      } else {
-        own = gptq_factor(job.hessian->packed(), job.hessian->diagonal(), job.linear->in(), go);
-      }
+      // U comes straight from the accumulator's packed sum: no square copy of
+      // H next to the factorisation (issue 10's memory).
+      own = gptq_factor(job.hessian->packed(), job.hessian->diagonal(), job.linear->in(), go);
       factor = &*own;
     } else {
       if (new_block) build_block_factors(job, go, opt);
       factor = &block_factors[size_t(job.hessian - job.block_sites.data())];
-      if (keep_h) h = job.hessian->hessian();  // reduced to every rank then (hessian_roots)
     }
-    if (!keep_h) std::vector<double>().swap(h);
+    // The square H only for SBA, made after the factor's fp64 work matrix is
+    // freed (with several ranks it was reduced to every rank: hessian_roots).
+    if (keep_h) h = job.hessian->hessian();
   }
 
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
@@ -371,7 +367,8 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   so.reference_stream = opt.method == "slim+";
   MemoryNeed need = sequential_memory(c, nsamples, seqlen, so);
   // GPTQ on the widest input: the factorisation's fp64 square and U in fp32,
-  // and a square fp64 copy of H when SBA reads H (SiteCache::select).
+  // and a square fp64 copy of H when SBA reads H (SiteCache::select makes it
+  // after the fp64 work matrix is freed: counted on top, an upper bound).
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
   const bool slim = opt.method == "slim" || opt.method == "slim+";
   need.add("GPTQ factorisation", widest * widest * (8 + 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)), "quantization");

@@ -185,29 +185,34 @@ std::vector<std::pair<std::string, int64_t>> phase_totals(const MemoryNeed& need
   }
   return t;
 }
+
+// Index of the phase with the most bytes (the first of equals) in
+// phase_totals; 0 when every part is held throughout.
+size_t largest_phase(const std::vector<std::pair<std::string, int64_t>>& t) {
+  size_t k = 0;
+  for (size_t i = 1; i < t.size(); ++i)
+    if (k == 0 || t[i].second > t[k].second) k = i;
+  return k;
+}
 }  // namespace
 
 int64_t MemoryNeed::total() const {
   const auto t = phase_totals(*this);
-  int64_t largest = 0;
-  for (size_t i = 1; i < t.size(); ++i) largest = std::max(largest, t[i].second);
-  return t[0].second + largest;
+  const size_t k = largest_phase(t);
+  return t[0].second + (k > 0 ? t[k].second : 0);
 }
 
 std::string MemoryNeed::describe() const {
   const auto t = phase_totals(*this);
-  std::string largest;
-  int64_t most = -1;
-  for (size_t i = 1; i < t.size(); ++i)
-    if (t[i].second > most) most = t[i].second, largest = t[i].first;
+  const size_t k = largest_phase(t);
   std::string s = gib(total()) + " (";
   bool first = true;
   for (const Part& p : parts)
     if (p.phase.empty()) s += (first ? "" : ", ") + p.what + " " + gib(p.bytes), first = false;
-  if (most >= 0) {
-    s += (first ? "" : "; ") + std::string("then the largest phase, ") + largest + ":";
+  if (k > 0) {
+    s += (first ? "" : "; ") + std::string("then the largest phase, ") + t[k].first + ":";
     for (const Part& p : parts)
-      if (p.phase == largest) s += " " + p.what + " " + gib(p.bytes) + ",";
+      if (p.phase == t[k].first) s += " " + p.what + " " + gib(p.bytes) + ",";
     s.pop_back();
   }
   return s + ")";
