@@ -3,7 +3,7 @@
 // same shapes (absolute times are noisy on a shared machine; ratios less so).
 //
 //   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]
-//                             [--int8-32rows] [--group-size N]
+//                             [--group-size N]
 //
 // --group-size (default 128) sets the GEMV table's group width (e.g. 64 or 16:
 // the narrow groups of small models and SliM's g16); the other sections keep 128.
@@ -149,11 +149,10 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
     else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true, pack_detail::tuning().int8_min_work = 0;
     else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
-    else if (!std::strcmp(argv[i], "--int8-32rows")) pack_detail::tuning().int8_pair_blocks = true;
     else if (!std::strcmp(argv[i], "--group-size") && i + 1 < argc && std::atoi(argv[i + 1]) >= 8)
       gemv_gs = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--int8-32rows] [--group-size N >= 8]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--group-size N >= 8]\n");
       return 2;
     }
   }
@@ -165,12 +164,11 @@ int main(int argc, char** argv) {
   js["threads"] = threads;
   js["lut"] = pack_detail::tuning().lut;
   js["int8"] = pack_detail::tuning().int8;
-  js["int8_pair_blocks"] = pack_detail::tuning().int8_pair_blocks;
   const double bw = read_bandwidth(20);
   js["read_bandwidth_gbs"] = bw;
   fmt::print("kernel target {}{}, {} threads; memory read bandwidth {:.1f} GB/s (sum over {:.0f} MB)\n",
              packed_kernel_target(),
-             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? (pack_detail::tuning().int8_pair_blocks ? " (int8 tables, 32-row blocks)" : " (int8 tables)") : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
+             !pack_detail::tuning().lut ? " (--no-lut: masked GEMV)" : pack_detail::tuning().int8 ? " (int8 tables)" : " (exact LUT)", threads, bw, 8 * kL3 / 1e6);
 
   const bench::Shape shapes[] = {{"4096x4096", 4096, 4096}, {"11008x4096", 11008, 4096}};
   const int gs = 128;

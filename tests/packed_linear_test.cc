@@ -351,14 +351,12 @@ void check_int8(const Quantized& q, int64_t T, const std::string& what) {
   pack_detail::matmul_reference_int8(L, xd.data(), ref.data(), T);
   {
     test::GemvKernelScope int8(true);
-    // 32-row blocks (int8_single_chunk32) must give the 16-row blocks' sums.
-    pack_detail::tuning().int8_pair_blocks = T % 2 == 1;
     pack_detail::gemv_matmul(L, x.data(), y.data(), T, ldx, ldy);
   }
   for (int64_t t = 0; t < T; ++t) {
     // This token's table scales, from its zero-padded x.
     std::vector<float> xp(static_cast<size_t>(pcol[size_t(G)]), 0.f), st(static_cast<size_t>(G));
-    std::vector<int8_t> tq(size_t(16 * (pcol[size_t(G)] / 4 + pack_detail::kInt8TablePad)));
+    std::vector<int8_t> tq(size_t(16 * (pcol[size_t(G)] / 4)));
     const auto gcol = L.group_columns();
     for (int64_t g = 0; g < G; ++g)
       for (int64_t c = gcol[size_t(g)]; c < gcol[size_t(g + 1)]; ++c)

@@ -107,11 +107,13 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
   int64_t i8_rows = 0;
   const int8_t* tq = nullptr;
   const float* st = nullptr;
+  const uint8_t* tiles = nullptr;
   int64_t tq_stride = 0;
 #if HWY_TARGET == HWY_AVX2
   if (tuning().lut && tuning().int8 && R * C >= tuning().int8_min_work) i8_rows = R / kInt8Rows * kInt8Rows;
   if (i8_rows > 0) {
-    tq_stride = 16 * (in.xstride / 4 + kInt8TablePad);
+    tiles = L.int8_tiles().data();
+    tq_stride = 16 * (in.xstride / 4);
     // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
     int8_t* tqw = reinterpret_cast<int8_t*>(thread_scratch(3, T * tq_stride / 4 + 1));
     float* stw = thread_scratch(2, T * G);
@@ -144,14 +146,8 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
       const int64_t t1 = std::min(T, t0 + kTokenChunk);
 #if HWY_TARGET == HWY_AVX2
-      // 32-row blocks (int8_block<2>), the last one 16 rows when n_i8 is odd.
-      const int64_t n32 = tuning().int8_pair_blocks ? (n_i8 + 1) / 2 : 0;
-      for (int64_t blk = n_i8 * id / nt; n32 == 0 && blk < n_i8 * (id + 1) / nt; ++blk)
-        int8_block<1>(L, in, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
-      for (int64_t blk = n32 * id / nt; blk < n32 * (id + 1) / nt; ++blk) {
-        if (2 * blk + 1 < n_i8) int8_block<2>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
-        else int8_block<1>(L, in, tq, tq_stride, st, 2 * blk * kInt8Rows, t0, t1, y, ldy);
-      }
+      for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
+        int8_block(L, in, tiles, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
 #endif
 #if HWY_TARGET <= HWY_AVX2
       lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
@@ -166,6 +162,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
   (void)tq;
   (void)st;
   (void)tq_stride;
+  (void)tiles;
 }
 
 // One row's group g: codes rebuilt by masked integer adds of 2^j, then the

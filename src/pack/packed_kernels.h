@@ -41,11 +41,6 @@ struct Tuning {
   // 512x512 weights up (packed_matmul.cc says why).
   bool int8 = int8_from_env();
   int64_t int8_min_work = int8_min_work_from_env();
-  // int8 kernel: two 16-row blocks at once, so that lone planes (1-bit
-  // groups, 3-bit groups' third plane) share lookups. Off: measured no faster
-  // than 16-row blocks (0.86-1.0x at 1 thread, noise at 2; RESULTS, issue 11
-  // step 3), likely for register pressure. bench_kernels --int8-32rows.
-  bool int8_pair_blocks = false;
 };
 inline Tuning& tuning() {
   static Tuning t;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "pack/int8_gemv.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -184,6 +185,14 @@ PackedLinear PackedLinear::encode(int64_t rows, int64_t cols, int group_size, st
   L.check_sizes();
   L.expand_and_check_data();
   return L;
+}
+
+std::span<const uint8_t> PackedLinear::int8_tiles() const {
+  std::call_once(tiles_->once, [this] {
+    tiles_->bytes.resize(size_t(rows() / 16 * 16 * row_bytes_));
+    pack_detail::build_int8_tiles(*this, tiles_->bytes.data());
+  });
+  return tiles_->bytes;
 }
 
 int64_t PackedLinear::packed_bytes() const {

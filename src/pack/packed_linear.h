@@ -29,6 +29,8 @@
 // group order. Scales: fp16, (rows, n_groups).
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -110,6 +112,11 @@ class PackedLinear {
   std::span<const uint8_t> zero_points() const { return {zero_.data(), size_t(parts_.rows * n_groups())}; }
   std::span<const int32_t> onebit_column() const { return onebit_col_; }     // (n_groups) offsets column or -1
   int64_t n_onebit() const { return n_onebit_; }
+  // The codes of rows [0, rows / 16 * 16) re-laid in 16-row tiles for the
+  // AVX2 int8 GEMV (pack_detail::build_int8_tiles, int8_gemv.h): built on the
+  // first call (thread-safe) and kept, as many bytes again as those rows'
+  // codes, in anonymous memory. The file's layout stays the one above.
+  std::span<const uint8_t> int8_tiles() const;
 
  private:
   // Builders shared by from_parts() and encode(), in this order: the layout
@@ -127,6 +134,12 @@ class PackedLinear {
   // Owned storage when built by encode() (parts_ points into it).
   std::vector<uint8_t> own_bits_, own_codes_, own_zeros_;
   std::vector<uint16_t> own_scales_, own_offsets_;
+  // int8_tiles(), built once (a pointer so that PackedLinear stays moveable).
+  struct LazyTiles {
+    std::once_flag once;
+    std::vector<uint8_t> bytes;
+  };
+  std::unique_ptr<LazyTiles> tiles_ = std::make_unique<LazyTiles>();
 };
 
 // Name of the SIMD target the kernels dispatch to on this CPU (hwy::TargetName,
