@@ -103,6 +103,58 @@ HWY_INLINE void int8_group(int b, const uint8_t* s, int64_t pb, const int8_t* ta
   }
 }
 
+// The 16 subset sums of x[0..3] as two vectors, entries 0..7 and 8..15, by
+// the reference's additions (int8_gemv.cc: entry v = entry v - 2^top +
+// x[top]): [0, x0, x1, x0 + x1], then + x2, then all + x3.
+HWY_INLINE void subset_sums_avx2(const float* x, __m256& lo, __m256& hi) {
+  const __m128 v = _mm_loadu_ps(x), z = _mm_setzero_ps();
+  const __m128 a = _mm_add_ps(_mm_blend_ps(z, _mm_shuffle_ps(v, v, 0x00), 0xa),   // [0, x0, 0, x0]
+                              _mm_blend_ps(z, _mm_shuffle_ps(v, v, 0x55), 0xc));  // + [0, 0, x1, x1]
+  lo = _mm256_set_m128(_mm_add_ps(a, _mm_shuffle_ps(v, v, 0xaa)), a);
+  hi = _mm256_add_ps(lo, _mm256_set1_ps(x[3]));
+}
+
+// build_int8_tables (int8_gemv.cc, the reference) vectorised, byte for byte
+// the same (tests/packed_linear_test.cc, Int8TablesMatchReference): the same
+// sums, the same max, cvtps rounding to nearest even like std::nearbyint. Why:
+// built per token on the calling thread before the rows are split, the scalar
+// tables were ~6% of a 4096-column product's work on one thread and ~12% of
+// its wall time on two (perf, bench_kernels --int8).
+HWY_INLINE void int8_tables_avx2(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
+  const int64_t G = L.n_groups();
+  const auto pcol = L.padded_columns();
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 lim = _mm256_set1_ps(127.f), nlim = _mm256_set1_ps(-127.f);
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t n0 = pcol[size_t(g)] / 4, n1 = pcol[size_t(g + 1)] / 4;
+    __m256 mv = _mm256_setzero_ps();
+    for (int64_t n = n0; n < n1; ++n) {
+      __m256 lo, hi;
+      subset_sums_avx2(xp + 4 * n, lo, hi);
+      // max(abs, mv): a NaN entry leaves mv as std::max(m, NaN) leaves m.
+      mv = _mm256_max_ps(_mm256_and_ps(lo, abs_mask), mv);
+      mv = _mm256_max_ps(_mm256_and_ps(hi, abs_mask), mv);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 0x55));
+    const float m = _mm_cvtss_f32(m4);
+    st[g] = m / 127.f;
+    const __m256 inv = _mm256_set1_ps(m > 0.f ? 127.f / m : 0.f);
+    for (int64_t n = n0; n < n1; ++n) {
+      __m256 lo, hi;
+      subset_sums_avx2(xp + 4 * n, lo, hi);
+      // Rounded, then clamped as the reference does (max first: NaN -> -127).
+      const __m256 ql = _mm256_min_ps(_mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(lo, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), nlim), lim);
+      const __m256 qh = _mm256_min_ps(_mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(hi, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), nlim), lim);
+      // int32 -> int16 packs per 128-bit lane: [l0-3 h0-3 | l4-7 h4-7]; reorder, then to bytes.
+      const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(_mm256_cvtps_epi32(ql), _mm256_cvtps_epi32(qh)), 0xd8);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tq + 16 * n),
+                       _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    }
+  }
+}
+
 // out[g] (g < 8) = lane g of each of in[0..7]: an 8x8 float transpose.
 HWY_INLINE void transpose_8x8_ps(const __m256 (&in)[8], __m256 (&out)[8]) {
   __m256 a[8], b[8];

@@ -117,7 +117,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
     int8_t* tqw = reinterpret_cast<int8_t*>(thread_scratch(3, T * tq_stride / 4 + 1));
     float* stw = thread_scratch(2, T * G);
-    for (int64_t t = 0; t < T; ++t) build_int8_tables(L, xp + t * in.xstride, tqw + t * tq_stride, stw + t * G);
+    for (int64_t t = 0; t < T; ++t) int8_tables_avx2(L, xp + t * in.xstride, tqw + t * tq_stride, stw + t * G);
     tq = tqw;
     st = stw;
   }
@@ -231,6 +231,16 @@ void DequantizeRows(const PackedLinear& L, int64_t r0, int64_t r1, float* out, i
   }
 }
 
+// The int8 GEMV's tables of one token as this target builds them (AVX2:
+// vectorised; the others have no int8 kernel and run the scalar reference).
+void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
+#if HWY_TARGET == HWY_AVX2
+  int8_tables_avx2(L, xp, tq, st);
+#else
+  build_int8_tables(L, xp, tq, st);
+#endif
+}
+
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 // Crossover T, 4096x4096 at ~3 bits (avg3), one thread on Zen 5 (both paths
@@ -255,6 +265,7 @@ namespace slim::pack_detail {
 HWY_EXPORT(GemvMatmul);
 HWY_EXPORT(DequantizeRows);
 HWY_EXPORT(TargetName);
+HWY_EXPORT(BuildInt8Tables);
 HWY_EXPORT(GemmMinTokens);
 
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
@@ -264,6 +275,9 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
   HWY_DYNAMIC_DISPATCH(DequantizeRows)(L, r0, r1, out, ldo);
 }
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
+  HWY_DYNAMIC_DISPATCH(BuildInt8Tables)(L, xp, tq, st);
+}
 int64_t gemm_min_tokens_for_target() { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(); }
 std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTargets(); }
 }  // namespace slim::pack_detail

@@ -74,6 +74,10 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 
+// build_int8_tables (int8_gemv.h) as the dispatched target's GEMV builds
+// them: byte-identical to it (tests compare).
+void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st);
+
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
 // target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead longer).
 int64_t gemm_min_tokens_for_target();
