@@ -447,6 +447,33 @@ TEST(PackedLinear, Int8TablesMatchReference) {
   });
 }
 
+// prepare_for_decode() builds, once, exactly the tiles the AVX2 int8 kernel
+// would build at its first product, and nothing on other targets or with the
+// exact kernel.
+TEST(PackedLinear, PrepareForDecodeBuildsTheKernelsTiles) {
+  for_each_target([](const std::string& target) {
+    for (bool int8 : {true, false}) {
+      test::GemvKernelScope scope(int8);
+      const PackedLinear L = encode(quantize(40, 600, 128, random_bits(600, 128, 3), 3));
+      const bool reads = target == "AVX2" && int8;
+      EXPECT_EQ(pack_detail::int8_gemv_applies(L), reads) << target;
+      const int64_t bytes = L.prepare_for_decode();
+      if (!reads) {
+        EXPECT_EQ(bytes, 0) << target;
+        continue;
+      }
+      ASSERT_EQ(bytes, L.int8_tile_bytes());
+      ASSERT_EQ(bytes, 32 * L.row_bytes());  // rows 0..31: 40 rounded down to 16
+      const uint8_t* built = L.int8_tiles().data();
+      EXPECT_EQ(L.prepare_for_decode(), bytes);
+      EXPECT_EQ(L.int8_tiles().data(), built) << "built twice";
+      std::vector<uint8_t> fresh(static_cast<size_t>(bytes));
+      pack_detail::build_int8_tiles(L, fresh.data());
+      EXPECT_EQ(0, std::memcmp(fresh.data(), built, fresh.size()));
+    }
+  });
+}
+
 TEST(PackedLinear, GemvKernelFromEnvironment) {
   const char* old = std::getenv("SLIM_GEMV");
   const std::string saved = old ? old : "";

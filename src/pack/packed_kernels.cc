@@ -68,6 +68,16 @@ inline float half(uint16_t h) { return arch::f16_to_f32(h); }
 #include "pack/packed_gemv_lut_avx2-inl.h"
 #include "pack/packed_gemv_int8_avx2-inl.h"
 
+// Whether GemvMatmul runs rows of L on the int8-table kernel.
+bool Int8Applies(const PackedLinear& L) {
+#if HWY_TARGET == HWY_AVX2
+  return tuning().lut && tuning().int8 && L.rows() * L.cols() >= tuning().int8_min_work && L.rows() >= kInt8Rows;
+#else
+  (void)L;
+  return false;
+#endif
+}
+
 // Tokens per pass over the rows in the GEMV (see GemvMatmul).
 constexpr int64_t kTokenChunk = 8;
 
@@ -110,7 +120,7 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
   const uint8_t* tiles = nullptr;
   int64_t tq_stride = 0;
 #if HWY_TARGET == HWY_AVX2
-  if (tuning().lut && tuning().int8 && R * C >= tuning().int8_min_work) i8_rows = R / kInt8Rows * kInt8Rows;
+  if (Int8Applies(L)) i8_rows = R / kInt8Rows * kInt8Rows;
   if (i8_rows > 0) {
     tiles = L.int8_tiles().data();
     tq_stride = 16 * (in.xstride / 4);
@@ -266,6 +276,7 @@ HWY_EXPORT(GemvMatmul);
 HWY_EXPORT(DequantizeRows);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(BuildInt8Tables);
+HWY_EXPORT(Int8Applies);
 HWY_EXPORT(GemmMinTokens);
 
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
@@ -275,6 +286,7 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
   HWY_DYNAMIC_DISPATCH(DequantizeRows)(L, r0, r1, out, ldo);
 }
 const char* target_name() { return HWY_DYNAMIC_DISPATCH(TargetName)(); }
+bool int8_gemv_applies(const PackedLinear& L) { return HWY_DYNAMIC_DISPATCH(Int8Applies)(L); }
 void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
   HWY_DYNAMIC_DISPATCH(BuildInt8Tables)(L, xp, tq, st);
 }

@@ -74,6 +74,9 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 
+// Whether gemv_matmul() on the dispatched target runs (some of) L's rows on
+// the int8-table kernel, i.e. reads L.int8_tiles().
+bool int8_gemv_applies(const PackedLinear& L);
 // build_int8_tables (int8_gemv.h) as the dispatched target's GEMV builds
 // them: byte-identical to it (tests compare).
 void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st);

@@ -117,6 +117,13 @@ class PackedLinear {
   // first call (thread-safe) and kept, as many bytes again as those rows'
   // codes, in anonymous memory. The file's layout stays the one above.
   std::span<const uint8_t> int8_tiles() const;
+  // Builds int8_tiles() now when the dispatched decode GEMV reads them (AVX2
+  // target, int8 kernel on, a large enough layer), so that a session pays
+  // the build at load, as llama.cpp repacks its weights at load, not in its
+  // first decoded token. Returns the tiles' bytes (0: the kernel reads none).
+  int64_t prepare_for_decode() const;
+  // Bytes int8_tiles() takes once built (whether or not the kernel reads them).
+  int64_t int8_tile_bytes() const { return rows() / 16 * 16 * row_bytes_; }
 
  private:
   // Builders shared by from_parts() and encode(), in this order: the layout
@@ -137,7 +144,9 @@ class PackedLinear {
   // int8_tiles(), built once (a pointer so that PackedLinear stays moveable).
   struct LazyTiles {
     std::once_flag once;
-    std::vector<uint8_t> bytes;
+    uint8_t* bytes = nullptr;  // anonymous mapping (not zero-filled by us: every byte is written)
+    size_t size = 0;
+    ~LazyTiles();
   };
   std::unique_ptr<LazyTiles> tiles_ = std::make_unique<LazyTiles>();
 };

@@ -79,6 +79,10 @@ void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int
 
 }  // namespace pack_detail
 
+int64_t PackedLinear::prepare_for_decode() const {
+  return pack_detail::int8_gemv_applies(*this) ? int64_t(int8_tiles().size()) : 0;
+}
+
 void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) const {
   if (ldx <= 0) ldx = cols();
   if (ldy <= 0) ldy = rows();

@@ -8,6 +8,7 @@
 #include "io/hf_checkpoint.h"
 #include "io/safetensors.h"
 #include "model/arch.h"
+#include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "util/error.h"
 #include "util/files.h"
@@ -411,6 +412,31 @@ PackedSummary summarize_packed_model(const Model& m) {
     }
   s.other_bytes = s.file_bytes - s.packed_bytes;
   return s;
+}
+
+namespace {
+// The packed linears the decode GEMV multiplies by: blocks, then the head.
+std::vector<const PackedLinear*> decode_linears(const Model& m) {
+  std::vector<const PackedLinear*> all;
+  for (BlockWeights b : m.weights.blocks)  // a copy of views: linears() needs a mutable object
+    for (const auto& ref : b.linears())
+      if (ref.linear->packed) all.push_back(ref.linear->packed.get());
+  if (m.weights.lm_head_packed) all.push_back(m.weights.lm_head_packed.get());
+  return all;
+}
+}  // namespace
+
+int64_t prepare_packed_decode(const Model& m) {
+  int64_t bytes = 0;
+  for (const PackedLinear* p : decode_linears(m)) bytes += p->prepare_for_decode();  // each build is parallel inside
+  return bytes;
+}
+
+int64_t packed_decode_bytes(const Model& m) {
+  int64_t bytes = 0;
+  for (const PackedLinear* p : decode_linears(m))
+    if (pack_detail::int8_gemv_applies(*p)) bytes += p->int8_tile_bytes();
+  return bytes;
 }
 
 }  // namespace slim

@@ -53,6 +53,15 @@ bool is_packed_model_dir(const std::string& dir);
 // entry is validated; errors name the file and tensor.
 Model load_packed_model(const std::string& dir);
 
+// PackedLinear::prepare_for_decode() on every packed linear of m (blocks and
+// head; the packed embedding is read by rows, not by the GEMV): the decode
+// kernel's code tiles built now, e.g. at `slim generate`'s load. Returns the
+// bytes of anonymous memory they take (0 for a dense model or where the
+// dispatched kernel reads no tiles).
+int64_t prepare_packed_decode(const Model& m);
+// The bytes prepare_packed_decode(m) will take, without building anything.
+int64_t packed_decode_bytes(const Model& m);
+
 // Summary of a packed file for `slim inspect`: bytes per part, bits/weight.
 struct PackedSummary {
   int64_t file_bytes = 0;
