@@ -23,14 +23,15 @@
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int64_t kInt8Rows = 16;
-// Software prefetch distance (bytes ahead in a plane's tile stream). Why:
-// after the tile layout, perf put the samples on the instructions right after
-// each tile load; the streams are 2-5 per group, interleaved with the tables,
-// and the hardware prefetcher did not keep up. Swept on 11008x4096 g128, 2
-// threads (docs/RESULTS.md, int8 step 4): 0 B -> 35-60% of read bandwidth,
-// 1024 B -> 64-86%, 2048 B -> 50-86%. Prefetching past the end of the buffer
-// is harmless (a prefetch never faults).
-constexpr int64_t kInt8Prefetch = 1024;
+// Software prefetch distance (bytes ahead in a plane pair's tile stream).
+// Why: after the tile layout, perf put the samples on the instructions right
+// after each tile load and on the prefetches (memory stalls; 60% of a 1-thread
+// RTN 4-bit decode). docs/RESULTS.md (int8 step 4) has the sweeps: on a
+// slow-memory state (22-36 GB/s) 1024 B beat 0 and 2048 B; on a fast one
+// (61-83 GB/s) 4096 B beat 1024 B: TinyLlama RTN 4-bit decode 38-42 vs
+// 31-32 tok/s (2 threads), 29-33 vs 22-23 (1 thread); 8192 and 16384 B no
+// better than 4096. Prefetching past the end of the buffer is harmless.
+constexpr int64_t kInt8Prefetch = 4096;
 
 // One lookup step: sum (int16 lanes: rows 0..7 low lane, 8..15 high lane)
 // += ta[low nibble of v] + tb[high nibble], each byte pair combined by
