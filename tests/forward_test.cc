@@ -4,6 +4,8 @@
 #include <limits>
 #include <random>
 
+#include <omp.h>
+
 #include "io/hf_checkpoint.h"
 #include "io/llama2c_checkpoint.h"
 #include "io/model_source.h"
@@ -116,6 +118,40 @@ TEST(Forward, KvCacheDecodeEqualsFullSequence) {
     for (int i = 0; i < V; ++i) ASSERT_NEAR(lg[size_t(i)], full[t * V + size_t(i)], 1e-4f) << "t=" << t;
   }
   EXPECT_THROW(s.step(test::random_tokens(40, V, 1)), Error);  // beyond the 64-token context
+}
+
+// Decode attention (attention.cc: decode_heads over blocks of 32 keys,
+// decode_scores in blocks of 8 keys and 8 columns, decode_pv in 32-column
+// chunks, each with tails; query heads of a KV head taken together, more of
+// them per task with fewer threads): head dims 40 (a 32-column chunk + an
+// 8-column tail) and 64, groups of 2 and 4, 1..41 keys, 1 and 2 threads,
+// equal to the full-sequence forward.
+TEST(Forward, KvCacheDecodeEqualsFullSequenceWideHeads) {
+  struct Case {
+    int dim, heads, kv_heads;
+  };
+  const int saved = omp_get_max_threads();
+  for (const Case cs : {Case{80, 2, 1}, Case{128, 2, 1}, Case{256, 4, 1}, Case{256, 4, 2}})
+    for (int threads : {1, 2}) {
+      omp_set_num_threads(threads);
+      test::TinySpec spec;
+      spec.dim = cs.dim;
+      spec.heads = cs.heads;
+      spec.kv_heads = cs.kv_heads;
+      Model m = test::make_tiny_model(spec);
+      ASSERT_EQ(m.config.head_dim, cs.dim / cs.heads);
+      auto tok = test::random_tokens(41, m.config.vocab_size, 12);
+      auto full = forward_logits(m, tok);
+      Session s(m, 64);
+      const int V = m.config.vocab_size;
+      for (size_t t = 0; t < tok.size(); ++t) {
+        auto lg = s.step(std::span<const int>(&tok[t], 1));
+        for (int i = 0; i < V; ++i)
+          ASSERT_NEAR(lg[size_t(i)], full[t * V + size_t(i)], 1e-4f + 2e-6f * std::abs(full[t * V + size_t(i)]))
+              << "dim " << cs.dim << " heads " << cs.heads << "/" << cs.kv_heads << " threads " << threads << " t=" << t;
+      }
+    }
+  omp_set_num_threads(saved);
 }
 
 TEST(Forward, SlidingWindowLimitsAttention) {
