@@ -207,9 +207,8 @@ void causal_attention(const ModelConfig& c, int window, const float* q, const fl
     const float* qh = q + int64_t(r0) * qd + int64_t(h) * hd;
     const float* kh = k + int64_t(first) * kvd + int64_t(kv_h) * hd;
     const float* vh = v + int64_t(first) * kvd + int64_t(kv_h) * hd;
-    // scores = Q_h Kᵀ / sqrt(hd). A decode step (one query row) is a GEMV
-    // per head: a plain loop beats a BLAS call's fixed cost at these sizes
-    // (1 x hd x nk, issued n_heads x n_layers times per token).
+    // scores = Q_h Kᵀ / sqrt(hd) for the block's rows (a decode step, T = 1,
+    // took decode_heads above).
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, nk, hd, scale, qh, qd, kh, kvd, 0.f, sc, nk);
     if (prof) t_scores += since(mark);
     for (int r = 0; r < rows; ++r) {

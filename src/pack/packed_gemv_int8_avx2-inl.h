@@ -15,9 +15,10 @@
 // The low and high nibbles index the two blocks' tables; vpmaddubsw with
 // weights (1, 2) then adds the two planes of each row into an int16 lane =
 // row. The codes are read in that layout from PackedLinear::int8_tiles(),
-// built once at the first product: an earlier version transposed 16 rows of
-// bit planes per 512 bytes (a 16x16 byte transpose, 64 unpacks, whose 32
-// live vectors spilled: ~3.6 stack moves per lookup).
+// built once (at load by slim generate, else at the first product): an
+// earlier version transposed 16 rows of bit planes per 512 bytes (a 16x16
+// byte transpose, 64 unpacks, whose 32 live vectors spilled: ~3.6 stack
+// moves per lookup).
 // Overflow: a 16-byte chunk sums 16 vectors x 2 nibbles x 3 x 127 = 12192 <
 // 2^15 per lane; chunks are widened to int32 before the plane weight 2^j.
 #if HWY_TARGET == HWY_AVX2
