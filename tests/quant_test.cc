@@ -556,6 +556,32 @@ TEST(Gptq, PackedHessianFactorIsBitIdentical) {
   EXPECT_THROW(gptq_factor(dist::SymmetricSlice{packed, 0, scale}, diag, n, o), Error);
 }
 
+// The fp32 U is built a few rows at a time while the fp64 rows go back to the
+// kernel (gptq.cc): checked against a closed form at a width of several
+// steps. H = KMS matrix ρ^|i-j|: H⁻¹ is tridiagonal (1/(1-ρ²)) [1, 1+ρ², ..., 1+ρ², 1]
+// on the diagonal, -ρ/(1-ρ²) beside it, so U = chol(H⁻¹, upper) is bidiagonal.
+TEST(Gptq, WideFactorMatchesClosedForm) {
+  const int64_t n = 1100;  // > 2^20 / n rows per conversion step: two steps
+  const double rho = 0.6;
+  std::vector<double> h(size_t(n * n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) h[size_t(i * n + j)] = std::pow(rho, double(std::abs(i - j)));
+  GptqOptions o;
+  o.damp = 0;
+  const GptqFactor f = gptq_factor(h, n, o);
+  ASSERT_EQ(f.u.size(), size_t(n * n));
+  const double c = 1.0 / (1.0 - rho * rho);
+  auto u = [&](int64_t i, int64_t j) { return double(f.u[size_t(i * n + j)]); };
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j)
+      if (j != i && j != i + 1) ASSERT_LE(std::fabs(u(i, j)), 1e-5) << i << "," << j;  // lower 0, upper bidiagonal
+    EXPECT_FLOAT_EQ(float(f.u_diag[size_t(i)]), f.u[size_t(i * n + i)]) << i;
+    const double d = (i > 0 ? u(i - 1, i) * u(i - 1, i) : 0.0) + u(i, i) * u(i, i);  // (UᵀU)_ii
+    EXPECT_NEAR(d, (i == 0 || i == n - 1 ? 1.0 : 1.0 + rho * rho) * c, 1e-4 * c) << i;
+    if (i + 1 < n) EXPECT_NEAR(u(i, i) * u(i, i + 1), -rho * c, 1e-4 * c) << i;  // (UᵀU)_{i,i+1}
+  }
+}
+
 TEST(Gptq, DeadColumnsAreZero) {
   Layer L = make_layer(16, 64, 128, 1, 16);
   for (int64_t c : {5, 17})

@@ -20,6 +20,7 @@
 #include "tiny_model.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/anon_buffer.h"
 #include "util/memory.h"
 
 namespace slim {
@@ -209,6 +210,29 @@ TEST(MemoryBounds, SamplerCatchesAShortPeak) {
     EXPECT_EQ(big[4096], char(4096));
   }
   EXPECT_GE(sampled_peak_anonymous_bytes(), before + size - (int64_t(8) << 20));
+}
+
+// A consumed front given back no longer counts as resident and reads as
+// zeros; the page holding the boundary and what follows keep their bytes.
+TEST(MemoryBounds, AnonBufferReleaseFrontGivesPagesBack) {
+  if (anonymous_rss_bytes() == 0) GTEST_SKIP() << "no /proc/self/status RssAnon here";
+  const size_t size = size_t(64) << 20, front = (size_t(48) << 20) + 100;
+  AnonBuffer b(size, "test buffer");
+  unsigned char* p = b.as<unsigned char>();
+  for (size_t i = 0; i < size; i += 4096) p[i] = 1;
+  p[front] = 7;
+  p[size - 1] = 9;
+  const int64_t full = anonymous_rss_bytes();
+  b.release_front(front);
+  const int64_t after = anonymous_rss_bytes();
+  EXPECT_GE(full - after, int64_t(40) << 20) << full << " -> " << after;
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(p[(size_t(48) << 20) - 4096], 0);
+  EXPECT_EQ(p[front], 7);
+  EXPECT_EQ(p[size - 1], 9);
+  b.release_front(front - 4096);  // behind what was given back: nothing changes
+  EXPECT_EQ(p[front], 7);
+  EXPECT_THROW(b.release_front(size + 1), Error);
 }
 
 TEST(MemoryBounds, PerplexityNeedGrowsWithSeqlenAndThreads) {

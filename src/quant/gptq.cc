@@ -21,6 +21,7 @@
 #include <numeric>
 
 #include "quant/linalg.h"
+#include "util/anon_buffer.h"
 #include "util/error.h"
 
 namespace slim {
@@ -163,19 +164,21 @@ GptqFactor gptq_factor(const dist::SymmetricSlice& slice, std::span<const double
 namespace {
 
 // The one-process route: the damped, permuted H of `a` into U ((cols, cols)
-// fp64, the caller's buffer, sized here), inverted in place (quant/linalg.h),
+// fp64, the caller's buffer, mapped here), inverted in place (quant/linalg.h),
 // then U's upper triangle in fp32. `a` gives H whole, or as a whole packed
 // upper triangle (a slice starting at 0: quantize's accumulators keep their
 // sums that way, so no square copy of H is made).
-FactorRoute lapack_route(int64_t cols, const GptqOptions& opt, std::vector<double>& U) {
+FactorRoute lapack_route(int64_t cols, const GptqOptions& opt, AnonBuffer& U) {
   // Threads only pay off past ~64k elements; small layers (tests) stay serial
   // rather than paying fork/join on a loaded machine.
   const bool big_h = cols * cols > (1 << 16);
   return [cols, &opt, &U, big_h](const dist::DampedSymmetric& a, std::vector<float>& u, std::vector<double>& u_diag) {
-    U.resize(static_cast<size_t>(cols * cols));
+    const size_t row_bytes = size_t(cols) * sizeof(double);
+    if (U.size() == 0) U = AnonBuffer(size_t(cols) * row_bytes, "GPTQ factorisation work matrix");
+    double* Ud = U.as<double>();  // (cols, cols)
 #pragma omp parallel for schedule(static) if (big_h)
     for (int64_t i = 0; i < cols; ++i) {
-      double* ur = U.data() + i * cols;
+      double* ur = Ud + i * cols;
       const int64_t pi = a.perm[i];  // original row of position i
       if (!a.sliced()) {
         const double* hr = a.h.data() + pi * cols;
@@ -193,16 +196,31 @@ FactorRoute lapack_route(int64_t cols, const GptqOptions& opt, std::vector<doubl
       }
       ur[i] = a.diag[pi] + a.lambda;
     }
-    const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(U.data(), cols)
-                                          : inverse_cholesky_upper(U.data(), cols);
+    const bool ok = opt.reference_inverse ? inverse_cholesky_upper_reference(Ud, cols)
+                                          : inverse_cholesky_upper(Ud, cols);
     if (!ok) return false;
-    // fp32 copy of U for the updates (upper triangle only is ever read).
+    // fp32 copy of U for the updates (upper triangle only is ever read; the
+    // lower is 0). Built a few rows at a time into reserved, untouched
+    // memory while the fp64 rows already copied go back to the kernel: the
+    // fp32 U never sits beside the whole fp64 one (3.1 GiB of the peak at
+    // 28672 wide).
     u_diag.resize(size_t(cols));
-    u.assign(size_t(cols * cols), 0.f);
+    u.clear();
+    u.reserve(size_t(cols * cols));
+    const int64_t chunk = std::max<int64_t>(1, (int64_t(1) << 20) / cols);  // rows per step: ~4 MiB of fp32
+    std::vector<float> part(size_t(std::min(chunk, cols) * cols));          // (chunk, cols)
+    for (int64_t r0 = 0; r0 < cols; r0 += chunk) {
+      const int64_t r1 = std::min(cols, r0 + chunk);
 #pragma omp parallel for schedule(static) if (big_h)
-    for (int64_t i = 0; i < cols; ++i) {
-      u_diag[i] = U[i * cols + i];
-      for (int64_t j = i; j < cols; ++j) u[i * cols + j] = float(U[i * cols + j]);
+      for (int64_t i = r0; i < r1; ++i) {
+        const double* ur = Ud + i * cols;
+        float* pr = part.data() + (i - r0) * cols;
+        u_diag[size_t(i)] = ur[i];
+        std::fill(pr, pr + i, 0.f);
+        for (int64_t j = i; j < cols; ++j) pr[j] = float(ur[j]);
+      }
+      u.insert(u.end(), part.begin(), part.begin() + (r1 - r0) * cols);
+      U.release_front(size_t(r1) * row_bytes);
     }
     return true;
   };
@@ -211,7 +229,7 @@ FactorRoute lapack_route(int64_t cols, const GptqOptions& opt, std::vector<doubl
 }  // namespace
 
 GptqFactor gptq_factor(std::span<const double> h, int64_t cols, const GptqOptions& opt) {
-  std::vector<double> U;  // (cols, cols) permuted H, then U in place; sized once the shapes are checked
+  AnonBuffer U;  // (cols, cols) fp64 permuted H, then U in place; mapped once the shapes are checked
   return gptq_factor(h, cols, opt, lapack_route(cols, opt, U));
 }
 
@@ -220,7 +238,7 @@ GptqFactor gptq_factor(const dist::SymmetricSlice& whole, std::span<const double
   SLIM_CHECK(cols > 0 && whole.begin == 0 && int64_t(whole.packed.size()) == cols * (cols + 1) / 2,
              "gptq: a packed {}-wide Hessian needs {} values from 0, got {} from {}", cols, cols * (cols + 1) / 2,
              whole.packed.size(), whole.begin);
-  std::vector<double> U;
+  AnonBuffer U;
   return gptq_factor(whole, h_diag, cols, opt, lapack_route(cols, opt, U));
 }
 

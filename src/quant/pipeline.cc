@@ -366,12 +366,14 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
   so.reference_stream = opt.method == "slim+";
   MemoryNeed need = sequential_memory(c, nsamples, seqlen, so);
-  // GPTQ on the widest input: the factorisation's fp64 square and U in fp32,
-  // and a square fp64 copy of H when SBA reads H (SiteCache::select makes it
-  // after the fp64 work matrix is freed: counted on top, an upper bound).
+  // GPTQ on the widest input: the factorisation's fp64 square (U in fp32
+  // grows into the pages its consumed rows give back), then U in fp32 beside
+  // a square fp64 copy of H when SBA reads H (SiteCache::select makes it
+  // after the fp64 work matrix is freed).
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
   const bool slim = opt.method == "slim" || opt.method == "slim+";
-  need.add("GPTQ factorisation", widest * widest * (8 + 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)), "quantization");
+  need.add("GPTQ factorisation", widest * widest * std::max<int64_t>(8, 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)),
+           "quantization");
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
     std::vector<int64_t> steps;

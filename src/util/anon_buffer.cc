@@ -1,0 +1,48 @@
+#include "util/anon_buffer.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <utility>
+
+#include "util/error.h"
+
+namespace slim {
+
+AnonBuffer::AnonBuffer(size_t bytes, const std::string& what) {
+  if (bytes == 0) return;
+  void* p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  SLIM_CHECK(p != MAP_FAILED, "{}: cannot map {} bytes", what, bytes);
+  data_ = p;
+  size_ = bytes;
+}
+
+AnonBuffer::~AnonBuffer() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+AnonBuffer::AnonBuffer(AnonBuffer&& o) noexcept
+    : data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)), released_(std::exchange(o.released_, 0)) {}
+
+AnonBuffer& AnonBuffer::operator=(AnonBuffer&& o) noexcept {
+  if (this != &o) {
+    if (data_ != nullptr) ::munmap(data_, size_);
+    data_ = std::exchange(o.data_, nullptr);
+    size_ = std::exchange(o.size_, 0);
+    released_ = std::exchange(o.released_, 0);
+  }
+  return *this;
+}
+
+void AnonBuffer::release_front(size_t end) {
+  SLIM_CHECK(end <= size_, "internal: release of the first {} bytes of a {}-byte buffer", end, size_);
+  const size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  const size_t last = end / page * page;
+  if (last <= released_) return;
+  // Advice on our own private anonymous pages: they become zero-fill again.
+  // A failure leaves them resident, which changes no result.
+  ::madvise(static_cast<char*>(data_) + released_, last - released_, MADV_DONTNEED);
+  released_ = last;
+}
+
+}  // namespace slim
