@@ -547,7 +547,9 @@ TEST(Gptq, PackedHessianFactorIsBitIdentical) {
       EXPECT_EQ(a.dead, b.dead);
       EXPECT_EQ(a.damp_used, b.damp_used);
       EXPECT_EQ(a.damp_retries, b.damp_retries);
-      if (damp == 0.0) EXPECT_GT(b.damp_retries, 0);
+      if (damp == 0.0) {
+        EXPECT_GT(b.damp_retries, 0);
+      }
     }
   GptqOptions o;
   EXPECT_THROW(gptq_factor(dist::SymmetricSlice{std::span(packed).first(packed.size() - 1), 0, scale}, diag, n, o), Error);
@@ -573,12 +575,17 @@ TEST(Gptq, WideFactorMatchesClosedForm) {
   const double c = 1.0 / (1.0 - rho * rho);
   auto u = [&](int64_t i, int64_t j) { return double(f.u[size_t(i * n + j)]); };
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t j = 0; j < n; ++j)
-      if (j != i && j != i + 1) ASSERT_LE(std::fabs(u(i, j)), 1e-5) << i << "," << j;  // lower 0, upper bidiagonal
+    for (int64_t j = 0; j < n; ++j) {
+      if (j != i && j != i + 1) {
+        ASSERT_LE(std::fabs(u(i, j)), 1e-5) << i << "," << j;  // lower 0, upper bidiagonal
+      }
+    }
     EXPECT_FLOAT_EQ(float(f.u_diag[size_t(i)]), f.u[size_t(i * n + i)]) << i;
     const double d = (i > 0 ? u(i - 1, i) * u(i - 1, i) : 0.0) + u(i, i) * u(i, i);  // (UᵀU)_ii
     EXPECT_NEAR(d, (i == 0 || i == n - 1 ? 1.0 : 1.0 + rho * rho) * c, 1e-4 * c) << i;
-    if (i + 1 < n) EXPECT_NEAR(u(i, i) * u(i, i + 1), -rho * c, 1e-4 * c) << i;  // (UᵀU)_{i,i+1}
+    if (i + 1 < n) {
+      EXPECT_NEAR(u(i, i) * u(i, i + 1), -rho * c, 1e-4 * c) << i;  // (UᵀU)_{i,i+1}
+    }
   }
 }
 

@@ -22,6 +22,7 @@
 #include "util/files.h"
 #include "util/anon_buffer.h"
 #include "util/memory.h"
+#include "util/progress.h"
 
 namespace slim {
 namespace {
@@ -233,6 +234,35 @@ TEST(MemoryBounds, AnonBufferReleaseFrontGivesPagesBack) {
   b.release_front(front - 4096);  // behind what was given back: nothing changes
   EXPECT_EQ(p[front], 7);
   EXPECT_THROW(b.release_front(size + 1), Error);
+}
+
+// Progress inside a unit (a block's forward windows): the line shows the
+// whole units and an ETA from the fraction; units of an earlier run (resume)
+// do not count in the rate.
+TEST(ProgressLines, FractionMovesTheEta) {
+  auto line = [](double done, long before) {
+    Progress p("block", 4, true, /*min_interval_s=*/0);
+    p.set_done_before(before);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    testing::internal::CaptureStderr();
+    p.update_fraction(done, "layer 1 Hessian pass: window 3/8");
+    return testing::internal::GetCapturedStderr();
+  };
+  auto eta = [](const std::string& s) {  // seconds, -1 for "?"
+    const size_t at = s.find("ETA ");
+    return at == std::string::npos || s[at + 4] == '?' ? -1 : std::atoi(s.c_str() + at + 4);
+  };
+  const std::string a = line(1.5, 0);
+  EXPECT_NE(a.find("block 1/4"), std::string::npos) << a;
+  EXPECT_NE(a.find("window 3/8"), std::string::npos) << a;
+  // 1.1 s (more on a loaded machine) for 1.5 units, 2.5 to go: ~1.8 s
+  EXPECT_GE(eta(a), 1) << a;
+  EXPECT_LE(eta(a), 3) << a;
+  const std::string b = line(1.5, 1);  // the same time for 0.5 units: ~5.5 s
+  EXPECT_GE(eta(b), 5) << b;
+  EXPECT_LE(eta(b), 9) << b;
+  const std::string c = line(0.0, 0);
+  EXPECT_NE(c.find("ETA ?"), std::string::npos) << c;
 }
 
 TEST(MemoryBounds, PerplexityNeedGrowsWithSeqlenAndThreads) {

@@ -129,6 +129,15 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
                                 HessianAccumulator(c.dim), HessianAccumulator(c.hidden_dim)};
   CapturedInputs captured[4];
   Progress prog("block", c.n_layers, opt.progress && dist::is_root());
+  prog.set_done_before(opt.start_block);
+  // Inside a block the ETA moves with the windows of its forward passes (at
+  // 128 x 2048 tokens one pass of a 7B block is most of an hour here); the
+  // quantization between them counts as no time.
+  const int passes = ref ? 3 : 2;
+  auto pass_progress = [&](int l, int pass, int64_t i, const char* what) {
+    prog.update_fraction(l + (pass + double(i + 1) / double(nl)) / passes,
+                         fmt::format("layer {} {}: window {}/{}", l, what, i + 1, nl));
+  };
   for (int l = opt.start_block; l < c.n_layers; ++l) {
     BlockWeights& b = m.weights.blocks[size_t(l)];
     // The block in fp32 while it is calibrated and quantized (16-bit source
@@ -178,6 +187,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
     for (int64_t i = 0; i < nl; ++i) {
       acts.load(i, x.data());
       block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch, &hook, /*inputs_only=*/true);
+      pass_progress(l, 0, i, "Hessian pass");
     }
     HessianAccumulator::release_scratch();  // the fp32 SYRK batch (0.48 GB at 11008 wide) is not needed until the next pass
     if (ranks) {  // every rank ends with the sums (and SBA's token sample) of all windows
@@ -201,6 +211,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
         ref->load(i, x.data());
         block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
         ref->store(i, x.data());
+        pass_progress(l, 1, i, "reference pass");
       }
       const auto tr = Clock::now();
       bt.reference = secs(t1, tr);
@@ -211,7 +222,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       LinearJob job{l, lin.name, lin.linear, &hess[site_index(lin.site)],
                     opt.capture_stride > 0 ? &captured[site_index(lin.site)] : nullptr, hess};
       quantize(job);
-      prog.update(l, fmt::format("layer {} {}", l, lin.name));
+      prog.update_fraction(l + double(passes - 1) / passes, fmt::format("layer {} {}", l, lin.name));
     }
     if (opt.finish_block) {
       BlockStreams st;
@@ -229,6 +240,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       acts.load(i, x.data());
       block_forward(c, l, b, rope, x.data(), T, 0, k.data(), v.data(), scratch);
       acts.store(i, x.data());
+      pass_progress(l, passes - 1, i, "propagation");
     }
     {
       auto refs = b.linears();

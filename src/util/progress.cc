@@ -19,8 +19,9 @@ std::string hms(double s) {
 }
 }  // namespace
 
-Progress::Progress(std::string label, long total, bool enabled)
-    : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(2)) {
+Progress::Progress(std::string label, long total, bool enabled, double min_interval_s)
+    : label_(std::move(label)), total_(total), enabled_(enabled), tty_(isatty(2)),
+      min_interval_s_(min_interval_s >= 0 ? min_interval_s : (tty_ ? 0.2 : 5.0)) {
   start_ = last_print_ = std::chrono::steady_clock::now();
 }
 
@@ -28,16 +29,19 @@ double Progress::elapsed_s() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void Progress::update(long done, const std::string& note) {
+void Progress::update(long done, const std::string& note) { update_fraction(double(done), note); }
+
+void Progress::update_fraction(double done, const std::string& note) {
   if (!enabled_) return;
   (void)sampled_peak_anonymous_bytes();
   auto now = std::chrono::steady_clock::now();
   double since = std::chrono::duration<double>(now - last_print_).count();
-  if (done < total_ && since < (tty_ ? 0.2 : 5.0)) return;
+  if (done < double(total_) && since < min_interval_s_) return;
   last_print_ = now;
   double el = elapsed_s();
-  double eta = done > 0 ? el * double(total_ - done) / double(done) : -1;
-  std::string line = fmt::format("{} {}/{}  elapsed {}  ETA {}{}{}", label_, done, total_, hms(el),
+  const double here = done - double(done_before_);  // units done by this run
+  double eta = here > 0 ? el * (double(total_) - done) / here : -1;
+  std::string line = fmt::format("{} {}/{}  elapsed {}  ETA {}{}{}", label_, long(done), total_, hms(el),
                                  hms(eta), note.empty() ? "" : "  ", note);
   if (tty_)
     std::fprintf(stderr, "\r\033[K%s", line.c_str());
