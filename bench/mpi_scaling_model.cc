@@ -15,7 +15,7 @@
 //                          gather of each owned site to the rank that factors it, and each
 //                          distributed site's entries sent to the ranks whose pieces need
 //                          them (~1/N of its triangle each, plus the diagonal); the owned
-//                          sites' factor broadcasts (fp32 U), the quantized rows allgathered
+//                          sites' factor broadcasts (fp32 U's upper triangle), the quantized rows allgathered
 //                          as codes at --bits plus fp16 scale and zero per group (quant/
 //                          row_codes.h); the distributed factors' panel
 //                          broadcasts (pdpotrf and pdtrtri: ~n²/2 · (1/pr + 1/pc) fp64 each
@@ -26,14 +26,15 @@
 //                          bandwidth, no overlap with compute. Each rank checkpoints its
 //                          own windows (no gather to rank 0); --gather puts the old
 //                          checkpoint gather back for comparison, --allreduce-hessians the
-//                          old Hessian allreduce to every rank, --fp32-rows the old fp32 rows.
+//                          old Hessian allreduce to every rank, --fp32-rows the old fp32 rows,
+//                          --full-u the old owned-factor broadcast of U's whole square.
 // A node is `cores` times the measured single-core rates (linear: optimistic
 // for compute, so pessimistic for the speed-up, whose loss is the network
 // and the replicated parts). Without --dist-factor-speedup2 every factor is
 // built by one rank (the build without ScaLAPACK).
 //   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
 //                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
-//                     [--allreduce-hessians] [--fp32-rows] [--bits B] [--json OUT]
+//                     [--allreduce-hessians] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -78,6 +79,7 @@ struct Setup {
   bool gather = false;         // the old checkpoint gather to rank 0
   bool allreduce_hessians = false;  // the old Hessian allreduce to every rank
   bool fp32_rows = false;      // the old fp32 rows (+ fp32 scale and zero)
+  bool full_u = false;         // the old owned-factor broadcast: U's whole square, its zero lower half too
   double bits = 4;             // bits per weight of the rows sent as codes
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
 };
@@ -141,8 +143,8 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
       // then the other ranks' fp32 upper triangles and fp64 diagonals
       b.dist_factor += 2 * n * n / 2 * (1.0 / pr + 1.0 / pc) * 8 + f * (n * (n + 1) / 2 * 4 + n * 8);
     } else if (owner[i] != rank) {
-      // U fp32, u_diag fp64, perm int64, dead flag: from the rank that built it
-      b.factors += n * n * 4 + n * 17;
+      // U fp32 (upper triangle), u_diag fp64, perm int64, dead flag: from the rank that built it
+      b.factors += (setup.full_u ? n * n : n * (n + 1) / 2) * 4 + n * 17;
     }
   }
   double rows = 0;
@@ -225,11 +227,12 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
     else if (!std::strcmp(argv[i], "--allreduce-hessians")) setup.allreduce_hessians = true;
     else if (!std::strcmp(argv[i], "--fp32-rows")) setup.fp32_rows = true;
+    else if (!std::strcmp(argv[i], "--full-u")) setup.full_u = true;
     else if (!std::strcmp(argv[i], "--bits") && i + 1 < argc) setup.bits = std::atof(argv[++i]);
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
                          "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
-                         "[--gather] [--allreduce-hessians] [--fp32-rows] [--bits B] [--json OUT]\n");
+                         "[--gather] [--allreduce-hessians] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
       return 2;
     }
   }
@@ -324,13 +327,14 @@ int main(int argc, char** argv) {
     else
       fmt::print("every factor built by one rank; {}\n",
                  setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
-    fmt::print("Hessians {}; quantized rows sent {}\n",
+    fmt::print("Hessians {}; quantized rows sent {}; owned factors sent as U's {}\n",
                setup.allreduce_hessians ? "allreduced to every rank" : "reduced to the ranks that factor them",
-               setup.fp32_rows ? "as fp32" : fmt::format("as {:g}-bit codes + fp16 scale and zero", setup.bits));
+               setup.fp32_rows ? "as fp32" : fmt::format("as {:g}-bit codes + fp16 scale and zero", setup.bits),
+               setup.full_u ? "whole square" : "upper triangle");
     out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
                     {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather},
                     {"allreduce_hessians", setup.allreduce_hessians}, {"fp32_rows", setup.fp32_rows},
-                    {"bits", setup.bits}};
+                    {"full_u", setup.full_u}, {"bits", setup.bits}};
     fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
                "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
     out["projections"] = json::array();

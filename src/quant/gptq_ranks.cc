@@ -26,6 +26,15 @@ struct Writer {
     const auto* p = reinterpret_cast<const std::byte*>(v.data());
     out.insert(out.end(), p, p + v.size() * sizeof(T));
   }
+  // The upper triangle of a (n, n) row-major matrix, row by row: the lower
+  // triangle of a GPTQ factor's U is 0 and never read, so half the bytes.
+  void put_upper(const std::vector<float>& u, int64_t n) {
+    SLIM_CHECK(int64_t(u.size()) == n * n, "internal: a {}-wide factor with {} entries", n, u.size());
+    for (int64_t i = 0; i < n; ++i) {
+      const auto* p = reinterpret_cast<const std::byte*>(u.data() + i * n + i);
+      out.insert(out.end(), p, p + (n - i) * sizeof(float));
+    }
+  }
 };
 struct Reader {
   std::span<const std::byte> in;
@@ -43,6 +52,14 @@ struct Reader {
     std::memcpy(v.data(), in.data() + at, size_t(n) * sizeof(T));
     at += size_t(n) * sizeof(T);
   }
+  // Writer::put_upper's rows back into a (n, n) matrix, 0 below the diagonal.
+  void get_upper(std::vector<float>& u, int64_t n) {
+    u.assign(size_t(n * n), 0.f);
+    for (int64_t i = 0; i < n; ++i) {
+      std::memcpy(u.data() + i * n + i, in.data() + at, size_t(n - i) * sizeof(float));
+      at += size_t(n - i) * sizeof(float);
+    }
+  }
 };
 
 }  // namespace
@@ -51,7 +68,8 @@ void broadcast_factor(GptqFactor& f, int root) {
   if (dist::size() == 1) return;
   Writer w;
   if (dist::rank() == root) {
-    w.put(f.cols), w.put_vec(f.u), w.put_vec(f.u_diag), w.put_vec(f.perm), w.put_vec(f.dead);
+    w.out.reserve(size_t(f.cols * (f.cols + 1) / 2 * 4 + f.cols * 17 + 128));
+    w.put(f.cols), w.put_upper(f.u, f.cols), w.put_vec(f.u_diag), w.put_vec(f.perm), w.put_vec(f.dead);
     w.put(f.damp_used), w.put(f.damp_retries), w.put(f.dead_columns), w.put(f.damp), w.put(f.act_order);
     w.put(f.reference_inverse), w.put(f.max_damp_retries), w.put(f.seconds);
   }
@@ -61,7 +79,7 @@ void broadcast_factor(GptqFactor& f, int root) {
   dist::broadcast(w.out, root);
   if (dist::rank() == root) return;
   Reader r{w.out};
-  r.get(f.cols), r.get_vec(f.u), r.get_vec(f.u_diag), r.get_vec(f.perm), r.get_vec(f.dead);
+  r.get(f.cols), r.get_upper(f.u, f.cols), r.get_vec(f.u_diag), r.get_vec(f.perm), r.get_vec(f.dead);
   r.get(f.damp_used), r.get(f.damp_retries), r.get(f.dead_columns), r.get(f.damp), r.get(f.act_order);
   r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds);
 }
