@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
 #include "quant/quantizer.h"
@@ -138,6 +139,7 @@ std::vector<float> random_x(int64_t n, uint32_t seed) {
 int main(int argc, char** argv) {
   int threads = 2, reps = 100;  // best-of counts are high: 2-thread runs on a shared machine are often preempted
   bool quick = false, gemv_only = false;  // --gemv-only: the T = 1 GEMV table only
+  bool tiles_only = false;                 // --tiles: the int8 code tiles build only
   std::string target;
   int gemv_gs = 128;
   for (int i = 1; i < argc; ++i) {
@@ -149,10 +151,11 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--no-lut")) pack_detail::tuning().lut = false;
     else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true, pack_detail::tuning().int8_min_work = 0;
     else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
+    else if (!std::strcmp(argv[i], "--tiles")) tiles_only = true;
     else if (!std::strcmp(argv[i], "--group-size") && i + 1 < argc && std::atoi(argv[i + 1]) >= 8)
       gemv_gs = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--group-size N >= 8]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--group-size N >= 8] [--tiles]\n");
       return 2;
     }
   }
@@ -174,6 +177,37 @@ int main(int argc, char** argv) {
   const int gs = 128;
   std::mt19937 rng(1);
   js["gemv_group_size"] = gemv_gs;
+
+  // ---- The int8 kernel's code tiles (built once per layer at load): the
+  // scalar reference against the dispatched target's build, alternated.
+  if (tiles_only) {
+    fmt::print("\nint8 code tiles, group size {}: milliseconds (best of {}, alternated), GB/s of code bytes read + written\n",
+               gemv_gs, reps);
+    fmt::print("{:<11} {:<5} {:>8} {:>10} {:>7} {:>10} {:>7} {:>8}\n", "shape", "mix", "MB", "scalar_ms", "GB/s",
+               "simd_ms", "GB/s", "speedup");
+    for (const auto& s : shapes)
+      for (const Mix& m : kMixes) {
+        const PackedLinear L = make_layer(s.rows, s.cols, mix_bits(s.cols / gemv_gs, m, rng), gemv_gs, 11);
+        const size_t n = size_t(L.rows() / 16 * 16 * L.row_bytes());
+        std::vector<uint8_t> a(n), b(n);
+        double ts = 1e30, tv = 1e30;
+        for (int r = 0; r < reps; ++r) {
+          ts = std::min(ts, bench::best_time(1, [&] { pack_detail::build_int8_tiles(L, a.data()); }));
+          tv = std::min(tv, bench::best_time(1, [&] { pack_detail::build_int8_tiles_dispatched(L, b.data()); }));
+        }
+        if (a != b) {
+          fmt::print(stderr, "bench_kernels: the dispatched tiles differ from the reference ({} {})\n", s.name, m.name);
+          return 1;
+        }
+        const double mb = double(n) / 1e6;
+        fmt::print("{:<11} {:<5} {:>8.2f} {:>10.2f} {:>7.1f} {:>10.2f} {:>7.1f} {:>7.2f}x\n", s.name, m.name, mb, ts * 1e3,
+                   2 * mb / 1e3 / ts, tv * 1e3, 2 * mb / 1e3 / tv, ts / tv);
+        js["tiles"].push_back({{"shape", s.name}, {"mix", m.name}, {"code_mb", mb}, {"scalar_ms", ts * 1e3},
+                               {"simd_ms", tv * 1e3}});
+      }
+    fmt::print("\nJSON {}\n", js.dump());
+    return 0;
+  }
 
   // ---- GEMV (T = 1)
   fmt::print("\nGEMV T=1, group size {}: microseconds (best of {}), GB/s of packed bytes, % of read bandwidth\n", gemv_gs,

@@ -251,6 +251,16 @@ void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* 
 #endif
 }
 
+// The int8 GEMV's code tiles as this target builds them (AVX2: by
+// transposes; the others have no int8 kernel and run the scalar reference).
+void BuildInt8Tiles(const PackedLinear& L, uint8_t* out) {
+#if HWY_TARGET == HWY_AVX2
+  int8_tiles_avx2(L, out);
+#else
+  build_int8_tiles(L, out);
+#endif
+}
+
 const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 
 // Crossover T, 4096x4096 at ~3 bits (avg3), one thread on Zen 5 (both paths
@@ -276,6 +286,7 @@ HWY_EXPORT(GemvMatmul);
 HWY_EXPORT(DequantizeRows);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(BuildInt8Tables);
+HWY_EXPORT(BuildInt8Tiles);
 HWY_EXPORT(Int8Applies);
 HWY_EXPORT(GemmMinTokens);
 
@@ -290,6 +301,7 @@ bool int8_gemv_applies(const PackedLinear& L) { return HWY_DYNAMIC_DISPATCH(Int8
 void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
   HWY_DYNAMIC_DISPATCH(BuildInt8Tables)(L, xp, tq, st);
 }
+void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out) { HWY_DYNAMIC_DISPATCH(BuildInt8Tiles)(L, out); }
 int64_t gemm_min_tokens_for_target() { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(); }
 std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTargets(); }
 }  // namespace slim::pack_detail

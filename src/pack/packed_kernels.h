@@ -80,6 +80,9 @@ bool int8_gemv_applies(const PackedLinear& L);
 // build_int8_tables (int8_gemv.h) as the dispatched target's GEMV builds
 // them: byte-identical to it (tests compare).
 void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t* tq, float* st);
+// build_int8_tiles (int8_gemv.h) as the dispatched target builds them:
+// byte-identical to it (tests compare).
+void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out);
 
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
 // target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead longer).

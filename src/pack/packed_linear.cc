@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "pack/int8_gemv.h"
+#include "pack/packed_kernels.h"
 #include "util/error.h"
 #include "util/half.h"
 
@@ -206,7 +207,7 @@ std::span<const uint8_t> PackedLinear::int8_tiles() const {
     ::madvise(p, n, MADV_HUGEPAGE);  // advice: a failure changes nothing
     tiles_->bytes = static_cast<uint8_t*>(p);
     tiles_->size = n;
-    pack_detail::build_int8_tiles(*this, tiles_->bytes);
+    pack_detail::build_int8_tiles_dispatched(*this, tiles_->bytes);
   });
   return {tiles_->bytes, tiles_->size};
 }
