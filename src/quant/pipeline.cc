@@ -366,6 +366,10 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   so.capture_stride = capture_stride(int64_t(nsamples) * seqlen, opt);
   so.reference_stream = opt.method == "slim+";
   MemoryNeed need = sequential_memory(c, nsamples, seqlen, so);
+  // What no part names: OpenBLAS's per-thread buffers, the allocator's
+  // arenas, the binary. The measured peaks were 0.06-0.25 GiB above the
+  // parts' sum (docs/RESULTS.md: 7B-wide and 70B-wide, 8 x 512 and 128 x 2048).
+  need.add("runtime (BLAS buffers, allocator)", int64_t(256) << 20);
   // GPTQ on the widest input: the factorisation's fp64 square (U in fp32
   // grows into the pages its consumed rows give back), then U in fp32 beside
   // a square fp64 copy of H when SBA reads H (SiteCache::select makes it
