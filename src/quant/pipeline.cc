@@ -371,12 +371,16 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   // parts' sum (docs/RESULTS.md: 7B-wide and 70B-wide, 8 x 512 and 128 x 2048).
   need.add("runtime (BLAS buffers, allocator)", int64_t(256) << 20);
   // GPTQ on the widest input: the factorisation's fp64 square (U in fp32
-  // grows into the pages its consumed rows give back), then U in fp32 beside
-  // a square fp64 copy of H when SBA reads H (SiteCache::select makes it
-  // after the fp64 work matrix is freed).
+  // grows into the pages its consumed rows give back); then, in the column
+  // loop, U in fp32, the working weights and the dequantized result of the
+  // largest linear (fp32 each), and a square fp64 copy of H when SBA reads H
+  // (SiteCache::select makes it after the fp64 work matrix is freed). The
+  // working copies were missing: 70B-wide slim peaked 0.8 GiB above.
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
+  const int64_t largest = int64_t(c.dim) * std::max<int64_t>(c.q_dim(), c.hidden_dim);  // weights of the largest linear
   const bool slim = opt.method == "slim" || opt.method == "slim+";
-  need.add("GPTQ factorisation", widest * widest * std::max<int64_t>(8, 4 + (allocation_reads_hessian(opt, slim) ? 8 : 0)),
+  const int64_t square = widest * widest;
+  need.add("GPTQ factorisation", std::max(8 * square, 4 * square + 8 * largest + (allocation_reads_hessian(opt, slim) ? 8 * square : 0)),
            "quantization");
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
