@@ -179,7 +179,7 @@ TEST(Alloc, RejectsBadInput) {
 // a short last group and a dead column (300x264 takes the parallel path). The
 // tables must not depend on the thread count (bit-identical).
 TEST(Alloc, GroupErrorsMatchTheDefinition) {
-  for (auto [rows, cols, gs] : {std::array<int64_t, 3>{300, 264, 64}, {64, 48, 16}, {7, 40, 40}}) {
+  for (auto [rows, cols, gs] : {std::array<int64_t, 3>{300, 264, 64}, {64, 48, 16}, {7, 40, 40}, {5, 24, 32}}) {
     std::vector<float> chan(size_t(cols), 1.f);
     chan[3] = 0.f;  // dead column: H row and column exactly 0
     const Gen L = make_gen(rows, cols, chan, uint32_t(rows + cols));
@@ -217,6 +217,14 @@ TEST(Alloc, GroupErrorsMatchTheDefinition) {
       const GroupErrors three = group_errors(L.w, rows, cols, L.h, u, int(gs), 1, 4, crit);
       omp_set_num_threads(saved);
       EXPECT_EQ(one.err, three.err);
+      // From the diagonal blocks of the packed upper triangle (what quantize
+      // keeps instead of a square H): the same tables, bit for bit.
+      std::vector<double> packed;
+      for (int64_t i = 0; i < cols; ++i)
+        for (int64_t j = i; j < cols; ++j) packed.push_back(2.0 * L.h[size_t(i * cols + j)]);  // exact: scale 0.5
+      const HessianBlocks hb = hessian_blocks(dist::SymmetricSlice{packed, 0, 0.5}, cols, int(gs));
+      EXPECT_EQ(group_errors(L.w, rows, cols, hb, u, int(gs), 1, 4, crit).err, ge.err) << rows << "x" << cols;
+      EXPECT_THROW(group_errors(L.w, rows, cols, hb, u, int(gs) / 2, 1, 4, crit), Error);  // blocks of another group size
     }
   }
 }

@@ -31,12 +31,56 @@ constexpr int64_t kBlockRows = 64;
 
 }  // namespace
 
+namespace {
+// hessian_blocks' shared part: entry (i, j) of H from `at`, group by group.
+template <class At>
+HessianBlocks blocks_from(int64_t cols, int group_size, At at) {
+  SLIM_CHECK(cols > 0, "alloc: Hessian blocks of a {}-wide input", cols);
+  HessianBlocks hb;
+  hb.cols = cols;
+  hb.gw = std::min<int64_t>(cols, group_width(cols, group_size));
+  const int64_t G = n_groups(cols, group_size), gw = hb.gw;
+  hb.blocks.assign(size_t(G * gw * gw), 0.0);
+#pragma omp parallel for schedule(static) if (G * gw * gw > (1 << 16))
+  for (int64_t g = 0; g < G; ++g) {
+    const int64_t c0 = g * gw, wd = std::min(gw, cols - c0);
+    double* b = hb.blocks.data() + g * gw * gw;
+    for (int64_t i = 0; i < wd; ++i)
+      for (int64_t j = 0; j < wd; ++j) b[i * gw + j] = at(c0 + i, c0 + j);
+  }
+  return hb;
+}
+}  // namespace
+
+HessianBlocks hessian_blocks(std::span<const double> h, int64_t cols, int group_size) {
+  SLIM_CHECK(int64_t(h.size()) == cols * cols, "alloc: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
+  return blocks_from(cols, group_size, [&](int64_t i, int64_t j) { return h[size_t(i * cols + j)]; });
+}
+
+HessianBlocks hessian_blocks(const dist::SymmetricSlice& whole, int64_t cols, int group_size) {
+  SLIM_CHECK(whole.begin == 0 && int64_t(whole.packed.size()) == cols * (cols + 1) / 2,
+             "alloc: a packed {}-wide Hessian needs {} values from 0, got {} from {}", cols, cols * (cols + 1) / 2,
+             whole.packed.size(), whole.begin);
+  return blocks_from(cols, group_size, [&](int64_t i, int64_t j) {
+    return whole.scale * whole.packed[size_t(dist::packed_upper_index(cols, std::min(i, j), std::max(i, j)))];
+  });
+}
+
 GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
+                         std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
+                         AllocCriterion crit) {
+  return group_errors(w, rows, cols, hessian_blocks(h, cols, group_size), u_diag, group_size, bits_lo, bits_hi, crit);
+}
+
+GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
                          std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
                          AllocCriterion crit) {
   SLIM_CHECK(rows > 0 && cols > 0 && int64_t(w.size()) == rows * cols, "alloc: weight has {} values, expected {}x{}",
              w.size(), rows, cols);
-  SLIM_CHECK(int64_t(h.size()) == cols * cols, "alloc: Hessian has {} values, expected {}x{}", h.size(), cols, cols);
+  SLIM_CHECK(h.cols == cols && h.gw == std::min<int64_t>(cols, group_width(cols, group_size)) &&
+                 int64_t(h.blocks.size()) == n_groups(cols, group_size) * h.gw * h.gw,
+             "alloc: Hessian blocks of {} columns in groups of {} for a {}-wide linear in groups of {}", h.cols, h.gw,
+             cols, group_size);
   SLIM_CHECK(int64_t(u_diag.size()) == cols, "alloc: U diagonal has {} values for {} columns", u_diag.size(), cols);
   SLIM_CHECK(bits_lo >= 1 && bits_hi <= 8 && bits_lo <= bits_hi, "alloc: bit range {}..{} outside 1..8", bits_lo,
              bits_hi);
@@ -51,7 +95,7 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, s
   ge.movable.assign(size_t(G), true);
   if (group_size > 0 && cols % gw != 0) ge.movable[size_t(G - 1)] = false;
   std::vector<char> dead(static_cast<size_t>(cols));
-  for (int64_t c = 0; c < cols; ++c) dead[size_t(c)] = h[size_t(c * cols + c)] == 0.0;
+  for (int64_t c = 0; c < cols; ++c) dead[size_t(c)] = h.diagonal(c) == 0.0;
   const int nb = ge.n_bits;
   const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, tasks = G * blocks;
   // partial[(task)·nb + width]: each task's sums, added up in task order
@@ -89,7 +133,7 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, s
         // tr(E H_gg Eᵀ) for every width at once: (nb·nr, wd) x (wd, wd), then Σ E∘F
         // per width. OpenBLAS (OpenMP build) runs single-threaded inside this region.
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(wd), int(wd), 1.0, E.data(), int(wd),
-                    h.data() + c0 * cols + c0, int(cols), 0.0, F.data(), int(wd));
+                    h.block(g), int(h.gw), 0.0, F.data(), int(wd));
         for (int k = 0; k < nb; ++k)
           for (int64_t i = k * nr * wd; i < (k + 1) * nr * wd; ++i) out[k] += E[size_t(i)] * F[size_t(i)];
       }

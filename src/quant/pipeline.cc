@@ -101,6 +101,13 @@ bool allocation_reads_hessian(const QuantizeOptions& opt, bool slim) {
   return slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl");
 }
 
+// Whether that allocation needs H whole (salience from H itself: faithful,
+// or act-order, whose factor is permuted) or only its diagonal blocks (the
+// error criteria with GPTQ's own denominators, the default).
+bool allocation_reads_square_hessian(const QuantizeOptions& opt, bool slim) {
+  return allocation_reads_hessian(opt, slim) && (opt.faithful || opt.act_order);
+}
+
 // The Hessian-derived state of the input site being quantized. q/k/v (and
 // gate/up) read one input and come one after another, and GPTQ's factor
 // (dead columns, damp retries, U) and SliM's default salience denominators
@@ -113,7 +120,8 @@ bool allocation_reads_hessian(const QuantizeOptions& opt, bool slim) {
 struct SiteCache {
   int layer = -1;
   const HessianAccumulator* site = nullptr;
-  std::vector<double> h;  // (in, in) H; kept only when faithful salience needs it
+  std::vector<double> h;  // (in, in) H; kept only when SBA's salience reads H whole
+  HessianBlocks hb;       // H's diagonal blocks, for SBA's error criteria otherwise
   std::optional<GptqFactor> own;          // one rank: the site's factor
   std::vector<GptqFactor> block_factors;  // several ranks: by site, of block `layer`
   const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
@@ -127,12 +135,13 @@ struct SiteCache {
     site = nullptr;
     factor = nullptr;
     std::vector<double>().swap(h);
+    hb = {};
     own.reset();
     std::vector<GptqFactor>().swap(block_factors);
     site_bits.clear();
   }
 
-  void select(const LinearJob& job, const GptqOptions& go, bool keep_h, const QuantizeOptions& opt) {
+  void select(const LinearJob& job, const GptqOptions& go, bool keep_h, bool square_h, const QuantizeOptions& opt) {
     if (job.layer == layer && job.hessian == site) return;
     const bool new_block = job.layer != layer;
     layer = job.layer;
@@ -141,6 +150,7 @@ struct SiteCache {
     site_bits.clear();
     own.reset();  // free the old U before building the next
     std::vector<double>().swap(h);
+    hb = {};
     if (dist::size() == 1 || job.block_sites.empty()) {
       // U comes straight from the accumulator's packed sum: no square copy of
       // H next to the factorisation (issue 10's memory).
@@ -150,9 +160,12 @@ struct SiteCache {
       if (new_block) build_block_factors(job, go, opt);
       factor = &block_factors[size_t(job.hessian - job.block_sites.data())];
     }
-    // The square H only for SBA, made after the factor's fp64 work matrix is
-    // freed (with several ranks it was reduced to every rank: hessian_roots).
-    if (keep_h) h = job.hessian->hessian();
+    // H for SBA, made after the factor's fp64 work matrix is freed (with
+    // several ranks it was reduced to every rank: hessian_roots): whole only
+    // when the salience reads it, else the diagonal blocks the error
+    // criteria read (the same values: group_errors' tables are identical).
+    if (keep_h && square_h) h = job.hessian->hessian();
+    else if (keep_h) hb = hessian_blocks(job.hessian->packed(), job.linear->in(), opt.group_size);
   }
 
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
@@ -200,8 +213,12 @@ SalienceResult default_salience(const Linear& L, const SiteCache& site, const Qu
 // One linear's error table under the error criteria (obs, hessian), widths N-1 .. N+max_up.
 GroupErrors linear_group_errors(const Linear& L, const SiteCache& site, const QuantizeOptions& opt) {
   const SalienceResult sal = default_salience(L, site, opt);
-  return group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
-                      opt.bits + opt.sba_max_up, parse_alloc_criterion(opt.sba_criterion));
+  const AllocCriterion crit = parse_alloc_criterion(opt.sba_criterion);
+  if (!site.h.empty())
+    return group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
+                        opt.bits + opt.sba_max_up, crit);
+  return group_errors(L.w.span(), L.out(), L.in(), site.hb, sal.u_diag, opt.group_size, opt.bits - 1,
+                      opt.bits + opt.sba_max_up, crit);
 }
 
 // The group widths that keep the table's rows at exactly N bits on average.
@@ -373,14 +390,17 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   // GPTQ on the widest input: the factorisation's fp64 square (U in fp32
   // grows into the pages its consumed rows give back); then, in the column
   // loop, U in fp32, the working weights and the dequantized result of the
-  // largest linear (fp32 each), and a square fp64 copy of H when SBA reads H
-  // (SiteCache::select makes it after the fp64 work matrix is freed). The
+  // largest linear (fp32 each), and a square fp64 copy of H when SBA's
+  // salience reads H whole (SiteCache::select makes it after the fp64 work
+  // matrix is freed; the error criteria's diagonal blocks are small). The
   // working copies were missing: 70B-wide slim peaked 0.8 GiB above.
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
   const int64_t largest = int64_t(c.dim) * std::max<int64_t>(c.q_dim(), c.hidden_dim);  // weights of the largest linear
   const bool slim = opt.method == "slim" || opt.method == "slim+";
   const int64_t square = widest * widest;
-  need.add("GPTQ factorisation", std::max(8 * square, 4 * square + 8 * largest + (allocation_reads_hessian(opt, slim) ? 8 * square : 0)),
+  const int64_t blocks = allocation_reads_hessian(opt, slim) ? 8 * widest * std::min<int64_t>(widest, group_width(widest, opt.group_size)) : 0;
+  need.add("GPTQ factorisation",
+           std::max(8 * square, 4 * square + 8 * largest + (allocation_reads_square_hessian(opt, slim) ? 8 * square : blocks)),
            "quantization");
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
@@ -560,7 +580,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
           const auto tf = Clock::now();
-          site.select(job, go, allocation_reads_hessian(opt, slim), opt);
+          site.select(job, go, allocation_reads_hessian(opt, slim), allocation_reads_square_hessian(opt, slim), opt);
           const double factor_s = std::chrono::duration<double>(Clock::now() - tf).count();
           double alloc_s = 0;
           auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
