@@ -41,39 +41,24 @@ void build_int8_tables(const PackedLinear& L, const float* xp, int8_t* tq, float
 }
 
 void build_int8_tiles(const PackedLinear& L, uint8_t* out) {
-  const int64_t G = L.n_groups(), rb = L.row_bytes(), nblk = L.rows() / 16;
-  const auto gcol = L.group_columns();
-  const auto goff = L.group_offsets();
-  const uint8_t* codes = L.parts().codes.data();
-#pragma omp parallel for schedule(static) if (nblk * rb >= (int64_t(1) << 16))
-  for (int64_t i = 0; i < nblk; ++i) {
-    uint8_t* o8 = out + 16 * i * rb;
-    for (int64_t g = 0; g < G; ++g) {
-      const int b = L.bits(g);
-      const int64_t pb = plane_bytes(gcol[size_t(g + 1)] - gcol[size_t(g)]);
-      const uint8_t* row[16];  // row r's group g, its plane j at row[r] + j pb
-      for (int r = 0; r < 16; ++r) row[r] = codes + (16 * i + r) * rb + goff[size_t(g)];
-      for (int64_t o = 0; o < pb; o += 16) {
-        const int64_t kc = std::min<int64_t>(16, pb - o);
-        for (int j = 0; j + 1 < b; j += 2, o8 += 32 * kc)
-          for (int r = 0; r < 16; ++r) {
-            const uint8_t* lo = row[r] + j * pb + o;
-            uint8_t* d = o8 + 16 * (r / 8) + 2 * (r % 8);
-            for (int64_t k = 0; k < kc; ++k) {
-              d[32 * k] = lo[k];
-              d[32 * k + 1] = lo[pb + k];
-            }
+  for_each_int8_tile_chunk(
+      L, out,
+      [](const uint8_t* const* row, int64_t pb, int j, int64_t o, int64_t kc, uint8_t* o8) {
+        for (int r = 0; r < 16; ++r) {
+          const uint8_t* lo = row[r] + j * pb + o;
+          uint8_t* d = o8 + 16 * (r / 8) + 2 * (r % 8);
+          for (int64_t k = 0; k < kc; ++k) {
+            d[32 * k] = lo[k];
+            d[32 * k + 1] = lo[pb + k];
           }
-        if (b % 2 == 1) {
-          for (int r = 0; r < 16; ++r) {
-            const uint8_t* lo = row[r] + (b - 1) * pb + o;
-            for (int64_t k = 0; k < kc; ++k) o8[16 * k + r] = lo[k];
-          }
-          o8 += 16 * kc;
         }
-      }
-    }
-  }
+      },
+      [](const uint8_t* const* row, int64_t pb, int j, int64_t o, int64_t kc, uint8_t* o8) {
+        for (int r = 0; r < 16; ++r) {
+          const uint8_t* lo = row[r] + j * pb + o;
+          for (int64_t k = 0; k < kc; ++k) o8[16 * k + r] = lo[k];
+        }
+      });
 }
 
 void matmul_reference_int8(const PackedLinear& L, const float* x, float* y, int64_t T) {

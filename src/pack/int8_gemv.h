@@ -8,6 +8,7 @@
 // the group (tests/packed_linear_test.cc bounds it; docs/RESULTS.md has the
 // end-to-end perplexity effect).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "pack/packed_linear.h"
@@ -33,6 +34,38 @@ void build_int8_tables(const PackedLinear& L, const float* xp, int8_t* tq, float
 // r = row r's plane b - 1 at byte o + k.
 // Every code byte of the block appears once: out (rows / 16 * 16, row_bytes).
 void build_int8_tiles(const PackedLinear& L, uint8_t* out);
+
+// The walk of that layout, shared by every builder (the scalar reference
+// above, the AVX2 one by transposes), which differ only in how one chunk is
+// transposed: per 16-row block, group and chunk,
+//   pair(row, pb, j, o, kc, dst)  for each plane pair (j, j + 1): kc x 32 bytes at dst,
+//   lone(row, pb, j, o, kc, dst)  for odd b, j = b - 1:            kc x 16 bytes at dst,
+// where row[r] is row r's group (its plane j at row[r] + j pb).
+template <class Pair, class Lone>
+void for_each_int8_tile_chunk(const PackedLinear& L, uint8_t* out, const Pair& pair, const Lone& lone) {
+  const int64_t G = L.n_groups(), rb = L.row_bytes(), nblk = L.rows() / 16;
+  const auto gcol = L.group_columns();
+  const auto goff = L.group_offsets();
+  const uint8_t* codes = L.parts().codes.data();
+#pragma omp parallel for schedule(static) if (nblk * rb >= (int64_t(1) << 16))
+  for (int64_t i = 0; i < nblk; ++i) {
+    uint8_t* o8 = out + 16 * i * rb;
+    for (int64_t g = 0; g < G; ++g) {
+      const int b = L.bits(g);
+      const int64_t pb = plane_bytes(gcol[size_t(g + 1)] - gcol[size_t(g)]);
+      const uint8_t* row[16];
+      for (int r = 0; r < 16; ++r) row[r] = codes + (16 * i + r) * rb + goff[size_t(g)];
+      for (int64_t o = 0; o < pb; o += 16) {
+        const int64_t kc = std::min<int64_t>(16, pb - o);
+        for (int j = 0; j + 1 < b; j += 2, o8 += 32 * kc) pair(row, pb, j, o, kc, o8);
+        if (b % 2 == 1) {
+          lone(row, pb, b - 1, o, kc, o8);
+          o8 += 16 * kc;
+        }
+      }
+    }
+  }
+}
 
 // y (T, rows) = x (T, cols) Wᵀ through the int8 tables, scalar: per row and
 // group the integer Σ_j 2^j Σ_n tq[n][nibble of plane j], times scale·st

@@ -190,61 +190,45 @@ HWY_INLINE __m128i tile_load16(const uint8_t* p, int64_t kc) {
 }
 
 // build_int8_tiles (int8_gemv.cc, the reference) by 16x16 transposes instead
-// of byte-by-byte scattered stores, byte for byte the same (test
+// of byte-by-byte scattered stores (the same walk: for_each_int8_tile_chunk),
+// byte for byte the same (test
 // Int8TilesMatchReference). Why: the scalar build took 0.46-0.65 s for the
 // 262 MiB of a TinyLlama-shaped SliM 2-bit model at load (slim generate).
 HWY_INLINE void int8_tiles_avx2(const PackedLinear& L, uint8_t* out) {
-  const int64_t G = L.n_groups(), rb = L.row_bytes(), nblk = L.rows() / 16;
-  const auto gcol = L.group_columns();
-  const auto goff = L.group_offsets();
-  const uint8_t* codes = L.parts().codes.data();
-  // Per 128-bit lane: the even bytes, then the odd ones.
-  const __m256i deinterleave = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
-                                                0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
-#pragma omp parallel for schedule(static) if (nblk * rb >= (int64_t(1) << 16))
-  for (int64_t i = 0; i < nblk; ++i) {
-    uint8_t* o8 = out + 16 * i * rb;
-    for (int64_t g = 0; g < G; ++g) {
-      const int b = L.bits(g);
-      const int64_t pb = plane_bytes(gcol[size_t(g + 1)] - gcol[size_t(g)]);
-      const uint8_t* row[16];  // row r's group g, its plane j at row[r] + j pb
-      for (int r = 0; r < 16; ++r) row[r] = codes + (16 * i + r) * rb + goff[size_t(g)];
-      for (int64_t o = 0; o < pb; o += 16) {
-        const int64_t kc = std::min<int64_t>(16, pb - o);
-        for (int j = 0; j + 1 < b; j += 2, o8 += 32 * kc) {
-          // e[r]: 16-bit element k = (plane j, plane j + 1) of row r at byte o + k.
-          __m256i lo[8], hi[8];  // rows 0..7, 8..15
-          for (int r = 0; r < 16; ++r) {
-            const __m128i A = tile_load16(row[r] + j * pb + o, kc), B = tile_load16(row[r] + (j + 1) * pb + o, kc);
-            (r < 8 ? lo[r] : hi[r - 8]) = _mm256_set_m128i(_mm_unpackhi_epi8(A, B), _mm_unpacklo_epi8(A, B));
-          }
-          transpose_8x8_epi16_lanes(lo);  // lo[k]: k of rows 0..7 (low lane), 8 + k (high lane)
-          transpose_8x8_epi16_lanes(hi);
-          for (int64_t k = 0; k < kc; ++k) {
-            const __m256i v = k < 8 ? _mm256_permute2x128_si256(lo[k], hi[k], 0x20)
-                                    : _mm256_permute2x128_si256(lo[k - 8], hi[k - 8], 0x31);
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(o8 + 32 * k), v);
-          }
+  for_each_int8_tile_chunk(
+      L, out,
+      [](const uint8_t* const* row, int64_t pb, int j, int64_t o, int64_t kc, uint8_t* o8) {
+        // e[r]: 16-bit element k = (plane j, plane j + 1) of row r at byte o + k.
+        __m256i lo[8], hi[8];  // rows 0..7, 8..15
+        for (int r = 0; r < 16; ++r) {
+          const __m128i A = tile_load16(row[r] + j * pb + o, kc), B = tile_load16(row[r] + (j + 1) * pb + o, kc);
+          (r < 8 ? lo[r] : hi[r - 8]) = _mm256_set_m128i(_mm_unpackhi_epi8(A, B), _mm_unpacklo_epi8(A, B));
         }
-        if (b % 2 == 1) {
-          // The lone plane: rows r and 8 + r paired as above, then each
-          // lane's bytes deinterleaved back to rows 0..15.
-          __m256i e[8];
-          for (int r = 0; r < 8; ++r) {
-            const __m128i A = tile_load16(row[r] + (b - 1) * pb + o, kc), B = tile_load16(row[r + 8] + (b - 1) * pb + o, kc);
-            e[r] = _mm256_set_m128i(_mm_unpackhi_epi8(A, B), _mm_unpacklo_epi8(A, B));
-          }
-          transpose_8x8_epi16_lanes(e);
-          for (int64_t k = 0; k < kc; ++k) {
-            const __m256i v = _mm256_shuffle_epi8(e[k % 8], deinterleave);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(o8 + 16 * k),
-                             k < 8 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1));
-          }
-          o8 += 16 * kc;
+        transpose_8x8_epi16_lanes(lo);  // lo[k]: k of rows 0..7 (low lane), 8 + k (high lane)
+        transpose_8x8_epi16_lanes(hi);
+        for (int64_t k = 0; k < kc; ++k) {
+          const __m256i v = k < 8 ? _mm256_permute2x128_si256(lo[k], hi[k], 0x20)
+                                  : _mm256_permute2x128_si256(lo[k - 8], hi[k - 8], 0x31);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(o8 + 32 * k), v);
         }
-      }
-    }
-  }
+      },
+      [](const uint8_t* const* row, int64_t pb, int j, int64_t o, int64_t kc, uint8_t* o8) {
+        // The lone plane: rows r and 8 + r paired as above, then each lane's
+        // bytes deinterleaved back to rows 0..15 (the even bytes, then the odd).
+        const __m256i deinterleave = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15,
+                                                      0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+        __m256i e[8];
+        for (int r = 0; r < 8; ++r) {
+          const __m128i A = tile_load16(row[r] + j * pb + o, kc), B = tile_load16(row[r + 8] + j * pb + o, kc);
+          e[r] = _mm256_set_m128i(_mm_unpackhi_epi8(A, B), _mm_unpacklo_epi8(A, B));
+        }
+        transpose_8x8_epi16_lanes(e);
+        for (int64_t k = 0; k < kc; ++k) {
+          const __m256i v = _mm256_shuffle_epi8(e[k % 8], deinterleave);
+          _mm_storeu_si128(reinterpret_cast<__m128i*>(o8 + 16 * k),
+                           k < 8 ? _mm256_castsi256_si128(v) : _mm256_extracti128_si256(v, 1));
+        }
+      });
 }
 
 // out[g] (g < 8) = lane g of each of in[0..7]: an 8x8 float transpose.
