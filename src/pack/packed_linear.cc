@@ -190,10 +190,6 @@ PackedLinear PackedLinear::encode(int64_t rows, int64_t cols, int group_size, st
   return L;
 }
 
-PackedLinear::LazyTiles::~LazyTiles() {
-  if (bytes != nullptr) ::munmap(bytes, size);
-}
-
 std::span<const uint8_t> PackedLinear::int8_tiles() const {
   std::call_once(tiles_->once, [this] {
     const size_t n = size_t(int8_tile_bytes());
@@ -202,14 +198,11 @@ std::span<const uint8_t> PackedLinear::int8_tiles() const {
     // build_int8_tiles writes every byte (the fill was ~9% of a first decode
     // token, perf), and transparent huge pages where the system allows them
     // (one page fault per 2 MB instead of per 4 KB).
-    void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    SLIM_CHECK(p != MAP_FAILED, "int8 decode tiles of a {}x{} linear: cannot map {} bytes", rows(), cols(), n);
-    ::madvise(p, n, MADV_HUGEPAGE);  // advice: a failure changes nothing
-    tiles_->bytes = static_cast<uint8_t*>(p);
-    tiles_->size = n;
-    pack_detail::build_int8_tiles_dispatched(*this, tiles_->bytes);
+    tiles_->bytes = AnonBuffer(n, fmt::format("int8 decode tiles of a {}x{} linear", rows(), cols()));
+    ::madvise(tiles_->bytes.as<void>(), n, MADV_HUGEPAGE);  // advice: a failure changes nothing
+    pack_detail::build_int8_tiles_dispatched(*this, tiles_->bytes.as<uint8_t>());
   });
-  return {tiles_->bytes, tiles_->size};
+  return {tiles_->bytes.as<uint8_t>(), tiles_->bytes.size()};
 }
 
 int64_t PackedLinear::packed_bytes() const {

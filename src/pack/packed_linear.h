@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "quant/quantizer.h"
+#include "util/anon_buffer.h"
 
 namespace slim {
 
@@ -144,9 +145,7 @@ class PackedLinear {
   // int8_tiles(), built once (a pointer so that PackedLinear stays moveable).
   struct LazyTiles {
     std::once_flag once;
-    uint8_t* bytes = nullptr;  // anonymous mapping (not zero-filled by us: every byte is written)
-    size_t size = 0;
-    ~LazyTiles();
+    AnonBuffer bytes;  // not zero-filled by us: every byte is written
   };
   std::unique_ptr<LazyTiles> tiles_ = std::make_unique<LazyTiles>();
 };
