@@ -97,15 +97,16 @@ FactorPlan factor_plan(std::span<const HessianAccumulator> sites, bool reference
 // Whether SBA reads H itself (not only the factor): the error criteria, and
 // a ranking that cannot come from the factor (faithful: absolute damp;
 // act-order: permuted U). Every rank then needs every site's sum.
-bool allocation_reads_hessian(const QuantizeOptions& opt, bool slim) {
+bool allocation_reads_hessian(const QuantizeOptions& opt) {
+  const bool slim = opt.method == "slim" || opt.method == "slim+";
   return slim && opt.sba && !opt.bitmap && (opt.faithful || opt.act_order || opt.sba_criterion != "kl");
 }
 
 // Whether that allocation needs H whole (salience from H itself: faithful,
 // or act-order, whose factor is permuted) or only its diagonal blocks (the
 // error criteria with GPTQ's own denominators, the default).
-bool allocation_reads_square_hessian(const QuantizeOptions& opt, bool slim) {
-  return allocation_reads_hessian(opt, slim) && (opt.faithful || opt.act_order);
+bool allocation_reads_square_hessian(const QuantizeOptions& opt) {
+  return allocation_reads_hessian(opt) && (opt.faithful || opt.act_order);
 }
 
 // The Hessian-derived state of the input site being quantized. q/k/v (and
@@ -141,7 +142,7 @@ struct SiteCache {
     site_bits.clear();
   }
 
-  void select(const LinearJob& job, const GptqOptions& go, bool keep_h, bool square_h, const QuantizeOptions& opt) {
+  void select(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
     if (job.layer == layer && job.hessian == site) return;
     const bool new_block = job.layer != layer;
     layer = job.layer;
@@ -164,8 +165,8 @@ struct SiteCache {
     // several ranks it was reduced to every rank: hessian_roots): whole only
     // when the salience reads it, else the diagonal blocks the error
     // criteria read (the same values: group_errors' tables are identical).
-    if (keep_h && square_h) h = job.hessian->hessian();
-    else if (keep_h) hb = hessian_blocks(job.hessian->packed(), job.linear->in(), opt.group_size);
+    if (allocation_reads_square_hessian(opt)) h = job.hessian->hessian();
+    else if (allocation_reads_hessian(opt)) hb = hessian_blocks(job.hessian->packed(), job.linear->in(), opt.group_size);
   }
 
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
@@ -396,11 +397,10 @@ MemoryNeed quantize_memory(const ModelConfig& c, int nsamples, int seqlen, const
   // working copies were missing: 70B-wide slim peaked 0.8 GiB above.
   const int64_t widest = std::max({int64_t(c.dim), int64_t(c.q_dim()), int64_t(c.hidden_dim)});
   const int64_t largest = int64_t(c.dim) * std::max<int64_t>(c.q_dim(), c.hidden_dim);  // weights of the largest linear
-  const bool slim = opt.method == "slim" || opt.method == "slim+";
   const int64_t square = widest * widest;
-  const int64_t blocks = allocation_reads_hessian(opt, slim) ? 8 * widest * std::min<int64_t>(widest, group_width(widest, opt.group_size)) : 0;
+  const int64_t blocks = allocation_reads_hessian(opt) ? 8 * widest * std::min<int64_t>(widest, group_width(widest, opt.group_size)) : 0;
   need.add("GPTQ factorisation",
-           std::max(8 * square, 4 * square + 8 * largest + (allocation_reads_square_hessian(opt, slim) ? 8 * square : blocks)),
+           std::max(8 * square, 4 * square + 8 * largest + (allocation_reads_square_hessian(opt) ? 8 * square : blocks)),
            "quantization");
   if (opt.method == "slim+") {
     const LwcTrainOptions lo = lwc_train_options(opt);
@@ -559,7 +559,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
     }
     // Each owned site's sum goes to the rank that factors it, each shared
     // (ScaLAPACK) site's in slices; every site's to every rank when SBA reads H.
-    if (!allocation_reads_hessian(opt, slim))
+    if (!allocation_reads_hessian(opt))
       so.hessian_roots = [&opt](std::span<const HessianAccumulator> sites) {
         const FactorPlan plan = factor_plan(sites, /*reference_inverse=*/false, opt);
         std::vector<int> roots(sites.size());
@@ -580,7 +580,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           go.act_order = opt.act_order;
           go.static_groups = opt.static_groups;
           const auto tf = Clock::now();
-          site.select(job, go, allocation_reads_hessian(opt, slim), allocation_reads_square_hessian(opt, slim), opt);
+          site.select(job, go, opt);
           const double factor_s = std::chrono::duration<double>(Clock::now() - tf).count();
           double alloc_s = 0;
           auto sqc_ns = std::make_shared<std::atomic<int64_t>>(0);
