@@ -27,14 +27,16 @@
 //                          own windows (no gather to rank 0); --gather puts the old
 //                          checkpoint gather back for comparison, --allreduce-hessians the
 //                          old Hessian allreduce to every rank, --fp32-rows the old fp32 rows,
-//                          --full-u the old owned-factor broadcast of U's whole square.
+//                          --full-u the old owned-factor broadcast of U's whole square;
+//                          --hessian-wire-fp32 the reduce-scatter's summands in fp32 (slim
+//                          quantize --hessian-wire fp32; the sums travel on in fp64).
 // A node is `cores` times the measured single-core rates (linear: optimistic
 // for compute, so pessimistic for the speed-up, whose loss is the network
 // and the replicated parts). Without --dist-factor-speedup2 every factor is
 // built by one rank (the build without ScaLAPACK).
 //   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
 //                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
-//                     [--allreduce-hessians] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
+//                     [--allreduce-hessians] [--hessian-wire-fp32] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -80,6 +82,7 @@ struct Setup {
   bool allreduce_hessians = false;  // the old Hessian allreduce to every rank
   bool fp32_rows = false;      // the old fp32 rows (+ fp32 scale and zero)
   bool full_u = false;         // the old owned-factor broadcast: U's whole square, its zero lower half too
+  bool hessian_fp32 = false;   // --hessian-wire fp32: the reduce-scatter's summands as fp32
   double bits = 4;             // bits per weight of the rows sent as codes
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
 };
@@ -129,10 +132,11 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
   for (size_t i = 0; i < d.size(); ++i) {
     const double n = double(d[i]);
     const double packed = n * (n + 1) / 2 * 8;
+    const double scatter = setup.hessian_fp32 ? packed / 2 : packed;  // the summands' bytes
     if (setup.allreduce_hessians) {
-      b.reduce += 2 * f * packed;  // reduce-scatter + allgather
+      b.reduce += f * scatter + f * packed;  // reduce-scatter + allgather (of fp64 sums)
     } else {
-      b.reduce += f * packed;  // reduce-scatter
+      b.reduce += f * scatter;  // reduce-scatter
       if (setup.shared(d[i], N))
         b.reduce += f * packed / N + f * n * 8;  // this rank's piece from the others, the diagonal allgather
       else if (owner[i] == rank)
@@ -226,13 +230,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--latency-us") && i + 1 < argc) setup.latency_s = std::atof(argv[++i]) * 1e-6;
     else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
     else if (!std::strcmp(argv[i], "--allreduce-hessians")) setup.allreduce_hessians = true;
+    else if (!std::strcmp(argv[i], "--hessian-wire-fp32")) setup.hessian_fp32 = true;
     else if (!std::strcmp(argv[i], "--fp32-rows")) setup.fp32_rows = true;
     else if (!std::strcmp(argv[i], "--full-u")) setup.full_u = true;
     else if (!std::strcmp(argv[i], "--bits") && i + 1 < argc) setup.bits = std::atof(argv[++i]);
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
                          "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
-                         "[--gather] [--allreduce-hessians] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
+                         "[--gather] [--allreduce-hessians] [--hessian-wire-fp32] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
       return 2;
     }
   }
@@ -327,14 +332,15 @@ int main(int argc, char** argv) {
     else
       fmt::print("every factor built by one rank; {}\n",
                  setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
-    fmt::print("Hessians {}; quantized rows sent {}; owned factors sent as U's {}\n",
+    fmt::print("Hessians {} (summands in {}); quantized rows sent {}; owned factors sent as U's {}\n",
                setup.allreduce_hessians ? "allreduced to every rank" : "reduced to the ranks that factor them",
+               setup.hessian_fp32 ? "fp32" : "fp64",
                setup.fp32_rows ? "as fp32" : fmt::format("as {:g}-bit codes + fp16 scale and zero", setup.bits),
                setup.full_u ? "whole square" : "upper triangle");
     out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
                     {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather},
                     {"allreduce_hessians", setup.allreduce_hessians}, {"fp32_rows", setup.fp32_rows},
-                    {"full_u", setup.full_u}, {"bits", setup.bits}};
+                    {"full_u", setup.full_u}, {"hessian_wire_fp32", setup.hessian_fp32}, {"bits", setup.bits}};
     fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
                "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
     out["projections"] = json::array();

@@ -66,14 +66,14 @@ void HessianAccumulator::add(const float* x, int64_t T) {
   tokens_ += T;
 }
 
-void HessianAccumulator::reduce_to_slices(std::vector<double>& packed) {
+void HessianAccumulator::reduce_to_slices(std::vector<double>& packed, dist::Wire wire) {
   const int64_t n = dim_, total = n * (n + 1) / 2;
   double counts[2] = {packed[size_t(total)], packed[size_t(total + 1)]};
   dist::allreduce_sum(counts);
   sequences_ = int64_t(counts[0]);
   tokens_ = int64_t(counts[1]);
   packed.resize(size_t(total));
-  slice_ = dist::reduce_scatter_sum(packed);
+  slice_ = dist::reduce_scatter_sum(packed, wire);
   std::vector<double>().swap(packed);
   const dist::Share mine = dist::my_share(total);
   slice_begin_ = mine.begin;
@@ -101,7 +101,7 @@ std::span<const double> HessianAccumulator::slice_diagonal() const {
   return slice_diag_;
 }
 
-void HessianAccumulator::reduce_over_ranks(int root) {
+void HessianAccumulator::reduce_over_ranks(int root, dist::Wire wire) {
   if (dist::size() == 1) return;
   SLIM_CHECK(holds_sum_, "internal: a {}-wide Hessian reduced twice", dim_);
   const int64_t n = dim_;
@@ -118,13 +118,19 @@ void HessianAccumulator::reduce_over_ranks(int root) {
   packed[k] = double(sequences_);
   packed[k + 1] = double(tokens_);
   if (root == kSliced) {
-    reduce_to_slices(packed);
+    reduce_to_slices(packed, wire);
     return;
   }
+  // fp32 on the wire: the counts (integers, maybe past 2^24 tokens) go apart, in fp64.
+  std::span<double> sums(packed);
+  if (wire == dist::Wire::kFp32) {
+    dist::allreduce_sum(sums.subspan(k));
+    sums = sums.first(k);
+  }
   if (root == kEveryRank) {
-    dist::allreduce_sum(packed);
+    dist::allreduce_sum(sums, wire);
   } else {
-    dist::reduce_sum(packed, root);
+    dist::reduce_sum(sums, root, wire);
     if (dist::rank() != root) {
       release();
       return;

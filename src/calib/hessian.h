@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "dist/comm.h"
 #include "dist/factor.h"
 
 namespace slim {
@@ -31,8 +32,10 @@ class HessianAccumulator {
   // with one rank.
   // kSliced: every rank keeps only its share of the sums (slice()), for the
   // GPTQ factor over ranks, which moves each entry to the rank that needs it.
+  // `wire` (dist/comm.h): kFp32 sends each rank's partial sums rounded to
+  // fp32, half the bytes; the token and window counts travel in fp64 always.
   static constexpr int kEveryRank = -1, kSliced = -2;
-  void reduce_over_ranks(int root = kEveryRank);
+  void reduce_over_ranks(int root = kEveryRank, dist::Wire wire = dist::Wire::kFp64);
   // After reduce_over_ranks(kSliced): this rank's share of H's packed upper
   // triangle (scaled as hessian() scales, so the same values) and H's whole
   // diagonal, on every rank.
@@ -61,7 +64,7 @@ class HessianAccumulator {
   double sum_seconds() const { return sum_s_; }
 
  private:
-  void reduce_to_slices(std::vector<double>& packed);
+  void reduce_to_slices(std::vector<double>& packed, dist::Wire wire);
   // hessian()'s factor 2/n on the sums (0 before any sequence).
   double scale() const { return sequences_ > 0 ? 2.0 / double(sequences_) : 0.0; }
   int64_t dim_ = 0, sequences_ = 0, tokens_ = 0;

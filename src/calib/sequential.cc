@@ -195,7 +195,7 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       const std::vector<int> roots =
           opt.hessian_roots ? opt.hessian_roots(hess) : std::vector<int>(std::size(hess), HessianAccumulator::kEveryRank);
       SLIM_CHECK(roots.size() == std::size(hess), "internal: {} Hessian roots for {} sites", roots.size(), std::size(hess));
-      for (size_t i = 0; i < roots.size(); ++i) hess[i].reduce_over_ranks(roots[i]);
+      for (size_t i = 0; i < roots.size(); ++i) hess[i].reduce_over_ranks(roots[i], opt.hessian_wire);
       if (opt.capture_stride > 0)
         for (auto& cap : captured) {
           const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(cap.x)));

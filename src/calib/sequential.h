@@ -119,6 +119,8 @@ struct SequentialOptions {
   // (q/k/v, o, gate/up, down). Each sum goes only where it is needed, about
   // half the bytes of summing it on every rank. Unset: every rank.
   std::function<std::vector<int>(std::span<const HessianAccumulator> sites)> hessian_roots;
+  // How the ranks' partial Hessian sums travel (dist/comm.h; --hessian-wire).
+  dist::Wire hessian_wire = dist::Wire::kFp64;
 };
 
 // What run_sequential (and the GPTQ-family quantizers it drives) allocates for

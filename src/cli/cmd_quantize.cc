@@ -342,6 +342,7 @@ void run(QuantizeArgs& a) {
                                       {"version", SLIM_VERSION}};
   if (dist::size() > 1 && dist::factor_over_ranks_available())  // it changes U by rounding
     fingerprint["dist_factor_min"] = a.q.dist_factor_min;
+  if (dist::size() > 1) fingerprint["hessian_wire"] = a.q.hessian_wire;  // it changes H by rounding
   Checkpoint ck(out.tmp(), fingerprint);
   std::optional<CheckpointState> resumed;
   if (ck.exists() && !a.restart) {
@@ -556,6 +557,11 @@ void add_quantize(CLI::App& app) {
                   "file in this directory instead of memory (70B-wide models)");
   cmd->add_option("--dist-factor-min", a->q.dist_factor_min, "several ranks with ScaLAPACK: input sites at least "
                   "this wide get their GPTQ factor from all ranks together (the rest: one rank each)")
+      ->capture_default_str();
+  cmd->add_option("--hessian-wire", a->q.hessian_wire, "several ranks: send the partial Hessian sums as fp64 "
+                  "(the result is one rank's up to the order of the sums) or fp32 (half the bytes of the largest "
+                  "transfer; each partial sum rounded once)")
+      ->check(CLI::IsMember({"fp64", "fp32"}))
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "

@@ -41,15 +41,23 @@ struct Share {
 Share share_of(int64_t n, int r, int ranks);
 inline Share my_share(int64_t n) { return share_of(n, rank(), size()); }
 
+// How the summands of the reductions below travel. kFp32 rounds each rank's
+// partial values to fp32 (to nearest) before they are sent, and adds them in
+// fp64 in rank order as kFp64 does: half the bytes of the reduce-scatter
+// (the first half of every reduction; the sums travel on in fp64), at the
+// price of the bit-identity across N (for a fixed N the result is still the
+// same run to run): each summand moves by at most 2^-24 of itself.
+enum class Wire { kFp64, kFp32 };
+
 // Element-wise sum over ranks, in rank order, identical on every rank.
-void allreduce_sum(std::span<double> data);
+void allreduce_sum(std::span<double> data, Wire wire = Wire::kFp64);
 // The same sums (the same order, so the same bits) on rank `root` only: a
 // reduce-scatter and a gather to the root, about half the bytes of
 // allreduce_sum on every other rank. Elsewhere `data` is left unspecified.
-void reduce_sum(std::span<double> data, int root);
+void reduce_sum(std::span<double> data, int root, Wire wire = Wire::kFp64);
 // The first half of both: this rank's slice share_of(data.size(), rank) of
 // the same sums, about 1/N of allreduce_sum's bytes received.
-std::vector<double> reduce_scatter_sum(std::span<const double> data);
+std::vector<double> reduce_scatter_sum(std::span<const double> data, Wire wire = Wire::kFp64);
 // to[d] of rank r arrives as result[r] on rank d (to.size() == size()).
 std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>& to);
 // Every rank's bytes concatenated in rank order, on every rank.

@@ -14,9 +14,9 @@ bool built_with_mpi() { return false; }
 int rank() { return 0; }
 int size() { return 1; }
 std::string describe() { return ""; }
-void allreduce_sum(std::span<double>) {}
-void reduce_sum(std::span<double>, int) {}
-std::vector<double> reduce_scatter_sum(std::span<const double> data) { return {data.begin(), data.end()}; }
+void allreduce_sum(std::span<double>, Wire) {}
+void reduce_sum(std::span<double>, int, Wire) {}
+std::vector<double> reduce_scatter_sum(std::span<const double> data, Wire) { return {data.begin(), data.end()}; }
 std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>& to) {
   SLIM_CHECK(to.size() == 1, "internal: alltoall to {} ranks of 1", to.size());
   return to;

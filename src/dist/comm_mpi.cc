@@ -10,8 +10,11 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
+#include <vector>
 
 #include "dist/comm.h"
 #include "util/error.h"
@@ -92,9 +95,12 @@ namespace {
 // The first half of the reductions: rank r receives every rank's copy of
 // its slice share_of(n, r) and adds them up in rank order, so a sum never
 // depends on N's algorithm choice or timing. `counts`/`displs` receive the
-// slices of every rank (for the second half).
-std::vector<double> reduce_scatter_slices(std::span<const double> data, std::vector<int>& counts,
-                                          std::vector<int>& displs) {
+// slices of every rank (for the second half). The copies travel as T: double,
+// or float (Wire::kFp32: rounded once, added in fp64 all the same; the send
+// buffer of n floats is no more memory than the fp64 receive buffer it halves).
+template <class T>
+std::vector<double> reduce_scatter_slices_as(std::span<const double> data, std::vector<int>& counts,
+                                             std::vector<int>& displs) {
   const int64_t n = int64_t(data.size());
   SLIM_CHECK(n < INT_MAX, "internal: reduction of {} values (at most {})", n, INT_MAX);
   counts.assign(static_cast<size_t>(g_size), 0);
@@ -105,28 +111,46 @@ std::vector<double> reduce_scatter_slices(std::span<const double> data, std::vec
     displs[size_t(r)] = int(s.begin);
   }
   const Share mine = share_of(n, g_rank, g_size);
-  std::vector<double> parts(size_t(mine.count() * g_size));
+  std::vector<T> send;
+  const T* src = nullptr;
+  if constexpr (std::is_same_v<T, double>) {
+    src = data.data();
+  } else {
+    send.assign(data.begin(), data.end());
+    for (size_t i = 0; i < send.size(); ++i)
+      SLIM_CHECK(std::isfinite(send[i]) || !std::isfinite(data[i]),
+                 "a partial sum of {} is outside fp32's range: run with --hessian-wire fp64", data[i]);
+    src = send.data();
+  }
+  const MPI_Datatype type = std::is_same_v<T, double> ? MPI_DOUBLE : MPI_FLOAT;
+  std::vector<T> parts(size_t(mine.count() * g_size));
   std::vector<int> rcounts(static_cast<size_t>(g_size), int(mine.count())), rdispls(static_cast<size_t>(g_size));
   for (int r = 0; r < g_size; ++r) rdispls[size_t(r)] = int(r * mine.count());
-  check(MPI_Alltoallv(data.data(), counts.data(), displs.data(), MPI_DOUBLE, parts.data(), rcounts.data(),
-                      rdispls.data(), MPI_DOUBLE, MPI_COMM_WORLD),
+  check(MPI_Alltoallv(src, counts.data(), displs.data(), type, parts.data(), rcounts.data(), rdispls.data(), type,
+                      MPI_COMM_WORLD),
         "Alltoallv");
   std::vector<double> sum(parts.begin(), parts.begin() + mine.count());
   for (int r = 1; r < g_size; ++r)
-    for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += parts[size_t(r * mine.count() + i)];
-  const uint64_t slice = uint64_t(mine.count()) * 8, others = uint64_t(n - mine.count()) * 8;
+    for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += double(parts[size_t(r * mine.count() + i)]);
+  const uint64_t slice = uint64_t(mine.count()) * sizeof(T), others = uint64_t(n - mine.count()) * sizeof(T);
   g_traffic.sent += others;
   g_traffic.received += slice * uint64_t(g_size - 1);
   return sum;
 }
 
+std::vector<double> reduce_scatter_slices(std::span<const double> data, std::vector<int>& counts,
+                                          std::vector<int>& displs, Wire wire) {
+  return wire == Wire::kFp32 ? reduce_scatter_slices_as<float>(data, counts, displs)
+                             : reduce_scatter_slices_as<double>(data, counts, displs);
+}
+
 }  // namespace
 
-void allreduce_sum(std::span<double> data) {
+void allreduce_sum(std::span<double> data, Wire wire) {
   if (g_size == 1) return;
   g_traffic.calls++;
   std::vector<int> counts, displs;
-  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs);
+  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs, wire);
   check(MPI_Allgatherv(sum.data(), int(sum.size()), MPI_DOUBLE, data.data(), counts.data(), displs.data(),
                        MPI_DOUBLE, MPI_COMM_WORLD),
         "Allgatherv");
@@ -134,11 +158,11 @@ void allreduce_sum(std::span<double> data) {
   g_traffic.received += uint64_t(data.size() - sum.size()) * 8;
 }
 
-std::vector<double> reduce_scatter_sum(std::span<const double> data) {
+std::vector<double> reduce_scatter_sum(std::span<const double> data, Wire wire) {
   if (g_size == 1) return {data.begin(), data.end()};
   g_traffic.calls++;
   std::vector<int> counts, displs;
-  return reduce_scatter_slices(data, counts, displs);
+  return reduce_scatter_slices(data, counts, displs, wire);
 }
 
 std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>& to) {
@@ -177,12 +201,12 @@ std::vector<std::vector<double>> alltoall(const std::vector<std::vector<double>>
   return from;
 }
 
-void reduce_sum(std::span<double> data, int root) {
+void reduce_sum(std::span<double> data, int root, Wire wire) {
   if (g_size == 1) return;
   SLIM_CHECK(root >= 0 && root < g_size, "internal: reduce to rank {} of {}", root, g_size);
   g_traffic.calls++;
   std::vector<int> counts, displs;
-  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs);
+  const std::vector<double> sum = reduce_scatter_slices(data, counts, displs, wire);
   check(MPI_Gatherv(sum.data(), int(sum.size()), MPI_DOUBLE, data.data(), counts.data(), displs.data(), MPI_DOUBLE,
                     root, MPI_COMM_WORLD),
         "Gatherv");

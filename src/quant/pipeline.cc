@@ -94,6 +94,12 @@ FactorPlan factor_plan(std::span<const HessianAccumulator> sites, bool reference
   return p;
 }
 
+dist::Wire hessian_wire(const QuantizeOptions& opt) {
+  SLIM_CHECK(opt.hessian_wire == "fp64" || opt.hessian_wire == "fp32", "hessian wire {:?}: fp64 or fp32",
+             opt.hessian_wire);
+  return opt.hessian_wire == "fp32" ? dist::Wire::kFp32 : dist::Wire::kFp64;
+}
+
 // Whether SBA reads H itself (not only the factor): the error criteria, and
 // a ranking that cannot come from the factor (faithful: absolute damp;
 // act-order: permuted U). Every rank then needs every site's sum.
@@ -328,6 +334,7 @@ Bitmap model_scope_allocation(Model& m, const CalibWindows& calib, const Quantiz
   so.fp16_activations = opt.fp16_activations;
   so.scratch_dir = opt.scratch_dir;
   so.progress = opt.progress;
+  so.hessian_wire = hessian_wire(opt);
   run_sequential(
       m, calib,
       [&](LinearJob& job) {
@@ -567,6 +574,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           roots[i] = plan.shared[i] ? HessianAccumulator::kSliced : plan.owner[i];
         return roots;
       };
+    so.hessian_wire = hessian_wire(opt);
     run_sequential(
         m, *calib,
         [&](LinearJob& job) {

@@ -41,6 +41,10 @@ struct QuantizeOptions {
   // one rank each. The result differs from one rank's by rounding only.
   int64_t dist_factor_min = 8192;
   int dist_factor_block = 64;  // its block-cyclic block size
+  // Several ranks: the partial Hessian sums sent as fp64 (the result equals
+  // one rank's up to the reassociation of the sums) or fp32 (half of the
+  // largest message of a block; each summand rounded once: dist/comm.h).
+  std::string hessian_wire = "fp64";
   bool progress = true;
   // SliM-LLM (method "slim"): GPTQ + salience-determined bit allocation (SBA)
   // + salience-weighted quantizer calibration (SQC).

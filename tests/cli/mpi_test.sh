@@ -55,6 +55,23 @@ if "$slim" quantize --help 2>&1 | grep -q -- "--dist-factor-min"; then
   echo "ok: 3 ranks with the down_proj factor over ranks: perplexity $pd (1 rank $p1)"
 fi
 
+# --hessian-wire fp32: each rank's partial Hessian sums cross as fp32 (half the
+# reduce-scatter), so the result may move from 1 rank's by those roundings (a
+# 2^-24 relative change of each summand): perplexity within 1e-3, and rank 0
+# receives exactly the reduce-scatter's half less: per block, its slice of
+# the four sites' packed triangles (64, 64, 64, 172 wide: 3 x 2080 + 14878 =
+# 21118 values, rank 0's 10559) from rank 1 at 4 bytes instead of 8.
+mkdir "$work/w32"
+(cd "$work/w32" && mpi 2 "$slim" "${args[@]}" --hessian-wire fp32 > log 2>&1) || { cat "$work/w32/log"; fail "--hessian-wire fp32"; }
+pw=$(ppl "$work/w32")
+awk -v a="$p1" -v b="$pw" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3) }' ||
+  fail "2 ranks, --hessian-wire fp32: perplexity $pw, 1 rank $p1"
+received() { grep -o '"comm_received_bytes": *[0-9.e+]*' "$1/o/quant_report.json" | sed 's/.*: *//' |
+               awk '{ s += $1 } END { printf "%.0f", s }'; }
+r64=$(received "$work/r2") r32=$(received "$work/w32")
+[ "$((r64 - r32))" = "$((5 * 10559 * 4))" ] || fail "--hessian-wire fp32: rank 0 received $r32 bytes, fp64 $r64"
+echo "ok: 2 ranks, --hessian-wire fp32: perplexity $pw (1 rank $p1), rank 0 received $r32 bytes (fp64: $r64)"
+
 # Stopped after block 2 of 5 (rank 0 takes SIGTERM, MPI_Abort ends the rest), resumed on 2 ranks.
 mkdir "$work/s"
 (cd "$work/s" && SLIM_TEST_SIGNAL_AFTER_BLOCK=2:15 mpi 2 "$slim" "${args[@]}" > log 2>&1) &&
@@ -68,6 +85,9 @@ ck="$work/s/.o.checkpoint"
 grep -q '"parts"' "$ck/checkpoint.json" || fail "checkpoint.json lists no parts"
 (cd "$work/s" && mpi 3 "$slim" "${args[@]}" --resume > log3 2>&1) && fail "a 2-rank checkpoint resumed on 3 ranks"
 grep -q "ranks: 3 now, 2 in the checkpoint" "$work/s/log3" || { cat "$work/s/log3"; fail "no message naming the ranks"; }
+(cd "$work/s" && mpi 2 "$slim" "${args[@]}" --resume --hessian-wire fp32 > log3 2>&1) &&
+  fail "a checkpoint with fp64 Hessian sums resumed with --hessian-wire fp32"
+grep -q 'hessian_wire: "fp32" now, "fp64" in the checkpoint' "$work/s/log3" || { cat "$work/s/log3"; fail "no message naming the wire"; }
 (cd "$work/s" && mpi 2 "$slim" "${args[@]}" --resume > log 2>&1) || { cat "$work/s/log"; fail "2-rank resume"; }
 grep -q "blocks 0..1 of 5 done" "$work/s/log" || { cat "$work/s/log"; fail "did not resume after block 2"; }
 for f in "$work/r2/o"/*; do
