@@ -23,20 +23,23 @@
 //                          triangle), plus a latency of --latency-us per hop, 2 broadcasts
 //                          of log2(grid side) hops per block step, n / 64 steps per
 //                          routine: the bytes of the rank that receives most / link
-//                          bandwidth, no overlap with compute. Each rank checkpoints its
+//                          bandwidth, not overlapping compute but for the one overlap below. Each rank checkpoints its
 //                          own windows (no gather to rank 0); --gather puts the old
 //                          checkpoint gather back for comparison, --allreduce-hessians the
 //                          old Hessian allreduce to every rank, --fp32-rows the old fp32 rows,
 //                          --full-u the old owned-factor broadcast of U's whole square;
 //                          --hessian-wire-fp32 the reduce-scatter's summands in fp32 (slim
 //                          quantize --hessian-wire fp32; the sums travel on in fp64).
+//                          One overlap: the owned factors' broadcast runs during the
+//                          distributed factors' arithmetic (hidden up to its length);
+//                          --no-overlap puts it after them, as before.
 // A node is `cores` times the measured single-core rates (linear: optimistic
 // for compute, so pessimistic for the speed-up, whose loss is the network
 // and the replicated parts). Without --dist-factor-speedup2 every factor is
 // built by one rank (the build without ScaLAPACK).
 //   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
 //                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
-//                     [--allreduce-hessians] [--hessian-wire-fp32] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
+//                     [--allreduce-hessians] [--hessian-wire-fp32] [--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -83,6 +86,7 @@ struct Setup {
   bool fp32_rows = false;      // the old fp32 rows (+ fp32 scale and zero)
   bool full_u = false;         // the old owned-factor broadcast: U's whole square, its zero lower half too
   bool hessian_fp32 = false;   // --hessian-wire fp32: the reduce-scatter's summands as fp32
+  bool no_overlap = false;     // the old order: owned factors broadcast after the distributed ones
   double bits = 4;             // bits per weight of the rows sent as codes
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
 };
@@ -162,13 +166,6 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
   return b;
 }
 
-// The most any rank receives per block (rank 0 takes the gather, another rank may take more factors).
-double max_block_bytes(const Shape& s, int N, double windows, double T, int group, const Setup& setup) {
-  double m = 0;
-  for (int r = 0; r < N; ++r) m = std::max(m, block_bytes(s, N, windows, T, group, r, setup).total());
-  return m;
-}
-
 struct BlockTime {
   double forward = 0, syrk = 0, factors = 0, gptq = 0, alloc = 0, net = 0;
   double total() const { return forward + syrk + factors + gptq + alloc + net; }
@@ -197,12 +194,23 @@ BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double wi
       load[size_t(owner[i])] += cost;
     }
   }
+  const double shared_compute = t.factors;  // the distributed factors' arithmetic, all ranks
   t.factors += *std::max_element(load.begin(), load.end());
   for (const Lin& l : linears(s)) {
     t.gptq += std::ceil(double(l.rows) / N) * double(l.cols) * double(l.cols) * r.gptq_s_per_rc2 / cores;
     if (slim) t.alloc += double(l.rows) * double(l.cols) * r.alloc_s_per_w / cores;
   }
-  t.net = max_block_bytes(s, N, windows, T, group, setup) / (gbit * 1e9 / 8) + latency;
+  // The owners build their factors first and broadcast them while the
+  // distributed factors compute (quant/pipeline.cc build_block_factors): a
+  // rank's owned-factor bytes hide under that arithmetic, up to its length.
+  const double bw = gbit * 1e9 / 8;
+  double net = 0;
+  for (int rank = 0; rank < N; ++rank) {
+    const Bytes b = block_bytes(s, N, windows, T, group, rank, setup);
+    const double hidden = setup.no_overlap ? 0 : std::min(b.factors / bw, shared_compute);
+    net = std::max(net, b.total() / bw - hidden);
+  }
+  t.net = net + latency;
   return t;
 }
 
@@ -231,13 +239,14 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
     else if (!std::strcmp(argv[i], "--allreduce-hessians")) setup.allreduce_hessians = true;
     else if (!std::strcmp(argv[i], "--hessian-wire-fp32")) setup.hessian_fp32 = true;
+    else if (!std::strcmp(argv[i], "--no-overlap")) setup.no_overlap = true;
     else if (!std::strcmp(argv[i], "--fp32-rows")) setup.fp32_rows = true;
     else if (!std::strcmp(argv[i], "--full-u")) setup.full_u = true;
     else if (!std::strcmp(argv[i], "--bits") && i + 1 < argc) setup.bits = std::atof(argv[++i]);
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
                          "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
-                         "[--gather] [--allreduce-hessians] [--hessian-wire-fp32] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
+                         "[--gather] [--allreduce-hessians] [--hessian-wire-fp32] [--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
       return 2;
     }
   }
@@ -340,7 +349,8 @@ int main(int argc, char** argv) {
     out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
                     {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather},
                     {"allreduce_hessians", setup.allreduce_hessians}, {"fp32_rows", setup.fp32_rows},
-                    {"full_u", setup.full_u}, {"hessian_wire_fp32", setup.hessian_fp32}, {"bits", setup.bits}};
+                    {"full_u", setup.full_u}, {"hessian_wire_fp32", setup.hessian_fp32},
+                    {"overlap_owned_factors", !setup.no_overlap}, {"bits", setup.bits}};
     fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
                "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
     out["projections"] = json::array();

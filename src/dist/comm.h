@@ -12,6 +12,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -65,6 +66,25 @@ std::vector<std::byte> allgather(std::span<const std::byte> mine);
 // `data` of rank `root` copied to every rank (sizes must match).
 void broadcast(std::span<std::byte> data, int root = 0);
 void broadcast(std::string& s, int root = 0);
+// broadcast() started, not finished: the bytes move while this rank computes
+// (and takes part in other collectives, which every rank must then call in
+// the same order as the broadcasts); finish() waits for them. `data` must
+// stay allocated and untouched until then. The destructor finishes a
+// broadcast that was not.
+class PendingBroadcast {
+ public:
+  PendingBroadcast();
+  PendingBroadcast(PendingBroadcast&&) noexcept;
+  PendingBroadcast& operator=(PendingBroadcast&&) noexcept;
+  ~PendingBroadcast();
+  void finish();
+  struct Requests;  // the MPI requests (comm_mpi.cc)
+
+ private:
+  std::unique_ptr<Requests> requests_;
+  friend PendingBroadcast start_broadcast(std::span<std::byte> data, int root);
+};
+PendingBroadcast start_broadcast(std::span<std::byte> data, int root = 0);
 // Rank r's `mine` lands at all[offset_r ...] on the root (offsets in rank
 // order); `all` is read only on the root. Any size (sent in pieces < 2 GiB).
 void gather_to_root(std::span<const std::byte> mine, std::span<std::byte> all);

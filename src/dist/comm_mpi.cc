@@ -258,6 +258,49 @@ void broadcast(std::span<std::byte> data, int root) {
   (g_rank == root ? g_traffic.sent : g_traffic.received) += data.size();
 }
 
+struct PendingBroadcast::Requests {
+  std::vector<MPI_Request> r;
+};
+PendingBroadcast::PendingBroadcast() = default;
+PendingBroadcast::PendingBroadcast(PendingBroadcast&&) noexcept = default;
+PendingBroadcast& PendingBroadcast::operator=(PendingBroadcast&& o) noexcept {
+  if (this != &o) {
+    try {
+      finish();
+    } catch (...) {
+    }
+    requests_ = std::move(o.requests_);
+  }
+  return *this;
+}
+PendingBroadcast::~PendingBroadcast() {
+  try {
+    finish();
+  } catch (...) {  // an MPI error while unwinding: the run is failing already
+  }
+}
+void PendingBroadcast::finish() {
+  if (!requests_) return;
+  std::vector<MPI_Request> r = std::move(requests_->r);
+  requests_.reset();
+  check(MPI_Waitall(int(r.size()), r.data(), MPI_STATUSES_IGNORE), "Waitall (broadcast)");
+}
+
+PendingBroadcast start_broadcast(std::span<std::byte> data, int root) {
+  PendingBroadcast p;
+  if (g_size == 1) return p;
+  g_traffic.calls++;
+  p.requests_ = std::make_unique<PendingBroadcast::Requests>();
+  for (size_t o = 0; o < data.size(); o += kPiece) {
+    MPI_Request q;
+    check(MPI_Ibcast(data.data() + o, int(std::min(kPiece, data.size() - o)), MPI_BYTE, root, MPI_COMM_WORLD, &q),
+          "Ibcast");
+    p.requests_->r.push_back(q);
+  }
+  (g_rank == root ? g_traffic.sent : g_traffic.received) += data.size();
+  return p;
+}
+
 void broadcast(std::string& s, int root) {
   if (g_size == 1) return;
   uint64_t n = s.size();

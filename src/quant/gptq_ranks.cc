@@ -64,8 +64,11 @@ struct Reader {
 
 }  // namespace
 
-void broadcast_factor(GptqFactor& f, int root) {
-  if (dist::size() == 1) return;
+FactorBroadcast start_factor_broadcast(GptqFactor& f, int root) {
+  FactorBroadcast b;
+  b.f = &f;
+  b.root = root;
+  if (dist::size() == 1) return b;
   Writer w;
   if (dist::rank() == root) {
     w.out.reserve(size_t(f.cols * (f.cols + 1) / 2 * 4 + f.cols * 17 + 128));
@@ -76,12 +79,29 @@ void broadcast_factor(GptqFactor& f, int root) {
   uint64_t n = w.out.size();
   dist::broadcast(std::as_writable_bytes(std::span(&n, 1)), root);
   w.out.resize(size_t(n));
-  dist::broadcast(w.out, root);
-  if (dist::rank() == root) return;
-  Reader r{w.out};
+  b.bytes = std::move(w.out);
+  b.pending = dist::start_broadcast(b.bytes, root);
+  return b;
+}
+
+void finish_factor_broadcast(FactorBroadcast& b) {
+  b.pending.finish();
+  if (dist::size() == 1 || dist::rank() == b.root) {
+    std::vector<std::byte>().swap(b.bytes);
+    return;
+  }
+  GptqFactor& f = *b.f;
+  Reader r{b.bytes};
   r.get(f.cols), r.get_upper(f.u, f.cols), r.get_vec(f.u_diag), r.get_vec(f.perm), r.get_vec(f.dead);
   r.get(f.damp_used), r.get(f.damp_retries), r.get(f.dead_columns), r.get(f.damp), r.get(f.act_order);
   r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds);
+  SLIM_CHECK(r.at == b.bytes.size(), "internal: a factor broadcast of {} bytes, {} read", b.bytes.size(), r.at);
+  std::vector<std::byte>().swap(b.bytes);
+}
+
+void broadcast_factor(GptqFactor& f, int root) {
+  FactorBroadcast b = start_factor_broadcast(f, root);
+  finish_factor_broadcast(b);
 }
 
 std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks) {

@@ -5,12 +5,26 @@
 // whole result, the same as gptq_quantize on all rows (the loss summed in
 // rank order). One rank: a plain gptq_quantize call.
 #pragma once
+#include "dist/comm.h"
 #include "quant/gptq.h"
 
 namespace slim {
 
 // Replaces `f` on every rank by rank `root`'s.
 void broadcast_factor(GptqFactor& f, int root);
+// The same in two halves, so that U moves while the ranks compute something
+// else (the factors built by all ranks together): start sends the size
+// (waiting for the root to have built f) and starts the bytes; finish waits
+// for them and fills f on the other ranks. Several may be in flight; every
+// rank starts them in the same order. `f` must outlive the finish.
+struct FactorBroadcast {
+  GptqFactor* f = nullptr;
+  int root = 0;
+  std::vector<std::byte> bytes;
+  dist::PendingBroadcast pending;
+};
+FactorBroadcast start_factor_broadcast(GptqFactor& f, int root);
+void finish_factor_broadcast(FactorBroadcast& b);
 
 // Which rank builds the factor of each of `dims` input sites (Cholesky cost
 // ~dim³): the largest first, each to the least loaded rank.

@@ -178,11 +178,20 @@ struct SiteCache {
   // Sites at least opt.dist_factor_min wide (with ScaLAPACK) are factored by
   // all ranks together, in site order, from every rank's slice of the sum
   // (or the whole sum when SBA needed it everywhere); the rest by their
-  // owners, who alone hold those sites' sums (hessian_roots).
+  // owners, who alone hold those sites' sums (hessian_roots). The owners
+  // build theirs first, and their U travels while the shared factors are
+  // computed (the network is idle during their arithmetic): the owned
+  // factors' broadcast leaves the critical path (docs/RESULTS.md, ranks).
   void build_block_factors(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
     const auto& sites = job.block_sites;
     const FactorPlan plan = factor_plan(sites, go.reference_inverse, opt);
     block_factors.assign(sites.size(), {});
+    for (size_t i = 0; i < sites.size(); ++i)
+      if (!plan.shared[i] && plan.owner[i] == dist::rank())
+        block_factors[i] = gptq_factor(sites[i].packed(), sites[i].diagonal(), sites[i].dim(), go);
+    std::vector<FactorBroadcast> sending;
+    for (size_t i = 0; i < sites.size(); ++i)
+      if (!plan.shared[i]) sending.push_back(start_factor_broadcast(block_factors[i], plan.owner[i]));
     for (size_t i = 0; i < sites.size(); ++i) {
       if (!plan.shared[i]) continue;
       const HessianAccumulator& s = sites[i];
@@ -190,11 +199,7 @@ struct SiteCache {
                              ? gptq_factor_over_ranks(s.hessian(), s.dim(), go, opt.dist_factor_block)
                              : gptq_factor_over_ranks(s.slice(), s.slice_diagonal(), s.dim(), go, opt.dist_factor_block);
     }
-    for (size_t i = 0; i < sites.size(); ++i)
-      if (!plan.shared[i] && plan.owner[i] == dist::rank())
-        block_factors[i] = gptq_factor(sites[i].packed(), sites[i].diagonal(), sites[i].dim(), go);
-    for (size_t i = 0; i < sites.size(); ++i)
-      if (!plan.shared[i]) broadcast_factor(block_factors[i], plan.owner[i]);
+    for (FactorBroadcast& b : sending) finish_factor_broadcast(b);
   }
 };
 
