@@ -6,9 +6,21 @@
 # plm_rsh_agent, where a cluster would use ssh). The 2-rank output is compared
 # with a 1-rank run, and the bytes that crossed the veth with slim's own count.
 #   sudo scripts/mpi_netns.sh [MODEL.bin TOKENIZER.bin]   (default ../shared stories260K)
+#   sudo scripts/mpi_netns.sh --run 'COMMAND'
+# The second form sets the two hosts up and runs COMMAND (bash, from the repository root) with
+# NETNS_MPIRUN set to the mpirun prefix that starts 2 ranks across them, e.g.
+#   --run '$NETNS_MPIRUN build/slim quantize ... --out /tmp/x'
+# and NETNS_RX, a command that prints the bytes host A's veth has received so far.
+# SLIM_NETNS_RATE=1gbit (tc's units) limits the link to that rate in both directions (a token
+# bucket on each end), so that a transfer costs what it would on a slower network.
 # Needs root (ip netns), Open MPI and a build with it (build/slim --version says "Open MPI").
 set -euo pipefail
 cd "$(dirname "$0")/.."
+run_cmd=""
+if [ "${1:-}" = --run ]; then
+  run_cmd=${2:?usage: mpi_netns.sh --run COMMAND}
+  set --
+fi
 S=$(realpath -m ../shared/data)
 model=$(realpath "${1:-$S/models/stories260K.bin}") tok=$(realpath "${2:-$S/models/tok512.bin}")
 slim=$(realpath build/slim)
@@ -42,6 +54,12 @@ for ns in $A $B; do
   printf '127.0.0.1 localhost\n127.100.0.1 %s\n127.100.0.2 %s\n' $A $B > /etc/netns/$ns/hosts
   i=$((i + 1))
 done
+if [ -n "${SLIM_NETNS_RATE:-}" ]; then
+  for ns in $A $B; do
+    ip netns exec $ns tc qdisc add dev vethslim${ns: -1} root tbf rate "$SLIM_NETNS_RATE" burst 256kb latency 100ms
+  done
+  echo "link limited to $SLIM_NETNS_RATE each way"
+fi
 cat > "$work/netns-rsh" <<'EOS'
 #!/bin/sh
 # mpirun's remote shell: "netns-rsh HOST CMD..." runs CMD in network namespace HOST.
@@ -50,6 +68,13 @@ exec ip netns exec "$host" /bin/sh -c "$*"
 EOS
 chmod +x "$work/netns-rsh"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_WAIT_POLICY=passive
+if [ -n "$run_cmd" ]; then
+  export NETNS_MPIRUN="ip netns exec $A mpirun -np 2 --host $A:1,$B:1 --mca plm_rsh_agent $work/netns-rsh \
+--mca btl self,tcp --mca btl_tcp_if_include 127.100.0.0/24 --mca oob_tcp_if_include 127.100.0.0/24 -x OMP_WAIT_POLICY"
+  export NETNS_RX="ip netns exec $A cat /sys/class/net/vethslimA/statistics/rx_bytes"
+  bash -c "$run_cmd"
+  exit
+fi
 args=(quantize --model "$model" --tokenizer "$tok" --method slim --bits 2 --group-size 16
       --calib "$S/text/wikitext2_valid_tokenized.txt" --nsamples 16 --seqlen 256 --threads 1 --pack --out o)
 mkdir "$work/one" "$work/two"

@@ -21,6 +21,7 @@
 #include "util/error.h"
 #include "util/files.h"
 #include "util/anon_buffer.h"
+#include "util/huge_pages.h"
 #include "util/memory.h"
 #include "util/progress.h"
 
@@ -234,6 +235,37 @@ TEST(MemoryBounds, AnonBufferReleaseFrontGivesPagesBack) {
   b.release_front(front - 4096);  // behind what was given back: nothing changes
   EXPECT_EQ(p[front], 7);
   EXPECT_THROW(b.release_front(size + 1), Error);
+}
+
+// When slim re-executes itself with glibc's malloc asking for huge pages:
+// only in THP "madvise" mode, never over the user's own hugetlb setting (nor
+// twice: the exec'd process sees its own), never with SLIM_NO_HUGE_PAGES.
+TEST(HugePages, MallocTunablesDecision) {
+  const std::string madvise = "always [madvise] never", always = "[always] madvise never";
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, nullptr), "glibc.malloc.hugetlb=1");
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, "", nullptr), "glibc.malloc.hugetlb=1");
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, "glibc.malloc.arena_max=2", nullptr),
+            "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1");
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, "glibc.malloc.hugetlb=1", nullptr), "");
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, "glibc.malloc.hugetlb=0", nullptr), "");
+  EXPECT_EQ(malloc_huge_pages_tunables(always, nullptr, nullptr), "");
+  EXPECT_EQ(malloc_huge_pages_tunables("always madvise [never]", nullptr, nullptr), "");
+  EXPECT_EQ(malloc_huge_pages_tunables("", nullptr, nullptr), "");  // no such file
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, "1"), "");
+  EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, "0"), "glibc.malloc.hugetlb=1");
+}
+
+// reserve_huge reserves (no element appears, the data stay) and keeps a
+// larger capacity as it is.
+TEST(HugePages, ReserveHugeReserves) {
+  std::vector<float> v = {1.f, 2.f};
+  reserve_huge(v, size_t(8) << 20);
+  EXPECT_GE(v.capacity(), size_t(8) << 20);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[1], 2.f);
+  const float* at = v.data();
+  reserve_huge(v, 16);
+  EXPECT_EQ(v.data(), at);
 }
 
 // Progress inside a unit (a block's forward windows): the line shows the

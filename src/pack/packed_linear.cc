@@ -7,7 +7,6 @@
 #include <cmath>
 #include <vector>
 
-#include <sys/mman.h>
 
 #include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
@@ -197,9 +196,8 @@ std::span<const uint8_t> PackedLinear::int8_tiles() const {
     // A mapping of its own rather than a std::vector: no zero fill before
     // build_int8_tiles writes every byte (the fill was ~9% of a first decode
     // token, perf), and transparent huge pages where the system allows them
-    // (one page fault per 2 MB instead of per 4 KB).
+    // (one page fault per 2 MB instead of per 4 KB: AnonBuffer advises them).
     tiles_->bytes = AnonBuffer(n, fmt::format("int8 decode tiles of a {}x{} linear", rows(), cols()));
-    ::madvise(tiles_->bytes.as<void>(), n, MADV_HUGEPAGE);  // advice: a failure changes nothing
     pack_detail::build_int8_tiles_dispatched(*this, tiles_->bytes.as<uint8_t>());
   });
   return {tiles_->bytes.as<uint8_t>(), tiles_->bytes.size()};

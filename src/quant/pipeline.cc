@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <utility>
 
 #include "calib/sequential.h"
 #include "grad/block_grad.h"
@@ -133,6 +134,11 @@ struct SiteCache {
   std::vector<GptqFactor> block_factors;  // several ranks: by site, of block `layer`
   const GptqFactor* factor = nullptr;     // the site's, in own or block_factors
   std::vector<int> site_bits;             // --sba-scope site: the site's widths, once per site
+  // Several ranks, at a block's first linear: the seconds from the end of the
+  // distributed factors to the owned factors' arrival, unpacked (what the
+  // overlap leaves on the critical path; the report's
+  // factor_broadcast_finish_seconds); else < 0.
+  double broadcast_wait_s = -1;
 
   // At the end of a block: nothing here is reused by the next block, and the
   // last site's U (fp32, in x in: 3 GiB at 70B's 28672-wide down_proj input)
@@ -146,6 +152,7 @@ struct SiteCache {
     own.reset();
     std::vector<GptqFactor>().swap(block_factors);
     site_bits.clear();
+    broadcast_wait_s = -1;
   }
 
   void select(const LinearJob& job, const GptqOptions& go, const QuantizeOptions& opt) {
@@ -199,7 +206,9 @@ struct SiteCache {
                              ? gptq_factor_over_ranks(s.hessian(), s.dim(), go, opt.dist_factor_block)
                              : gptq_factor_over_ranks(s.slice(), s.slice_diagonal(), s.dim(), go, opt.dist_factor_block);
     }
+    const auto t0 = std::chrono::steady_clock::now();
     for (FactorBroadcast& b : sending) finish_factor_broadcast(b);
+    broadcast_wait_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 };
 
@@ -642,6 +651,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           auto line = layer_line(job.layer, job.name, L, opt, gbits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);
           line["factor_seconds"] = factor_s;
+          if (site.broadcast_wait_s >= 0) line["factor_broadcast_finish_seconds"] = std::exchange(site.broadcast_wait_s, -1.0);
           line["allocation_seconds"] = alloc_s;
           line["gptq_seconds"] = gptq_s;  // SQC included
           line["sqc_seconds"] = double(sqc_ns->load()) * 1e-9;

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "util/error.h"
+#include "util/huge_pages.h"
 
 namespace slim {
 
@@ -15,6 +16,7 @@ AnonBuffer::AnonBuffer(size_t bytes, const std::string& what) {
   SLIM_CHECK(p != MAP_FAILED, "{}: cannot map {} bytes", what, bytes);
   data_ = p;
   size_ = bytes;
+  advise_huge_pages(p, bytes);
 }
 
 AnonBuffer::~AnonBuffer() {
@@ -40,8 +42,12 @@ void AnonBuffer::release_front(size_t end) {
   const size_t last = end / page * page;
   if (last <= released_) return;
   // Advice on our own private anonymous pages: they become zero-fill again.
-  // A failure leaves them resident, which changes no result.
-  ::madvise(static_cast<char*>(data_) + released_, last - released_, MADV_DONTNEED);
+  // A failure leaves them resident, which changes no result. No huge pages
+  // there any more: khugepaged may otherwise fill a released 2 MiB range back
+  // in whole (it collapses ranges with up to 511 of 512 pages missing).
+  char* from = static_cast<char*>(data_) + released_;
+  ::madvise(from, last - released_, MADV_NOHUGEPAGE);
+  ::madvise(from, last - released_, MADV_DONTNEED);
   released_ = last;
 }
 

@@ -12,8 +12,9 @@ namespace slim {
 class AnonBuffer {
  public:
   AnonBuffer() = default;
-  // `bytes` of zero pages, touched only as they are written. `what` names the
-  // buffer in the error when the mapping fails.
+  // `bytes` of zero pages, touched only as they are written (huge pages
+  // advised: advise_huge_pages). `what` names the buffer in the error when
+  // the mapping fails.
   AnonBuffer(size_t bytes, const std::string& what);
   ~AnonBuffer();
   AnonBuffer(AnonBuffer&& o) noexcept;

@@ -1,0 +1,42 @@
+// Transparent huge pages for large buffers. Why: on the machines measured (a
+// VM, THP in "madvise" mode, the Debian default) the first touch of fresh
+// 4 KiB pages costs ~4 ms per MB: unpacking a 4096-wide GPTQ factor into a
+// new 67 MB square took 0.21-0.30 s, 0.006-0.045 s with huge pages, and a
+// 1-layer 7B-wide GPTQ run spent 11-33% less wall time with glibc's malloc
+// advising them (docs/RESULTS.md, "Huge pages").
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace slim {
+
+// Asks for huge pages on the whole 2 MiB pages inside [p, p + bytes)
+// (advice only: nothing changes where the kernel says no).
+void advise_huge_pages(void* p, size_t bytes);
+
+// v.reserve(n) with that advice given before any of the new memory is touched.
+template <class T>
+void reserve_huge(std::vector<T>& v, size_t n) {
+  if (n <= v.capacity()) return;
+  v.reserve(n);
+  advise_huge_pages(v.data(), n * sizeof(T));
+}
+
+// Called first in main: when the kernel gives huge pages only on request
+// ("madvise" mode) and GLIBC_TUNABLES does not already say, re-executes this
+// program (/proc/self/exe, same arguments and pid) with
+// glibc.malloc.hugetlb=1 added, so that glibc's malloc requests them for
+// every large allocation (the tunable is read only at process start). Set
+// SLIM_NO_HUGE_PAGES=1 to run as is. Returns when nothing is to be done or
+// the exec failed.
+void reexec_with_malloc_huge_pages(char** argv);
+
+// Its decision: the GLIBC_TUNABLES value to re-execute with, or "" to run as
+// is, from the first line of /sys/kernel/mm/transparent_hugepage/enabled
+// (e.g. "always [madvise] never"), the current GLIBC_TUNABLES and
+// SLIM_NO_HUGE_PAGES (nullptr: unset).
+std::string malloc_huge_pages_tunables(const std::string& thp_mode, const char* glibc_tunables,
+                                       const char* no_huge_pages);
+
+}  // namespace slim
