@@ -255,19 +255,6 @@ TEST(HugePages, MallocTunablesDecision) {
   EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, "0"), "glibc.malloc.hugetlb=1");
 }
 
-// reserve_huge reserves (no element appears, the data stay) and keeps a
-// larger capacity as it is.
-TEST(HugePages, ReserveHugeReserves) {
-  std::vector<float> v = {1.f, 2.f};
-  reserve_huge(v, size_t(8) << 20);
-  EXPECT_GE(v.capacity(), size_t(8) << 20);
-  ASSERT_EQ(v.size(), 2u);
-  EXPECT_EQ(v[1], 2.f);
-  const float* at = v.data();
-  reserve_huge(v, 16);
-  EXPECT_EQ(v.data(), at);
-}
-
 // Progress inside a unit (a block's forward windows): the line shows the
 // whole units and an ETA from the fraction; units of an earlier run (resume)
 // do not count in the rate.

@@ -6,7 +6,6 @@
 #include "dist/comm.h"
 #include "dist/factor.h"
 #include "quant/row_codes.h"
-#include "util/huge_pages.h"
 #include "util/error.h"
 
 namespace slim {
@@ -55,7 +54,6 @@ struct Reader {
   }
   // Writer::put_upper's rows back into a (n, n) matrix, 0 below the diagonal.
   void get_upper(std::vector<float>& u, int64_t n) {
-    reserve_huge(u, size_t(n * n));  // a fresh square: 4 KiB first touches cost 0.2-0.3 s at n = 4096
     u.assign(size_t(n * n), 0.f);
     for (int64_t i = 0; i < n; ++i) {
       std::memcpy(u.data() + i * n + i, in.data() + at, size_t(n - i) * sizeof(float));
@@ -99,11 +97,6 @@ void finish_factor_broadcast(FactorBroadcast& b) {
   r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds);
   SLIM_CHECK(r.at == b.bytes.size(), "internal: a factor broadcast of {} bytes, {} read", b.bytes.size(), r.at);
   std::vector<std::byte>().swap(b.bytes);
-}
-
-void broadcast_factor(GptqFactor& f, int root) {
-  FactorBroadcast b = start_factor_broadcast(f, root);
-  finish_factor_broadcast(b);
 }
 
 std::vector<int> factor_owners(std::span<const int64_t> dims, int ranks) {

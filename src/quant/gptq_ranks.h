@@ -10,10 +10,9 @@
 
 namespace slim {
 
-// Replaces `f` on every rank by rank `root`'s.
-void broadcast_factor(GptqFactor& f, int root);
-// The same in two halves, so that U moves while the ranks compute something
-// else (the factors built by all ranks together): start sends the size
+// Replaces `f` on every rank by rank `root`'s, in two halves, so that U moves
+// while the ranks compute something else (the factors built by all ranks
+// together): start sends the size
 // (waiting for the root to have built f) and starts the bytes; finish waits
 // for them and fills f on the other ranks. Several may be in flight; every
 // rank starts them in the same order. `f` must outlive the finish.

@@ -7,21 +7,12 @@
 #pragma once
 #include <cstddef>
 #include <string>
-#include <vector>
 
 namespace slim {
 
 // Asks for huge pages on the whole 2 MiB pages inside [p, p + bytes)
 // (advice only: nothing changes where the kernel says no).
 void advise_huge_pages(void* p, size_t bytes);
-
-// v.reserve(n) with that advice given before any of the new memory is touched.
-template <class T>
-void reserve_huge(std::vector<T>& v, size_t n) {
-  if (n <= v.capacity()) return;
-  v.reserve(n);
-  advise_huge_pages(v.data(), n * sizeof(T));
-}
 
 // Called first in main: when the kernel gives huge pages only on request
 // ("madvise" mode) and GLIBC_TUNABLES does not already say, re-executes this
