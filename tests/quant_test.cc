@@ -489,6 +489,9 @@ TEST(Gptq, SharedFactorIsExact) {
       o.damp = damp;
       const GptqFactor f = gptq_factor(L.h, L.cols, o);
       EXPECT_EQ(f.dead_columns, 1);
+      double diag_sum = 0;  // the reported mean counts the dead column as 0, not as the fix's 1
+      for (int64_t c = 0; c < L.cols; ++c) diag_sum += L.h[c * L.cols + c];
+      EXPECT_NEAR(f.hessian_diag_mean, diag_sum / double(L.cols), 1e-12 * diag_sum);
       if (damp == 0.0) {
         EXPECT_GT(f.damp_retries, 0);
       }

@@ -98,6 +98,7 @@ GptqFactor factor_around(int64_t cols, std::span<const double> h_diag, dist::Dam
   // factorisation defined (gptq_quantize zeroes W[:, i]: it has no effect).
   std::vector<double> diag(static_cast<size_t>(cols));  // (cols) diag(H) after the dead-column fix
   f.dead.assign(size_t(cols), 0);
+  f.hessian_diag_mean = std::accumulate(h_diag.begin(), h_diag.end(), 0.0) / double(cols);
   for (int64_t c = 0; c < cols; ++c) {
     diag[c] = h_diag[size_t(c)];
     if (diag[c] == 0.0) {

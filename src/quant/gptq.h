@@ -50,6 +50,9 @@ struct GptqFactor {
   double damp_used = 0;         // relative damp that finally worked
   int damp_retries = 0;
   int dead_columns = 0;
+  double hessian_diag_mean = 0;  // mean of diag(H) as accumulated (2/n Σ x_c², dead columns as 0): the
+                                 //  input's energy per channel, reported per layer; continuous in H, so
+                                 //  runs whose sums differ by rounding can be compared on it
   // The options it was made with; gptq_quantize refuses a factor whose
   // options differ from its own.
   double damp = 0;

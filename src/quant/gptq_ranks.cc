@@ -74,7 +74,7 @@ FactorBroadcast start_factor_broadcast(GptqFactor& f, int root) {
     w.out.reserve(size_t(f.cols * (f.cols + 1) / 2 * 4 + f.cols * 17 + 128));
     w.put(f.cols), w.put_upper(f.u, f.cols), w.put_vec(f.u_diag), w.put_vec(f.perm), w.put_vec(f.dead);
     w.put(f.damp_used), w.put(f.damp_retries), w.put(f.dead_columns), w.put(f.damp), w.put(f.act_order);
-    w.put(f.reference_inverse), w.put(f.max_damp_retries), w.put(f.seconds);
+    w.put(f.reference_inverse), w.put(f.max_damp_retries), w.put(f.seconds), w.put(f.hessian_diag_mean);
   }
   uint64_t n = w.out.size();
   dist::broadcast(std::as_writable_bytes(std::span(&n, 1)), root);
@@ -94,7 +94,7 @@ void finish_factor_broadcast(FactorBroadcast& b) {
   Reader r{b.bytes};
   r.get(f.cols), r.get_upper(f.u, f.cols), r.get_vec(f.u_diag), r.get_vec(f.perm), r.get_vec(f.dead);
   r.get(f.damp_used), r.get(f.damp_retries), r.get(f.dead_columns), r.get(f.damp), r.get(f.act_order);
-  r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds);
+  r.get(f.reference_inverse), r.get(f.max_damp_retries), r.get(f.seconds), r.get(f.hessian_diag_mean);
   SLIM_CHECK(r.at == b.bytes.size(), "internal: a factor broadcast of {} bytes, {} read", b.bytes.size(), r.at);
   std::vector<std::byte>().swap(b.bytes);
 }

@@ -651,6 +651,7 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
           auto line = layer_line(job.layer, job.name, L, opt, gbits,
                                  std::chrono::duration<double>(Clock::now() - t0).count(), tot);
           line["factor_seconds"] = factor_s;
+          line["hessian_diag_mean"] = site.factor->hessian_diag_mean;
           if (site.broadcast_wait_s >= 0) line["factor_broadcast_finish_seconds"] = std::exchange(site.broadcast_wait_s, -1.0);
           line["allocation_seconds"] = alloc_s;
           line["gptq_seconds"] = gptq_s;  // SQC included

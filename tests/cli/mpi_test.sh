@@ -56,21 +56,33 @@ if "$slim" quantize --help 2>&1 | grep -q -- "--dist-factor-min"; then
 fi
 
 # --hessian-wire fp32: each rank's partial Hessian sums cross as fp32 (half the
-# reduce-scatter), so the result may move from 1 rank's by those roundings (a
-# 2^-24 relative change of each summand): perplexity within 1e-3, and rank 0
-# receives exactly the reduce-scatter's half less: per block, its slice of
-# the four sites' packed triangles (64, 64, 64, 172 wide: 3 x 2080 + 14878 =
-# 21118 values, rank 0's 10559) from rank 1 at 4 bytes instead of 8.
+# reduce-scatter), so H moves from 1 rank's by those roundings (2^-24 of each
+# summand). Block 0's sites see the same inputs in every run, so their
+# reported mean diag(H) agrees with 1 rank's to 1e-6 (a lost or doubled
+# partial sum moves it by ~50%); fp64 sums agree exactly. The quantized
+# weights need not: 2-bit bit allocation and rounding are step functions of H,
+# and a CI machine once moved the perplexity 2.1% (37.07 -> 37.84) where this
+# one moved it 0; so the perplexity is only held to 10% (a working model).
+# Rank 0 receives exactly the reduce-scatter's half less: per block, its slice
+# of the four sites' packed triangles (64, 64, 64, 172 wide: 3 x 2080 + 14878
+# = 21118 values, rank 0's 10559) from rank 1 at 4 bytes instead of 8.
 mkdir "$work/w32"
 (cd "$work/w32" && mpi 2 "$slim" "${args[@]}" --hessian-wire fp32 > log 2>&1) || { cat "$work/w32/log"; fail "--hessian-wire fp32"; }
+diag_means() { awk '/"hessian_diag_mean"/ { v = $2; sub(/,$/, "", v); next } /"layer": *'"$2"',/ && v != "" { print v } { v = "" }' \
+                 "$1/o/quant_report.json"; }
+[ "$(diag_means "$work/r1" 0 | wc -l)" = 7 ] || fail "1 rank: no hessian_diag_mean for block 0's 7 linears"
+[ "$(diag_means "$work/r1" '[0-9]*')" = "$(diag_means "$work/r2" '[0-9]*')" ] || fail "2 ranks (fp64 sums): mean diag(H) differs from 1 rank's"
+paste <(diag_means "$work/r1" 0) <(diag_means "$work/w32" 0) |
+  awk '{ d = ($1 - $2) / $1; if (d < 0) d = -d; if (!($1 > 0 && d <= 1e-6)) { print "block 0, linear " NR ": " $2 ", 1 rank " $1; bad = 1 } }
+       END { exit bad }' || fail "2 ranks, --hessian-wire fp32: block 0's mean diag(H) is not 1 rank's to 1e-6"
 pw=$(ppl "$work/w32")
-awk -v a="$p1" -v b="$pw" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(a > 0 && d <= 1e-3) }' ||
+awk -v a="$p1" -v b="$pw" 'BEGIN { d = (a - b) / a; if (d < 0) d = -d; exit !(a > 0 && d <= 0.1) }' ||
   fail "2 ranks, --hessian-wire fp32: perplexity $pw, 1 rank $p1"
 received() { grep -o '"comm_received_bytes": *[0-9.e+]*' "$1/o/quant_report.json" | sed 's/.*: *//' |
                awk '{ s += $1 } END { printf "%.0f", s }'; }
 r64=$(received "$work/r2") r32=$(received "$work/w32")
 [ "$((r64 - r32))" = "$((5 * 10559 * 4))" ] || fail "--hessian-wire fp32: rank 0 received $r32 bytes, fp64 $r64"
-echo "ok: 2 ranks, --hessian-wire fp32: perplexity $pw (1 rank $p1), rank 0 received $r32 bytes (fp64: $r64)"
+echo "ok: 2 ranks, --hessian-wire fp32: block 0 mean diag(H) $(diag_means "$work/w32" 0 | head -1) (1 rank $(diag_means "$work/r1" 0 | head -1)), perplexity $pw (1 rank $p1), rank 0 received $r32 bytes (fp64: $r64)"
 
 # Stopped after block 2 of 5 (rank 0 takes SIGTERM, MPI_Abort ends the rest), resumed on 2 ranks.
 mkdir "$work/s"
