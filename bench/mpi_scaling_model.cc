@@ -10,7 +10,8 @@
 //                          linear scaling (the measured 2-rank speed-up over LAPACK);
 //                          then the most loaded rank's other sites (factor_owners)
 //   GPTQ loop              ceil(rows / N) rows of every linear     (split by rows)
-//   allocation (slim)      every rank, whole linears              (replicated)
+//   allocation (slim)      ceil(blocks / N) 64-row blocks of every linear (split by rows;
+//                          the error-table terms allgathered, quant/alloc.h)
 //   network                Hessian reduce-scatter (packed upper triangles, fp64), then the
 //                          gather of each owned site to the rank that factors it, and each
 //                          distributed site's entries sent to the ranks whose pieces need
@@ -88,6 +89,7 @@ struct Setup {
   bool hessian_fp32 = false;   // --hessian-wire fp32: the reduce-scatter's summands as fp32
   bool no_overlap = false;     // the old order: owned factors broadcast after the distributed ones
   double bits = 4;             // bits per weight of the rows sent as codes
+  bool sba_tables = false;     // slim: SBA's error-table terms allgathered (3 widths per group and 64-row block)
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
 };
 
@@ -161,6 +163,11 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
     rows += setup.fp32_rows ? double(l.rows) * double(l.cols) * 4 + groups * 8
                             : double(l.rows) * std::ceil(double(l.cols) * setup.bits / 8) + groups * 4;
   }
+  if (setup.sba_tables)  // per linear, (groups, 64-row blocks, 3 widths) fp64 terms: this rank's from the others
+    for (const Lin& l : linears(s)) {
+      const double blocks = std::ceil(double(l.rows) / 64), mine = std::ceil(blocks / N);
+      rows += (blocks - mine) * std::ceil(double(l.cols) / group) * 3 * 8 / f;  // (b.rows is f · rows)
+    }
   b.rows = f * rows;
   b.gather_root = setup.gather && rank == 0 ? f * windows * T * double(s.dim) * 2 : 0;
   return b;
@@ -198,7 +205,9 @@ BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double wi
   t.factors += *std::max_element(load.begin(), load.end());
   for (const Lin& l : linears(s)) {
     t.gptq += std::ceil(double(l.rows) / N) * double(l.cols) * double(l.cols) * r.gptq_s_per_rc2 / cores;
-    if (slim) t.alloc += double(l.rows) * double(l.cols) * r.alloc_s_per_w / cores;
+    // SBA's error tables: 64-row blocks divided among the ranks (quant/alloc.h group_errors_over_ranks).
+    if (slim) t.alloc += std::min(double(l.rows), std::ceil(std::ceil(double(l.rows) / 64) / N) * 64) * double(l.cols) *
+                         r.alloc_s_per_w / cores;
   }
   // The owners build their factors first and broadcast them while the
   // distributed factors compute (quant/pipeline.cc build_block_factors): a
@@ -261,6 +270,7 @@ int main(int argc, char** argv) {
     const json r1 = read_json(report1);
     const double n = r1["calibration"]["nsamples"].get<double>(), T = r1["calibration"]["seqlen"].get<double>();
     const bool slim_method = r1["totals"]["method"] == "slim";
+    setup.sba_tables = slim_method;
     const int group = r1["totals"]["group_size"].get<int>();
     // The measured model's shape, from its report lines (q_proj, k_proj, gate_proj, down_proj).
     Shape m{"measured", 0, 0, 0, 0, 0};

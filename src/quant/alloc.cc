@@ -7,8 +7,10 @@
 #include <limits>
 #include <map>
 #include <numeric>
+#include <cstring>
 #include <queue>
 
+#include "dist/comm.h"
 #include "quant/quantizer.h"
 #include "util/error.h"
 
@@ -72,9 +74,11 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, s
   return group_errors(w, rows, cols, hessian_blocks(h, cols, group_size), u_diag, group_size, bits_lo, bits_hi, crit);
 }
 
-GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
-                         std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
-                         AllocCriterion crit) {
+namespace {
+
+// group_errors' checks, and its table with the sums still at zero.
+GroupErrors empty_table(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
+                        std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi) {
   SLIM_CHECK(rows > 0 && cols > 0 && int64_t(w.size()) == rows * cols, "alloc: weight has {} values, expected {}x{}",
              w.size(), rows, cols);
   SLIM_CHECK(h.cols == cols && h.gw == std::min<int64_t>(cols, group_width(cols, group_size)) &&
@@ -94,21 +98,31 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, c
   ge.err.assign(size_t(G * ge.n_bits), 0.0);
   ge.movable.assign(size_t(G), true);
   if (group_size > 0 && cols % gw != 0) ge.movable[size_t(G - 1)] = false;
+  return ge;
+}
+
+int64_t row_blocks(int64_t rows) { return (rows + kBlockRows - 1) / kBlockRows; }
+
+// The table's terms for the row blocks [rb0, rb1): terms[((g·(rb1 − rb0) +
+// rb − rb0)·n_bits + k], one per group, block of kBlockRows rows and width
+// bits_lo + k. `ge` gives the shape (empty_table).
+std::vector<double> error_terms(const GroupErrors& ge, std::span<const float> w, const HessianBlocks& h,
+                                std::span<const double> u_diag, AllocCriterion crit, int64_t rb0, int64_t rb1) {
+  const int64_t rows = ge.rows, cols = ge.cols;
+  const int64_t G = n_groups(cols, ge.group_size), gw = group_width(cols, ge.group_size);
   std::vector<char> dead(static_cast<size_t>(cols));
   for (int64_t c = 0; c < cols; ++c) dead[size_t(c)] = h.diagonal(c) == 0.0;
-  const int nb = ge.n_bits;
-  const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows, tasks = G * blocks;
-  // partial[(task)·nb + width]: each task's sums, added up in task order
-  // below, so the tables do not depend on the thread count.
+  const int nb = ge.n_bits, bits_lo = ge.bits_lo;
+  const int64_t nbl = rb1 - rb0, tasks = G * nbl;
   std::vector<double> partial(static_cast<size_t>(tasks * nb), 0.0);
-#pragma omp parallel if (rows * cols >= (1 << 16))
+#pragma omp parallel if (nbl * kBlockRows * cols >= (1 << 16))
   {
     std::vector<float> seg(static_cast<size_t>(gw));
     std::vector<double> E(static_cast<size_t>(nb * kBlockRows * gw)), F;  // (nb·nr, wd) errors, E·H_gg
     if (crit == AllocCriterion::hessian) F.resize(E.size());
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t g = t / blocks, r0 = t % blocks * kBlockRows, nr = std::min(kBlockRows, rows - r0);
+      const int64_t g = t / nbl, r0 = (rb0 + t % nbl) * kBlockRows, nr = std::min(kBlockRows, rows - r0);
       const int64_t c0 = g * gw, wd = std::min(gw, cols - c0), m = nb * nr;
       // Row i of E at width bits_lo + k is E[(k·nr + i)·wd ...].
       for (int64_t i = 0; i < nr; ++i) {
@@ -139,8 +153,54 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, c
       }
     }
   }
-  for (int64_t t = 0; t < tasks; ++t)
-    for (int k = 0; k < nb; ++k) ge.err[size_t(t / blocks * nb + k)] += partial[size_t(t * nb + k)];
+  return partial;
+}
+
+// ge.err += the terms of every row block (error_terms over [0, row_blocks)),
+// group by group in row-block order: the order that makes the table the same
+// for any thread count and any number of ranks.
+void add_terms(GroupErrors& ge, std::span<const double> terms) {
+  const int64_t G = int64_t(ge.movable.size()), blocks = row_blocks(ge.rows);
+  const int nb = ge.n_bits;
+  SLIM_CHECK(int64_t(terms.size()) == G * blocks * nb, "internal: {} error terms for {} x {} x {}", terms.size(), G,
+             blocks, nb);
+  for (int64_t t = 0; t < G * blocks; ++t)
+    for (int k = 0; k < nb; ++k) ge.err[size_t(t / blocks * nb + k)] += terms[size_t(t * nb + k)];
+}
+
+}  // namespace
+
+GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
+                         std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
+                         AllocCriterion crit) {
+  GroupErrors ge = empty_table(w, rows, cols, h, u_diag, group_size, bits_lo, bits_hi);
+  add_terms(ge, error_terms(ge, w, h, u_diag, crit, 0, row_blocks(rows)));
+  return ge;
+}
+
+GroupErrors group_errors_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
+                                    std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
+                                    AllocCriterion crit) {
+  if (dist::size() == 1) return group_errors(w, rows, cols, h, u_diag, group_size, bits_lo, bits_hi, crit);
+  GroupErrors ge = empty_table(w, rows, cols, h, u_diag, group_size, bits_lo, bits_hi);
+  const int64_t G = int64_t(ge.movable.size()), blocks = row_blocks(rows), nb = ge.n_bits;
+  const dist::Share mine = dist::my_share(blocks);
+  const std::vector<double> my_terms = error_terms(ge, w, h, u_diag, crit, mine.begin, mine.end);
+  const std::vector<std::byte> all = dist::allgather(std::as_bytes(std::span(my_terms)));
+  SLIM_CHECK(int64_t(all.size()) == G * blocks * nb * int64_t(sizeof(double)),
+             "internal: gathered {} bytes of error terms, expected {}", all.size(), G * blocks * nb * 8);
+  // Rank order is row-block order within each group: (rank, g, block) -> (g, block).
+  std::vector<double> terms(size_t(G * blocks * nb));
+  size_t at = 0;
+  for (int r = 0; r < dist::size(); ++r) {
+    const dist::Share s = dist::share_of(blocks, r, dist::size());
+    for (int64_t g = 0; g < G; ++g) {
+      const size_t n = size_t(s.count() * nb) * sizeof(double);
+      std::memcpy(terms.data() + (g * blocks + s.begin) * nb, all.data() + at, n);
+      at += n;
+    }
+  }
+  add_terms(ge, terms);
   return ge;
 }
 

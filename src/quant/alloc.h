@@ -69,6 +69,13 @@ GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, c
 GroupErrors group_errors(std::span<const float> w, int64_t rows, int64_t cols, std::span<const double> h,
                          std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
                          AllocCriterion crit);
+// The same with the rows divided among the ranks (dist/comm.h), collective:
+// rank r computes the terms of its share of the 64-row blocks, the terms are
+// gathered and added in the one-rank order, so every rank gets exactly
+// group_errors' table, byte for byte, whatever the number of ranks.
+GroupErrors group_errors_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const HessianBlocks& h,
+                                    std::span<const double> u_diag, int group_size, int bits_lo, int bits_hi,
+                                    AllocCriterion crit);
 
 // tr(W H Wᵀ) = Σ_r w_r H w_rᵀ: the linear's output energy on the calibration
 // data (H = 2/n Σ xxᵀ), the scale that makes errors of different linears

@@ -231,15 +231,15 @@ SalienceResult default_salience(const Linear& L, const SiteCache& site, const Qu
   return salience_from_factor(L.w.span(), L.out(), L.in(), *site.factor, opt.group_size);
 }
 
-// One linear's error table under the error criteria (obs, hessian), widths N-1 .. N+max_up.
+// One linear's error table under the error criteria (obs, hessian), widths
+// N-1 .. N+max_up; collective: the rows are divided among the ranks (the
+// same table, byte for byte, on any number of ranks).
 GroupErrors linear_group_errors(const Linear& L, const SiteCache& site, const QuantizeOptions& opt) {
   const SalienceResult sal = default_salience(L, site, opt);
   const AllocCriterion crit = parse_alloc_criterion(opt.sba_criterion);
-  if (!site.h.empty())
-    return group_errors(L.w.span(), L.out(), L.in(), site.h, sal.u_diag, opt.group_size, opt.bits - 1,
-                        opt.bits + opt.sba_max_up, crit);
-  return group_errors(L.w.span(), L.out(), L.in(), site.hb, sal.u_diag, opt.group_size, opt.bits - 1,
-                      opt.bits + opt.sba_max_up, crit);
+  const HessianBlocks from_square = site.h.empty() ? HessianBlocks() : hessian_blocks(site.h, L.in(), opt.group_size);
+  return group_errors_over_ranks(L.w.span(), L.out(), L.in(), site.h.empty() ? site.hb : from_square, sal.u_diag,
+                                 opt.group_size, opt.bits - 1, opt.bits + opt.sba_max_up, crit);
 }
 
 // The group widths that keep the table's rows at exactly N bits on average.

@@ -23,6 +23,14 @@ args=(quantize --model "$shared/models/stories260K.bin" --tokenizer "$shared/mod
 ppl() { "$slim" ppl --model "$1/o" --text "$shared/text/tinystories_excerpt.txt" --seqlen 256 --max-chunks 8 --threads 1 \
           --json "$1/ppl.json" > /dev/null 2>&1 || fail "ppl of $1"; grep -o '"ppl": *[0-9.e+-]*' "$1/ppl.json" |
           sed 's/.*: *//'; }
+# SBA's error tables with the rows over ranks: byte-identical to one process's
+# (tests/mpi/alloc_ranks_check.cc; several row blocks, fewer blocks than ranks).
+check=$(dirname "$(realpath "$slim")")/tests/alloc_ranks_check
+[ -x "$check" ] || fail "no $check in an Open MPI build"
+for n in 2 3; do
+  out=$(mpi $n "$check" 2>&1) && echo "$out" | grep -q "^$n ranks: all checks passed" || { echo "$out"; fail "SBA error tables on $n ranks"; }
+done
+echo "ok: SBA error tables on 2 and 3 ranks byte-identical to one process's"
 for n in 1 2 3; do
   mkdir "$work/r$n"
   (cd "$work/r$n" && if [ $n = 1 ]; then "$slim" "${args[@]}"; else mpi $n "$slim" "${args[@]}"; fi > log 2>&1) ||
