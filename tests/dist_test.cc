@@ -9,6 +9,7 @@
 
 #include "dist/comm.h"
 #include "quant/gptq.h"
+#include "quant/gptq_ranks.h"
 #include "quant/row_codes.h"
 #include "quant/sqc.h"
 #include "test_util.h"
@@ -65,7 +66,7 @@ void expect_row_slices_equal_whole(const Layer& L, const GptqOptions& o) {
     std::vector<float> q;
     std::vector<QuantParams> params;
     for (int r = 0; r < ranks; ++r) {
-      const dist::Share s = dist::share_of(L.rows, r, ranks);
+      const dist::Share s = gptq_row_share(L.rows, r, ranks);
       const GptqResult part = gptq_quantize(std::span<const float>(L.w).subspan(size_t(s.begin * L.cols), size_t(s.count() * L.cols)),
                                             s.count(), L.cols, f, o);
       q.insert(q.end(), part.q.begin(), part.q.end());
@@ -153,6 +154,19 @@ TEST(RowCodes, UnstorableParametersTravelAsFp32) {
   // A truncated message is refused, not read past its end.
   test::expect_error([&] { decode_rows(std::span(msg).first(msg.size() - 1), rows, lay, back.data(), pb.data()); },
                      "rows need");
+}
+
+// Past the size where OpenBLAS's Haswell sgemm (AVX2 machines; this test runs
+// with whatever kernel OpenBLAS picked) rounded the lazy update by the call's
+// row count: with one GEMM over all of a slice's rows, all three splits here differed.
+TEST(DistRows, LargeRowSlicesAreBitIdentical) {
+  const Layer L = make_layer(2048, 512, 9);
+  GptqOptions o;
+  o.bits = 2;
+  o.group_size = 128;
+  o.group_bits = {1, 3, 3, 1};
+  o.fitter = make_sqc_fitter({});
+  expect_row_slices_equal_whole(L, o);
 }
 
 }  // namespace

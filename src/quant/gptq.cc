@@ -378,11 +378,26 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, c
       }
     }
 
-    // Lazy batch update of all later columns, one GEMM per block:
-    // W[:, i2:] (rows, cols-i2) -= Err (rows, count) · U[i1:i2, i2:] (count, cols-i2).
-    if (i2 < cols)
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(rows), int(cols - i2), int(count), -1.f,
-                  Err.data(), int(bs), Ufp + i1 * cols + i2, int(cols), 1.f, Wp + i2, int(cols));
+    // Lazy batch update of all later columns, per block:
+    // W[:, i2:] (rows, cols-i2) -= Err (rows, count) · U[i1:i2, i2:] (count, cols-i2),
+    // as one GEMM per kGptqRowChunk rows. Why chunks: OpenBLAS's Haswell sgemm
+    // (what AVX2 machines run) rounds an element differently depending on
+    // how many rows the call has (2048 x 1024 g128: rows quantized in two
+    // slices differed from the whole), so ranks quantizing row shares
+    // (gptq_row_share, whole chunks) would not reproduce one process's result.
+    // Same-shaped calls over the same chunks give the same bits anywhere; the
+    // chunks go to OpenMP threads (OpenBLAS is single-threaded inside), so
+    // the thread count does not change them either.
+    if (i2 < cols) {
+      const int64_t chunks = (rows + kGptqRowChunk - 1) / kGptqRowChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1 && rows * (cols - i2) * count > (1 << 18))
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t r0 = c * kGptqRowChunk, m = std::min(kGptqRowChunk, rows - r0);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(m), int(cols - i2), int(count), -1.f,
+                    Err.data() + r0 * bs, int(bs), Ufp + i1 * cols + i2, int(cols), 1.f, Wp + r0 * cols + i2,
+                    int(cols));
+      }
+    }
   }
 
   res.loss = std::accumulate(row_loss.begin(), row_loss.end(), 0.0) / 2;

@@ -41,6 +41,11 @@ struct GptqOptions {
 // linears that share an input (q/k/v, gate/up) share it exactly: build it
 // once, pass it to every gptq_quantize of that input. fp32 U (what the
 // updates read) plus the fp64 diagonal (the GPTQ denominators).
+// Rows per lazy-update GEMM of gptq_quantize (gptq.cc says why); row shares
+// over ranks are whole chunks of it (gptq_ranks.h), so that they reproduce
+// one process's result bit for bit.
+constexpr int64_t kGptqRowChunk = 64;
+
 struct GptqFactor {
   int64_t cols = 0;
   std::vector<float> u;         // (cols, cols) U in processing order, upper triangle (lower is 0)

@@ -130,12 +130,17 @@ GptqFactor gptq_factor_over_ranks(const dist::SymmetricSlice& slice, std::span<c
   });
 }
 
+dist::Share gptq_row_share(int64_t rows, int r, int ranks) {
+  const dist::Share c = dist::share_of((rows + kGptqRowChunk - 1) / kGptqRowChunk, r, ranks);
+  return {std::min(rows, c.begin * kGptqRowChunk), std::min(rows, c.end * kGptqRowChunk)};
+}
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt) {
   if (dist::size() == 1) return gptq_quantize(w, rows, cols, factor, opt);
   // Every rank must take part in the gathers, so a share is never empty:
   // ranks beyond the row count quantize row 0 again and contribute nothing.
-  const dist::Share s = dist::my_share(rows);
+  const dist::Share s = gptq_row_share(rows, dist::rank(), dist::size());
   const int64_t r0 = s.count() > 0 ? s.begin : 0, nr = s.count() > 0 ? s.count() : 1;
   GptqResult r = gptq_quantize(w.subspan(size_t(r0 * cols), size_t(nr * cols)), nr, cols, factor, opt);
   if (s.count() == 0) {
@@ -154,7 +159,7 @@ GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int6
   r.params.resize(size_t(rows * lay.groups()));
   size_t at = 0;
   for (int k = 0; k < dist::size(); ++k) {
-    const dist::Share sk = dist::share_of(rows, k, dist::size());
+    const dist::Share sk = gptq_row_share(rows, k, dist::size());
     if (sk.count() == 0) continue;
     at += decode_rows(std::span(all).subspan(at), sk.count(), lay, r.q.data() + sk.begin * cols,
                       r.params.data() + sk.begin * lay.groups());

@@ -41,6 +41,11 @@ GptqFactor gptq_factor_over_ranks(std::span<const double> h, int64_t cols, const
 GptqFactor gptq_factor_over_ranks(const dist::SymmetricSlice& slice, std::span<const double> h_diag, int64_t cols,
                                   const GptqOptions& opt, int block);
 
+// Rank r's rows of a `rows`-row linear: a share of whole kGptqRowChunk-row
+// chunks (the last may be short), so that every row meets the same GEMM
+// calls as in one process. Ranks beyond the chunk count get none.
+dist::Share gptq_row_share(int64_t rows, int r, int ranks);
+
 GptqResult gptq_quantize_over_ranks(std::span<const float> w, int64_t rows, int64_t cols, const GptqFactor& factor,
                                     const GptqOptions& opt);
 
