@@ -385,9 +385,10 @@ GptqResult gptq_quantize(std::span<const float> w, int64_t rows, int64_t cols, c
     // how many rows the call has (2048 x 1024 g128: rows quantized in two
     // slices differed from the whole), so ranks quantizing row shares
     // (gptq_row_share, whole chunks) would not reproduce one process's result.
-    // Same-shaped calls over the same chunks give the same bits anywhere; the
-    // chunks go to OpenMP threads (OpenBLAS is single-threaded inside), so
-    // the thread count does not change them either.
+    // Same-shaped calls over the same chunks give the same bits anywhere. The
+    // chunks go to OpenMP threads (OpenBLAS runs single-threaded inside the
+    // region), so the thread count does not cut the calls differently either
+    // (a one-chunk linear's call is left to OpenBLAS's own threading).
     if (i2 < cols) {
       const int64_t chunks = (rows + kGptqRowChunk - 1) / kGptqRowChunk;
 #pragma omp parallel for schedule(static) if (chunks > 1 && rows * (cols - i2) * count > (1 << 18))
