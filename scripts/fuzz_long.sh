@@ -20,6 +20,10 @@ bdir=${SLIM_FUZZ_BUILD:-build-fuzz}
 mkdir -p "$bdir/corpus/$t" "$bdir/artifacts/$t"
 dict=(); [ -f "fuzz/dict/$t.dict" ] && dict=(-dict="$root/fuzz/dict/$t.dict")
 log="$root/$bdir/fuzz-long-$t.log"
+# The targets write each input to a temporary file: on this VM's disk that left the fuzzers ~40% of
+# their wall time in iowait; in memory (tmpfs) they ran at twice the CPU rate. A TMPDIR of the
+# caller's own is kept.
+[ -z "${TMPDIR:-}" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && export TMPDIR=/dev/shm
 cd "$bdir"
 ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 OMP_NUM_THREADS=1 \
   nice -n "${NICE:-19}" /usr/bin/time -f "fuzz_long: $t wall %e s, user %U s, sys %S s, exit %x" \
