@@ -261,6 +261,9 @@ void run_sequential(Model& m, const CalibWindows& calib, const QuantizeLinearFn&
       const dist::Traffic traffic1 = dist::traffic();
       bt.comm_sent_bytes = double(traffic1.sent - traffic0.sent);
       bt.comm_received_bytes = double(traffic1.received - traffic0.received);
+      bt.comm_packed_raw_bytes = double(traffic1.packed_raw - traffic0.packed_raw);
+      bt.comm_packed_bytes = double(traffic1.packed - traffic0.packed);
+      bt.comm_pack_seconds = traffic1.pack_seconds - traffic0.pack_seconds;
     }
     std::span<const std::byte> next_inputs = acts.bytes(), next_reference;
     if (ref) next_reference = ref->bytes();

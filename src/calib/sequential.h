@@ -79,6 +79,9 @@ struct BlockTimes {
   // gathered for the checkpoint).
   double reduce = 0;
   double comm_sent_bytes = 0, comm_received_bytes = 0;
+  // Of comm_received_bytes: the fp64 summands that came packed (dist/wire_pack.h),
+  // as fp64 and as packed; the seconds packing and unpacking them.
+  double comm_packed_raw_bytes = 0, comm_packed_bytes = 0, comm_pack_seconds = 0;
   double forward_gflop = 0; // one forward pass over all windows (linears + attention), GFLOP
   double hessian_pass_gflop = 0;  // the Hessian pass's share (no down_proj product), syrk excluded
 };

@@ -142,7 +142,7 @@ void print_time_by_part(const nlohmann::json& report) {
   if (blocks.empty()) return;
   auto sum_b = [&](const char* k) {
     double s = 0;
-    for (const auto& b : blocks) s += b[k].get<double>();
+    for (const auto& b : blocks) s += b.value(k, 0.0);  // a report of an older binary may lack a field
     return s;
   };
   auto sum_l = [&](const char* k) {
@@ -177,6 +177,9 @@ void print_time_by_part(const nlohmann::json& report) {
     fmt::print("{:<52} {:>10.2f}\n", "combining Hessians across ranks", sum_b("reduce_seconds"));
     fmt::print("{:<52} {:>10.1f}   (sent {:.1f} MB)\n", "rank 0 received, MB", sum_b("comm_received_bytes") / 1e6,
                sum_b("comm_sent_bytes") / 1e6);
+    if (sum_b("comm_packed_raw_bytes") > 0)
+      fmt::print("{:<52} {:>10.1f}   ({:.1f} MB as fp64; {:.2f} s packing)\n", "  of which fp64 summands, packed, MB",
+                 sum_b("comm_packed_bytes") / 1e6, sum_b("comm_packed_raw_bytes") / 1e6, sum_b("comm_pack_seconds"));
     std::vector<double> by_rank;  // received over the blocks run, by rank
     for (const auto& b : blocks)
       if (b.contains("comm_received_bytes_by_rank")) {

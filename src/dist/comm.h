@@ -42,7 +42,9 @@ struct Share {
 Share share_of(int64_t n, int r, int ranks);
 inline Share my_share(int64_t n) { return share_of(n, rank(), size()); }
 
-// How the summands of the reductions below travel. kFp32 rounds each rank's
+// How the summands of the reductions below travel. kFp64: every bit, packed
+// losslessly (dist/wire_pack.h: the low zero bits of a few fp32 batches summed
+// in fp64 are dropped; ~4.6 of 8 bytes for a Hessian share of 4 windows). kFp32 rounds each rank's
 // partial values to fp32 (to nearest) before they are sent, and adds them in
 // fp64 in rank order as kFp64 does: half the bytes of the reduce-scatter
 // (the first half of every reduction; the sums travel on in fp64), at the
@@ -98,6 +100,10 @@ void barrier();
 struct Traffic {
   uint64_t sent = 0, received = 0;
   uint64_t calls = 0;
+  // Of `received`: the fp64 summands that came packed (dist/wire_pack.h),
+  // their bytes as fp64 and as packed; and the seconds spent packing and unpacking.
+  uint64_t packed_raw = 0, packed = 0;
+  double pack_seconds = 0;
 };
 Traffic traffic();
 void reset_traffic();

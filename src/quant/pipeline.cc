@@ -708,6 +708,9 @@ nlohmann::json quantize_model(Model& m, const CalibWindows* calib, const Quantiz
                       {"comm_sent_bytes", b.comm_sent_bytes},
                       {"comm_received_bytes", b.comm_received_bytes},
                       {"comm_received_bytes_by_rank", by_rank},
+                      {"comm_packed_raw_bytes", b.comm_packed_raw_bytes},
+                      {"comm_packed_bytes", b.comm_packed_bytes},
+                      {"comm_pack_seconds", b.comm_pack_seconds},
                       {"forward_gflop", b.forward_gflop},
                       {"hessian_pass_gflop", b.hessian_pass_gflop},
                       {"propagate_gflops", b.propagate > 0 ? b.forward_gflop / b.propagate : 0.0}});
