@@ -30,7 +30,8 @@ int significant_bits(const double* v, int64_t count) {
 
 int64_t chunk_bytes(int64_t count, int s) { return 1 + (count * s + 7) / 8; }
 
-// Writes one chunk (header byte s, then each value's top s bits, low bits first); returns the end.
+// Writes one chunk (header byte s, then each value's top s bits, low bits
+// first, 8 bytes at a time); returns its end.
 std::byte* write_chunk(const double* v, int64_t count, int s, std::byte* p) {
   *p++ = std::byte(s);
   if (s == 0) return p;
@@ -39,28 +40,42 @@ std::byte* write_chunk(const double* v, int64_t count, int s, std::byte* p) {
   for (int64_t i = 0; i < count; ++i) {
     acc |= static_cast<unsigned __int128>(bits_of(v[i]) >> (64 - s)) << held;
     held += s;
-    while (held >= 8) {
-      *p++ = std::byte(uint8_t(acc));
-      acc >>= 8;
-      held -= 8;
+    if (held >= 64) {
+      const uint64_t lo = uint64_t(acc);
+      std::memcpy(p, &lo, 8);
+      p += 8;
+      acc >>= 64;
+      held -= 64;
     }
   }
-  if (held > 0) *p++ = std::byte(uint8_t(acc));
+  for (; held > 0; held -= 8, acc >>= 8) *p++ = std::byte(uint8_t(acc));
   return p;
 }
 
-void read_chunk(const std::byte* p, int64_t count, int s, double* out) {
+// Reads one chunk's `count` values of s bits from its `bytes` bytes (after the header).
+void read_chunk(const std::byte* p, int64_t bytes, int64_t count, int s, double* out) {
   if (s == 0) {
     std::fill(out, out + count, 0.0);
     return;
   }
+  const std::byte* end = p + bytes;
   const uint64_t mask = s == 64 ? ~uint64_t(0) : (uint64_t(1) << s) - 1;
   unsigned __int128 acc = 0;
   int held = 0;
   for (int64_t i = 0; i < count; ++i) {
-    while (held < s) {
-      acc |= static_cast<unsigned __int128>(uint8_t(*p++)) << held;
-      held += 8;
+    if (held < s) {  // held < 64: 8 more bytes fit in the accumulator
+      if (end - p >= 8) {
+        uint64_t w;
+        std::memcpy(&w, p, 8);
+        acc |= static_cast<unsigned __int128>(w) << held;
+        p += 8;
+        held += 64;
+      } else {
+        while (held < s) {
+          acc |= static_cast<unsigned __int128>(uint8_t(*p++)) << held;
+          held += 8;
+        }
+      }
     }
     const uint64_t u = (uint64_t(acc) & mask) << (64 - s);
     acc >>= s;
@@ -125,7 +140,7 @@ void unpack_doubles(std::span<const std::byte> packed, std::span<double> out, co
     const std::byte* p = base + frame_at[size_t(f)];
     for (int64_t c = f * kFrame; c < std::min(chunks, (f + 1) * kFrame); ++c) {
       const int s = int(uint8_t(*p));
-      read_chunk(p + 1, count_of(c), s, out.data() + c * kWirePackChunk);
+      read_chunk(p + 1, chunk_bytes(count_of(c), s) - 1, count_of(c), s, out.data() + c * kWirePackChunk);
       p += chunk_bytes(count_of(c), s);
     }
   }
