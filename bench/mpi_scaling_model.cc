@@ -31,6 +31,13 @@
 //                          --full-u the old owned-factor broadcast of U's whole square;
 //                          --hessian-wire-fp32 the reduce-scatter's summands in fp32 (slim
 //                          quantize --hessian-wire fp32; the sums travel on in fp64).
+//                          --hessian-pack K:R,... the fp64 summands packed without loss
+//                          (dist/wire_pack.h), R = packed / raw bytes MEASURED with K
+//                          windows per rank (quant_report.json comm_packed_*): with w =
+//                          ceil(windows / N) windows per rank, the R of the smallest
+//                          measured K >= w (more windows, more significant bits), none:
+//                          unpacked; packing and unpacking at --pack-gbs GB/s of fp64
+//                          per core (bench/bench_wire_pack), counted in the block's time.
 //                          One overlap: the owned factors' broadcast runs during the
 //                          distributed factors' arithmetic (hidden up to its length);
 //                          --no-overlap puts it after them, as before.
@@ -40,7 +47,8 @@
 // built by one rank (the build without ScaLAPACK).
 //   mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] [--cores 16]
 //                     [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] [--gather]
-//                     [--allreduce-hessians] [--hessian-wire-fp32] [--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
+//                     [--allreduce-hessians] [--hessian-wire-fp32] [--hessian-pack K:R,... --pack-gbs G]
+//                     [--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -49,6 +57,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant/gptq_ranks.h"
@@ -90,7 +99,17 @@ struct Setup {
   bool no_overlap = false;     // the old order: owned factors broadcast after the distributed ones
   double bits = 4;             // bits per weight of the rows sent as codes
   bool sba_tables = false;     // slim: SBA's error-table terms allgathered (3 widths per group and 64-row block)
+  std::vector<std::pair<double, double>> pack;  // (windows per rank, packed / raw) measured, ascending
+  double pack_gbs = 0;         // fp64 GB/s per core of packing, and of unpacking
   bool shared(int64_t d, int N) const { return dist_efficiency > 0 && N > 1 && d >= dist_min; }
+  // packed / raw of the fp64 summands with `w` windows per rank: the measured
+  // point with the fewest windows >= w (1 where none was measured, or fp32).
+  double pack_fraction(double w) const {
+    if (hessian_fp32) return 1;
+    for (const auto& [k, r] : pack)
+      if (k >= w) return r;
+    return 1;
+  }
 };
 
 // The most square pr x pc grid of N ranks (dist/factor_scalapack.cc).
@@ -138,7 +157,8 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
   for (size_t i = 0; i < d.size(); ++i) {
     const double n = double(d[i]);
     const double packed = n * (n + 1) / 2 * 8;
-    const double scatter = setup.hessian_fp32 ? packed / 2 : packed;  // the summands' bytes
+    const double scatter =  // the summands' bytes
+        setup.hessian_fp32 ? packed / 2 : packed * setup.pack_fraction(std::ceil(windows / N));
     if (setup.allreduce_hessians) {
       b.reduce += f * scatter + f * packed;  // reduce-scatter + allgather (of fp64 sums)
     } else {
@@ -174,8 +194,8 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
 }
 
 struct BlockTime {
-  double forward = 0, syrk = 0, factors = 0, gptq = 0, alloc = 0, net = 0;
-  double total() const { return forward + syrk + factors + gptq + alloc + net; }
+  double forward = 0, syrk = 0, factors = 0, gptq = 0, alloc = 0, pack = 0, net = 0;
+  double total() const { return forward + syrk + factors + gptq + alloc + pack + net; }
 };
 
 BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double windows, double T, bool slim,
@@ -202,6 +222,13 @@ BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double wi
     }
   }
   const double shared_compute = t.factors;  // the distributed factors' arithmetic, all ranks
+  // Packing the summands for the other ranks, unpacking theirs: (N-1)/N of
+  // every site's fp64 triangle each way, on all the node's cores.
+  if (N > 1 && !setup.hessian_fp32 && setup.pack_fraction(std::ceil(windows / N)) < 1) {
+    double raw = 0;
+    for (int64_t di : d) raw += double(di) * double(di + 1) / 2 * 8;
+    t.pack = 2 * raw * double(N - 1) / N / (setup.pack_gbs * 1e9 * cores);
+  }
   t.factors += *std::max_element(load.begin(), load.end());
   for (const Lin& l : linears(s)) {
     t.gptq += std::ceil(double(l.rows) / N) * double(l.cols) * double(l.cols) * r.gptq_s_per_rc2 / cores;
@@ -236,6 +263,7 @@ int main(int argc, char** argv) {
   int measured_cores = 1, cores = 16;
   Setup setup;
   double speedup2 = 0;
+  std::string pack_arg;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--report") && i + 1 < argc) report1 = argv[++i];
     else if (!std::strcmp(argv[i], "--report2") && i + 1 < argc) report2 = argv[++i];
@@ -248,6 +276,8 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--gather")) setup.gather = true;
     else if (!std::strcmp(argv[i], "--allreduce-hessians")) setup.allreduce_hessians = true;
     else if (!std::strcmp(argv[i], "--hessian-wire-fp32")) setup.hessian_fp32 = true;
+    else if (!std::strcmp(argv[i], "--hessian-pack") && i + 1 < argc) pack_arg = argv[++i];
+    else if (!std::strcmp(argv[i], "--pack-gbs") && i + 1 < argc) setup.pack_gbs = std::atof(argv[++i]);
     else if (!std::strcmp(argv[i], "--no-overlap")) setup.no_overlap = true;
     else if (!std::strcmp(argv[i], "--fp32-rows")) setup.fp32_rows = true;
     else if (!std::strcmp(argv[i], "--full-u")) setup.full_u = true;
@@ -255,7 +285,8 @@ int main(int argc, char** argv) {
     else {
       fmt::print(stderr, "usage: mpi_scaling_model --report R1.json [--report2 R2.json] [--measured-cores 1] "
                          "[--cores 16] [--dist-factor-speedup2 S] [--dist-factor-min 8192] [--latency-us 20] "
-                         "[--gather] [--allreduce-hessians] [--hessian-wire-fp32] [--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
+                         "[--gather] [--allreduce-hessians] [--hessian-wire-fp32] [--hessian-pack K:R,... --pack-gbs G] "
+                         "[--no-overlap] [--fp32-rows] [--full-u] [--bits B] [--json OUT]\n");
       return 2;
     }
   }
@@ -266,6 +297,25 @@ int main(int argc, char** argv) {
     return 2;
   }
   setup.dist_efficiency = speedup2 / 2;
+  for (size_t at = 0; !pack_arg.empty() && at < pack_arg.size();) {  // K:R,K:R,...
+    const size_t end = std::min(pack_arg.find(',', at), pack_arg.size());
+    const std::string item = pack_arg.substr(at, end - at);
+    char* rest = nullptr;
+    const double k = std::strtod(item.c_str(), &rest);
+    const double r = *rest == ':' ? std::strtod(rest + 1, &rest) : -1;
+    if (!(k >= 1) || !(r > 0 && r <= 1) || *rest) {
+      fmt::print(stderr, "mpi_scaling_model: --hessian-pack: '{}' is not WINDOWS:FRACTION (windows >= 1, "
+                         "fraction in (0, 1])\n", item);
+      return 2;
+    }
+    setup.pack.emplace_back(k, r);
+    at = end + 1;
+  }
+  std::sort(setup.pack.begin(), setup.pack.end());
+  if (!setup.pack.empty() && !(setup.pack_gbs > 0)) {
+    fmt::print(stderr, "mpi_scaling_model: --hessian-pack needs --pack-gbs (fp64 GB/s per core, bench_wire_pack)\n");
+    return 2;
+  }
   try {
     const json r1 = read_json(report1);
     const double n = r1["calibration"]["nsamples"].get<double>(), T = r1["calibration"]["seqlen"].get<double>();
@@ -321,24 +371,42 @@ int main(int argc, char** argv) {
                r.factor_s_per_d3, r.gptq_s_per_rc2, r.alloc_s_per_w);
     if (!report2.empty()) {  // the byte model against the 2-rank run's own count
       const json r2 = read_json(report2);
-      double measured = 0;
+      double measured = 0, packed_raw = 0, packed = 0;
       int blocks = 0;
-      for (const auto& b : r2["blocks"]) measured += b["comm_received_bytes"].get<double>(), ++blocks;
+      for (const auto& b : r2["blocks"]) {
+        measured += b["comm_received_bytes"].get<double>(), ++blocks;
+        packed_raw += b.value("comm_packed_raw_bytes", 0.0), packed += b.value("comm_packed_bytes", 0.0);
+      }
       // ScaLAPACK's own panel broadcasts (BLACS) are not in the ranks' counters: the check
-      // compares the rest, the distributed factors' U allgather included.
-      const Bytes b = block_bytes(m, 2, n, T, group, 0, setup);
+      // compares the rest, the distributed factors' U allgather included. The packed
+      // summands count as the run measured them (the model's raw bytes less what
+      // packing saved there), so the check stays exact.
+      Setup unpacked = setup;  // as the 2-rank run was made: its method, its windows
+      unpacked.pack.clear();
+      unpacked.sba_tables = r2["totals"]["method"] == "slim";
+      const double n2 = r2["calibration"]["nsamples"].get<double>(), T2 = r2["calibration"]["seqlen"].get<double>();
+      const Bytes b = block_bytes(m, 2, n2, T2, r2["totals"]["group_size"].get<int>(), 0, unpacked);
       int pr = 1, pc = 1;
       grid_shape(2, pr, pc);
       double panels = 0;
       for (int64_t d : sites(m))
         if (setup.shared(d, 2)) panels += 2 * double(d) * double(d) / 2 * (1.0 / pr + 1.0 / pc) * 8;
-      const double model = b.total() - panels;
+      const double saved = (packed_raw - packed) / std::max(blocks, 1);
+      const double model = b.total() - panels - saved;
       fmt::print("bytes per block, 2 ranks, rank 0 received: measured {:.1f} MB, model {:.1f} MB "
                  "(reduce {:.1f}, owned factors {:.1f}, distributed factors' U {:.1f}, rows {:.1f}, checkpoint "
                  "gather {:.1f}; + ScaLAPACK panels, not counted, {:.1f})\n",
-                 measured / blocks / 1e6, model / 1e6, b.reduce / 1e6, b.factors / 1e6,
+                 measured / blocks / 1e6, model / 1e6, (b.reduce - saved) / 1e6, b.factors / 1e6,
                  (b.dist_factor - panels) / 1e6, b.rows / 1e6, b.gather_root / 1e6, panels / 1e6);
       out["bytes_check"] = {{"measured_per_block", measured / blocks}, {"model_per_block", model}};
+      if (packed_raw > 0) {
+        double raw_model = 0;  // the other rank's half of every site's fp64 triangle
+        for (int64_t d : sites(m)) raw_model += double(d) * double(d + 1) / 2 * 8 / 2;
+        fmt::print("  fp64 summands packed: {:.1f} of {:.1f} MB per block (ratio {:.4f}; model's raw {:.1f} MB), "
+                   "{:g} windows per rank\n", packed / blocks / 1e6, packed_raw / blocks / 1e6, packed / packed_raw,
+                   raw_model / 1e6, std::ceil(n2 / 2));
+        out["bytes_check"]["packed_ratio"] = packed / packed_raw;
+      }
     }
     const Shape targets[] = {{"LLaMA-2-7B", 4096, 11008, 4096, 4096, 32}, {"LLaMA-2-70B", 8192, 28672, 8192, 1024, 80}};
     const double tn = 128, tT = 2048;
@@ -351,18 +419,26 @@ int main(int argc, char** argv) {
     else
       fmt::print("every factor built by one rank; {}\n",
                  setup.gather ? "checkpoint gathered on rank 0" : "each rank checkpoints its own windows");
+    std::string pack_text;
+    for (const auto& [k, r] : setup.pack) pack_text += fmt::format("{}{:g}:{:.4f}", pack_text.empty() ? "" : ",", k, r);
     fmt::print("Hessians {} (summands in {}); quantized rows sent {}; owned factors sent as U's {}\n",
                setup.allreduce_hessians ? "allreduced to every rank" : "reduced to the ranks that factor them",
-               setup.hessian_fp32 ? "fp32" : "fp64",
+               setup.hessian_fp32 ? "fp32"
+               : setup.pack.empty()
+                   ? "fp64, unpacked"
+                   : fmt::format("fp64 packed, measured packed/raw at windows per rank {} ({:g} GB/s a core)",
+                                 pack_text, setup.pack_gbs),
                setup.fp32_rows ? "as fp32" : fmt::format("as {:g}-bit codes + fp16 scale and zero", setup.bits),
                setup.full_u ? "whole square" : "upper triangle");
     out["setup"] = {{"dist_factor_efficiency", setup.dist_efficiency}, {"dist_factor_min", setup.dist_min},
                     {"latency_us", setup.latency_s * 1e6}, {"gather", setup.gather},
                     {"allreduce_hessians", setup.allreduce_hessians}, {"fp32_rows", setup.fp32_rows},
                     {"full_u", setup.full_u}, {"hessian_wire_fp32", setup.hessian_fp32},
-                    {"overlap_owned_factors", !setup.no_overlap}, {"bits", setup.bits}};
-    fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>8} {:>6}\n", "model", "network",
-               "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "network", "hours", "eff");
+                    {"overlap_owned_factors", !setup.no_overlap}, {"bits", setup.bits},
+                    {"hessian_pack", pack_text}, {"pack_gbs", setup.pack_gbs}};
+    fmt::print("{:<12} {:>7} {:>6} {:>10} {:>9} {:>8} {:>8} {:>8} {:>8} {:>6} {:>9} {:>8} {:>6}\n", "model",
+               "network", "nodes", "s/block", "forward", "syrk", "factors", "gptq", "alloc", "pack", "network", "hours",
+               "eff");
     out["projections"] = json::array();
     for (const Shape& s : targets) {
       const double t1 = block_time(s, r, 1, cores, tn, tT, slim_method, 10, group, setup).total();
@@ -370,14 +446,16 @@ int main(int argc, char** argv) {
         for (int N : {1, 8, 32, 64}) {
           const BlockTime t = block_time(s, r, N, cores, tn, tT, slim_method, gbit, group, setup);
           const double speedup = t1 / t.total();
-          fmt::print("{:<12} {:>5.0f}Gb {:>6} {:>10.1f} {:>9.1f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>9.2f} {:>8.2f} {:>6.2f}\n",
-                     s.name, gbit, N, t.total(), t.forward, t.syrk, t.factors, t.gptq, t.alloc, t.net,
+          fmt::print("{:<12} {:>5.0f}Gb {:>6} {:>10.1f} {:>9.1f} {:>8.2f} {:>8.2f} {:>8.2f} {:>8.2f} {:>6.3f} {:>9.2f} {:>8.2f} "
+                     "{:>6.3f}\n",
+                     s.name, gbit, N, t.total(), t.forward, t.syrk, t.factors, t.gptq, t.alloc, t.pack, t.net,
                      t.total() * double(s.layers) / 3600, speedup / N);
           out["projections"].push_back({{"model", s.name}, {"gbit", gbit}, {"nodes", N}, {"seconds_per_block", t.total()},
                                         {"hours", t.total() * double(s.layers) / 3600}, {"speedup", speedup},
                                         {"efficiency", speedup / N},
                                         {"parts", {{"forward", t.forward}, {"syrk", t.syrk}, {"factors", t.factors},
-                                                   {"gptq", t.gptq}, {"allocation", t.alloc}, {"network", t.net}}}});
+                                                   {"gptq", t.gptq}, {"allocation", t.alloc}, {"pack", t.pack},
+                                                   {"network", t.net}}}});
         }
     }
     // Where the busiest rank's bytes go at 32 nodes (the goal's point).

@@ -3,6 +3,7 @@
 // batches, and clear errors on a malformed stream.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -102,6 +103,66 @@ TEST(WirePack, MalformedStreamsAreRefused) {
   padded.resize(p.size() + 1, std::byte{1});  // a non-zero byte
   padded[p.size()] = std::byte{1};
   EXPECT_NE(error_of(padded).find("1 bytes after"), std::string::npos);
+}
+
+// Whole chunks take code specialised per bit count (0..64), partial ones the
+// generic reference: every count round-trips, at its promised size, both ways.
+TEST(WirePack, EverySignificantBitCount) {
+  std::mt19937_64 g(9);
+  for (int sig = 0; sig <= 64; ++sig) {
+    std::vector<double> v(37);  // two whole chunks and a partial one
+    for (auto& x : v) {
+      uint64_t u = 0;
+      if (sig > 0) {
+        u = g() & (sig == 64 ? ~uint64_t(0) : ~((uint64_t(1) << (64 - sig)) - 1));
+        u |= uint64_t(1) << (64 - sig);  // exactly `sig` significant bits
+      }
+      std::memcpy(&x, &u, sizeof u);
+    }
+    const std::vector<std::byte> p = dist::pack_doubles(v);
+    EXPECT_EQ(int64_t(p.size()), 2 * (1 + 2 * sig) + 1 + (5 * sig + 7) / 8) << sig;
+    std::vector<double> back(v.size(), 3.0), sum(v.size(), 0.0);
+    dist::unpack_doubles(p, back, "test");
+    EXPECT_EQ(bits(v), bits(back)) << sig;
+    dist::unpack_add_doubles(p, sum, "test");  // 0 + x is x, but -0.0 and NaNs keep their bits only by value
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isnan(v[i])) EXPECT_EQ(sum[i], v[i] + 0.0) << sig << " " << i;
+    }
+  }
+}
+
+// What the reduction over ranks calls: a plan, the bytes written into the
+// caller's buffer (exactly plan.bytes(), nothing past them), and unpacking
+// that adds, with the bits of unpacking first and adding after.
+TEST(WirePack, PackIntoAndUnpackAddMatchTheTwoSteps) {
+  std::mt19937_64 g(5);
+  std::normal_distribution<double> nd;
+  for (size_t n : {1, 17, 16385, 40000}) {
+    std::vector<double> v(n), base(n);
+    for (size_t i = 0; i < n; ++i) {
+      v[i] = double(float(nd(g))) + double(float(nd(g)));  // two fp32 batches
+      base[i] = nd(g) * 1e3;
+    }
+    const dist::PackPlan plan = dist::plan_pack(v);
+    const std::vector<std::byte> whole = dist::pack_doubles(v);
+    ASSERT_EQ(plan.bytes(), int64_t(whole.size())) << n;
+    std::vector<std::byte> buf(whole.size() + 8, std::byte{0xAB});
+    dist::pack_into(v, plan, buf.data());
+    EXPECT_TRUE(std::equal(whole.begin(), whole.end(), buf.begin())) << n;
+    for (size_t i = whole.size(); i < buf.size(); ++i) EXPECT_EQ(buf[i], std::byte{0xAB}) << n;
+
+    std::vector<double> part(n), two_steps = base, fused = base;
+    dist::unpack_doubles(whole, part, "test");
+    for (size_t i = 0; i < n; ++i) two_steps[i] += part[i];
+    dist::unpack_add_doubles(whole, fused, "test");
+    EXPECT_EQ(bits(two_steps), bits(fused)) << n;
+  }
+  // A malformed stream is refused before the sum is touched.
+  std::vector<double> v(40, 1.5), sum(40, 2.0);
+  std::vector<std::byte> p = dist::pack_doubles(v);
+  p.pop_back();
+  EXPECT_THROW(dist::unpack_add_doubles(p, sum, "the stream"), Error);
+  EXPECT_EQ(sum, std::vector<double>(40, 2.0));
 }
 
 }  // namespace

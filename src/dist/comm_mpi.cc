@@ -19,6 +19,7 @@
 
 #include "dist/comm.h"
 #include "dist/wire_pack.h"
+#include "util/anon_buffer.h"
 #include "util/error.h"
 
 namespace slim::dist {
@@ -137,9 +138,11 @@ std::vector<double> reduce_scatter_fp32(std::span<const double> data, std::vecto
   return sum;
 }
 
-// The fp64 wire: each slice for another rank packed (dist/wire_pack.h), moved
-// as 8-byte words (MPI counts are int: words keep them as small as the values'),
-// unpacked and added in rank order. Lossless: the same bits as unpacked fp64.
+// The fp64 wire: each slice for another rank packed (dist/wire_pack.h) straight
+// into the send buffer, moved as 8-byte words (MPI counts are int: words keep
+// them as small as the values'), unpacked and added in rank order. Lossless:
+// the same bits as unpacked fp64. The buffers are fresh mappings (zero pages,
+// huge pages advised), so nothing is zero-filled or copied twice.
 std::vector<double> reduce_scatter_fp64(std::span<const double> data, std::vector<int>& counts,
                                         std::vector<int>& displs) {
   using Clock = std::chrono::steady_clock;
@@ -148,24 +151,22 @@ std::vector<double> reduce_scatter_fp64(std::span<const double> data, std::vecto
   const Share mine = share_of(n, g_rank, g_size);
   const size_t ranks = static_cast<size_t>(g_size);
   const auto t0 = Clock::now();
-  std::vector<std::vector<std::byte>> packed(ranks);
+  auto slice = [&](int r) { return data.subspan(size_t(displs[size_t(r)]), size_t(counts[size_t(r)])); };
+  std::vector<PackPlan> plans(ranks);
   std::vector<int> scount(ranks, 0), sdispl(ranks, 0), rcount(ranks, 0), rdispl(ranks, 0);
   int64_t stotal = 0;
   for (int r = 0; r < g_size; ++r) {
     if (r == g_rank) continue;  // this rank's own summands never leave it
-    packed[size_t(r)] = pack_doubles(data.subspan(size_t(displs[size_t(r)]), size_t(counts[size_t(r)])));
-    packed[size_t(r)].resize((packed[size_t(r)].size() + 7) / 8 * 8);
-    scount[size_t(r)] = int(packed[size_t(r)].size() / 8);
+    plans[size_t(r)] = plan_pack(slice(r));
+    scount[size_t(r)] = int((plans[size_t(r)].bytes() + 7) / 8);  // padded with zero bytes to whole words
     sdispl[size_t(r)] = int(stotal);
     stotal += scount[size_t(r)];
     SLIM_CHECK(stotal < INT_MAX, "internal: reduction sending {} words", stotal);
   }
-  std::vector<uint64_t> send(static_cast<size_t>(stotal));
+  AnonBuffer send(size_t(std::max<int64_t>(stotal, 1)) * 8, "reduction send buffer");
   for (int r = 0; r < g_size; ++r)
-    if (!packed[size_t(r)].empty()) {
-      std::memcpy(send.data() + sdispl[size_t(r)], packed[size_t(r)].data(), packed[size_t(r)].size());
-      std::vector<std::byte>().swap(packed[size_t(r)]);
-    }
+    if (r != g_rank) pack_into(slice(r), plans[size_t(r)], send.as<std::byte>() + size_t(sdispl[size_t(r)]) * 8);
+  std::vector<PackPlan>().swap(plans);
   double pack_s = std::chrono::duration<double>(Clock::now() - t0).count();
   check(MPI_Alltoall(scount.data(), 1, MPI_INT, rcount.data(), 1, MPI_INT, MPI_COMM_WORLD), "Alltoall");
   int64_t rtotal = 0;
@@ -174,28 +175,27 @@ std::vector<double> reduce_scatter_fp64(std::span<const double> data, std::vecto
     rtotal += rcount[size_t(r)];
     SLIM_CHECK(rtotal < INT_MAX, "internal: reduction receiving {} words", rtotal);
   }
-  std::vector<uint64_t> recv(static_cast<size_t>(rtotal));
-  check(MPI_Alltoallv(send.data(), scount.data(), sdispl.data(), MPI_UINT64_T, recv.data(), rcount.data(),
-                      rdispl.data(), MPI_UINT64_T, MPI_COMM_WORLD),
+  AnonBuffer recv(size_t(std::max<int64_t>(rtotal, 1)) * 8, "reduction receive buffer");
+  check(MPI_Alltoallv(send.as<uint64_t>(), scount.data(), sdispl.data(), MPI_UINT64_T, recv.as<uint64_t>(),
+                      rcount.data(), rdispl.data(), MPI_UINT64_T, MPI_COMM_WORLD),
         "Alltoallv");
-  std::vector<uint64_t>().swap(send);
+  send = AnonBuffer();
   const auto t1 = Clock::now();
   // Rank order, as the unpacked sums always were: rank 0's part, + rank 1's, ...
-  std::vector<double> sum(static_cast<size_t>(mine.count())), part(static_cast<size_t>(mine.count()));
+  std::vector<double> sum(static_cast<size_t>(mine.count()));
   const std::span<const double> own = data.subspan(size_t(mine.begin), size_t(mine.count()));
   for (int r = 0; r < g_size; ++r) {
-    std::span<const double> add = own;
-    if (r != g_rank) {
-      const std::span<const std::byte> words =
-          std::as_bytes(std::span(recv.data() + rdispl[size_t(r)], size_t(rcount[size_t(r)])));
-      unpack_doubles(words, part, "reduction over ranks");
-      add = part;
-    }
-    if (r == 0) {
-      std::copy(add.begin(), add.end(), sum.begin());
-    } else {
+    const std::span<const std::byte> words(recv.as<std::byte>() + size_t(rdispl[size_t(r)]) * 8,
+                                           size_t(rcount[size_t(r)]) * 8);
+    if (r == g_rank && r == 0) {
+      std::copy(own.begin(), own.end(), sum.begin());
+    } else if (r == g_rank) {
 #pragma omp parallel for schedule(static) if (mine.count() > (1 << 16))
-      for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += add[size_t(i)];
+      for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += own[size_t(i)];
+    } else if (r == 0) {
+      unpack_doubles(words, sum, "reduction over ranks");
+    } else {
+      unpack_add_doubles(words, sum, "reduction over ranks");
     }
   }
   pack_s += std::chrono::duration<double>(Clock::now() - t1).count();

@@ -1,7 +1,9 @@
 #include "dist/wire_pack.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
+#include <utility>
 
 #include "util/error.h"
 
@@ -18,14 +20,12 @@ uint64_t bits_of(double v) {
   return u;
 }
 
-// The significant high bits of a chunk: 64 - the fewest trailing zero bits of its values.
+// The significant high bits of a chunk: 64 - the fewest trailing zero bits of
+// its values, which are the trailing zeros of their OR (a vector reduction).
 int significant_bits(const double* v, int64_t count) {
-  int fewest = 64;
-  for (int64_t i = 0; i < count; ++i) {
-    const uint64_t u = bits_of(v[i]);
-    if (u != 0) fewest = std::min(fewest, __builtin_ctzll(u));
-  }
-  return 64 - fewest;
+  uint64_t any = 0;
+  for (int64_t i = 0; i < count; ++i) any |= bits_of(v[i]);
+  return any == 0 ? 0 : 64 - __builtin_ctzll(any);
 }
 
 int64_t chunk_bytes(int64_t count, int s) { return 1 + (count * s + 7) / 8; }
@@ -84,13 +84,90 @@ void read_chunk(const std::byte* p, int64_t bytes, int64_t count, int s, double*
   }
 }
 
+// A whole chunk (16 values) with S known at compile time: the same bytes as
+// write_chunk / read_chunk (the reference, which every partial chunk takes),
+// with every shift a constant, so the loops unroll to straight-line code.
+// 16 x S bits are exactly 2S bytes.
+template <int S>
+void write_full(const double* v, std::byte* p) {
+  if constexpr (S > 0) {
+    unsigned __int128 acc = 0;
+    int held = 0;
+    for (int i = 0; i < kWirePackChunk; ++i) {
+      acc |= static_cast<unsigned __int128>(bits_of(v[i]) >> (64 - S)) << held;
+      held += S;
+      if (held >= 64) {
+        const uint64_t lo = uint64_t(acc);
+        std::memcpy(p, &lo, 8);
+        p += 8;
+        acc >>= 64;
+        held -= 64;
+      }
+    }
+    for (; held > 0; held -= 8, acc >>= 8) *p++ = std::byte(uint8_t(acc));
+  }
+}
+
+// Reads a whole chunk's 2S payload bytes; kAdd: out[i] += value, else out[i] = value.
+template <int S, bool kAdd>
+void read_full(const std::byte* p, double* out) {
+  constexpr int kBytes = 2 * S;
+  constexpr uint64_t kMask = S == 64 ? ~uint64_t(0) : (uint64_t(1) << S) - 1;
+  unsigned __int128 acc = 0;
+  int held = 0, at = 0;
+  for (int i = 0; i < kWirePackChunk; ++i) {
+    double d = 0;
+    if constexpr (S > 0) {
+      if (held < S) {
+        if (kBytes - at >= 8) {
+          uint64_t w;
+          std::memcpy(&w, p + at, 8);
+          acc |= static_cast<unsigned __int128>(w) << held;
+          at += 8;
+          held += 64;
+        } else {
+          while (held < S) {
+            acc |= static_cast<unsigned __int128>(uint8_t(p[at++])) << held;
+            held += 8;
+          }
+        }
+      }
+      const uint64_t u = (uint64_t(acc) & kMask) << (64 - S);
+      acc >>= S;
+      held -= S;
+      std::memcpy(&d, &u, sizeof u);
+    }
+    if constexpr (kAdd) out[i] += d;
+    else out[i] = d;
+  }
+}
+
+using WriteFull = void (*)(const double*, std::byte*);
+using ReadFull = void (*)(const std::byte*, double*);
+template <size_t... S>
+constexpr std::array<WriteFull, 65> write_table(std::index_sequence<S...>) { return {&write_full<int(S)>...}; }
+template <bool kAdd, size_t... S>
+constexpr std::array<ReadFull, 65> read_table(std::index_sequence<S...>) { return {&read_full<int(S), kAdd>...}; }
+constexpr auto kWriteFull = write_table(std::make_index_sequence<65>{});
+constexpr auto kReadFull = read_table<false>(std::make_index_sequence<65>{});
+constexpr auto kReadAddFull = read_table<true>(std::make_index_sequence<65>{});
+
+// One chunk of `count` values: the table's straight-line code when whole.
+std::byte* pack_chunk(const double* v, int64_t count, int s, std::byte* p) {
+  if (count != kWirePackChunk) return write_chunk(v, count, s, p);
+  *p++ = std::byte(s);
+  kWriteFull[size_t(s)](v, p);
+  return p + 2 * s;
+}
+
 }  // namespace
 
-std::vector<std::byte> pack_doubles(std::span<const double> values) {
+PackPlan plan_pack(std::span<const double> values) {
   const int64_t n = int64_t(values.size());
   const int64_t chunks = (n + kWirePackChunk - 1) / kWirePackChunk, frames = (chunks + kFrame - 1) / kFrame;
-  std::vector<uint8_t> sig(static_cast<size_t>(chunks));
-  std::vector<int64_t> frame_at(static_cast<size_t>(frames + 1), 0);
+  PackPlan plan;
+  plan.sig.resize(static_cast<size_t>(chunks));
+  plan.frame_at.assign(static_cast<size_t>(frames + 1), 0);
   const double* v = values.data();
   auto count_of = [n](int64_t c) { return std::min(kWirePackChunk, n - c * kWirePackChunk); };
 #pragma omp parallel for schedule(static) if (frames > 1)
@@ -98,24 +175,43 @@ std::vector<std::byte> pack_doubles(std::span<const double> values) {
     int64_t bytes = 0;
     for (int64_t c = f * kFrame; c < std::min(chunks, (f + 1) * kFrame); ++c) {
       const int s = significant_bits(v + c * kWirePackChunk, count_of(c));
-      sig[size_t(c)] = uint8_t(s);
+      plan.sig[size_t(c)] = uint8_t(s);
       bytes += chunk_bytes(count_of(c), s);
     }
-    frame_at[size_t(f + 1)] = bytes;
+    plan.frame_at[size_t(f + 1)] = bytes;
   }
-  for (int64_t f = 0; f < frames; ++f) frame_at[size_t(f + 1)] += frame_at[size_t(f)];
-  std::vector<std::byte> out(static_cast<size_t>(frame_at[size_t(frames)]));
+  for (int64_t f = 0; f < frames; ++f) plan.frame_at[size_t(f + 1)] += plan.frame_at[size_t(f)];
+  return plan;
+}
+
+void pack_into(std::span<const double> values, const PackPlan& plan, std::byte* out) {
+  const int64_t n = int64_t(values.size());
+  const int64_t chunks = int64_t(plan.sig.size()), frames = int64_t(plan.frame_at.size()) - 1;
+  SLIM_CHECK(chunks == (n + kWirePackChunk - 1) / kWirePackChunk, "internal: pack plan of {} chunks for {} values",
+             chunks, n);
+  const double* v = values.data();
+  auto count_of = [n](int64_t c) { return std::min(kWirePackChunk, n - c * kWirePackChunk); };
 #pragma omp parallel for schedule(static) if (frames > 1)
   for (int64_t f = 0; f < frames; ++f) {
-    std::byte* p = out.data() + frame_at[size_t(f)];
+    std::byte* p = out + plan.frame_at[size_t(f)];
     for (int64_t c = f * kFrame; c < std::min(chunks, (f + 1) * kFrame); ++c)
-      p = write_chunk(v + c * kWirePackChunk, count_of(c), sig[size_t(c)], p);
+      p = pack_chunk(v + c * kWirePackChunk, count_of(c), plan.sig[size_t(c)], p);
   }
+}
+
+std::vector<std::byte> pack_doubles(std::span<const double> values) {
+  const PackPlan plan = plan_pack(values);
+  std::vector<std::byte> out(static_cast<size_t>(plan.bytes()));
+  pack_into(values, plan, out.data());
   return out;
 }
 
-void unpack_doubles(std::span<const std::byte> packed, std::span<double> out, const char* what) {
-  const int64_t n = int64_t(out.size());
+namespace {
+
+// Both unpackers: checks the stream, then per chunk `emit(first value's index,
+// count, s, its bytes after the header)` over OpenMP frames.
+template <class Emit>
+void unpack_chunks(std::span<const std::byte> packed, int64_t n, const char* what, Emit emit) {
   const int64_t chunks = (n + kWirePackChunk - 1) / kWirePackChunk, frames = (chunks + kFrame - 1) / kFrame;
   auto count_of = [n](int64_t c) { return std::min(kWirePackChunk, n - c * kWirePackChunk); };
   // Where each frame starts: a scan of the headers, checking every chunk fits.
@@ -140,10 +236,33 @@ void unpack_doubles(std::span<const std::byte> packed, std::span<double> out, co
     const std::byte* p = base + frame_at[size_t(f)];
     for (int64_t c = f * kFrame; c < std::min(chunks, (f + 1) * kFrame); ++c) {
       const int s = int(uint8_t(*p));
-      read_chunk(p + 1, chunk_bytes(count_of(c), s) - 1, count_of(c), s, out.data() + c * kWirePackChunk);
+      emit(c * kWirePackChunk, count_of(c), s, p + 1, chunk_bytes(count_of(c), s) - 1);
       p += chunk_bytes(count_of(c), s);
     }
   }
+}
+
+}  // namespace
+
+void unpack_doubles(std::span<const std::byte> packed, std::span<double> out, const char* what) {
+  unpack_chunks(packed, int64_t(out.size()), what,
+                [&](int64_t i, int64_t count, int s, const std::byte* p, int64_t bytes) {
+                  if (count == kWirePackChunk) kReadFull[size_t(s)](p, out.data() + i);
+                  else read_chunk(p, bytes, count, s, out.data() + i);
+                });
+}
+
+void unpack_add_doubles(std::span<const std::byte> packed, std::span<double> sum, const char* what) {
+  unpack_chunks(packed, int64_t(sum.size()), what,
+                [&](int64_t i, int64_t count, int s, const std::byte* p, int64_t bytes) {
+                  if (count == kWirePackChunk) {
+                    kReadAddFull[size_t(s)](p, sum.data() + i);
+                  } else {
+                    double v[kWirePackChunk];
+                    read_chunk(p, bytes, count, s, v);
+                    for (int64_t j = 0; j < count; ++j) sum[size_t(i + j)] += v[j];
+                  }
+                });
 }
 
 }  // namespace slim::dist
