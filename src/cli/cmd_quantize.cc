@@ -345,7 +345,8 @@ void run(QuantizeArgs& a) {
                                       {"version", SLIM_VERSION}};
   if (dist::size() > 1 && dist::factor_over_ranks_available())  // it changes U by rounding
     fingerprint["dist_factor_min"] = a.q.dist_factor_min;
-  if (dist::size() > 1) fingerprint["hessian_wire"] = a.q.hessian_wire;  // it changes H by rounding
+  if (dist::size() > 1)  // fp32 changes H by rounding; fp64 and fp64-raw are the same bits
+    fingerprint["hessian_wire"] = a.q.hessian_wire == "fp32" ? "fp32" : "fp64";
   Checkpoint ck(out.tmp(), fingerprint);
   std::optional<CheckpointState> resumed;
   if (ck.exists() && !a.restart) {
@@ -562,9 +563,10 @@ void add_quantize(CLI::App& app) {
                   "this wide get their GPTQ factor from all ranks together (the rest: one rank each)")
       ->capture_default_str();
   cmd->add_option("--hessian-wire", a->q.hessian_wire, "several ranks: send the partial Hessian sums as fp64 "
-                  "(the result is one rank's up to the order of the sums) or fp32 (half the bytes of the largest "
-                  "transfer; each partial sum rounded once)")
-      ->check(CLI::IsMember({"fp64", "fp32"}))
+                  "(the result is one rank's up to the order of the sums; packed without loss, ~0.6-0.7 of the "
+                  "bytes), fp64-raw (the same bits unpacked: for fast links, where packing costs more than it "
+                  "saves) or fp32 (half the bytes of the largest transfer; each partial sum rounded once)")
+      ->check(CLI::IsMember({"fp64", "fp64-raw", "fp32"}))
       ->capture_default_str();
   cmd->add_option("-o,--out", a->out, "output model directory")->required();
   cmd->add_option("--head-bits", a->head_bits, "with --pack: also pack the output head by RTN at this many bits "

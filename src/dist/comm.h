@@ -50,7 +50,9 @@ inline Share my_share(int64_t n) { return share_of(n, rank(), size()); }
 // (the first half of every reduction; the sums travel on in fp64), at the
 // price of the bit-identity across N (for a fixed N the result is still the
 // same run to run): each summand moves by at most 2^-24 of itself.
-enum class Wire { kFp64, kFp32 };
+// kFp64Raw: kFp64 unpacked, the same bits, for links fast enough that packing
+// costs more than the bytes it saves (bench/mpi_scaling_model tells where).
+enum class Wire { kFp64, kFp32, kFp64Raw };
 
 // Element-wise sum over ranks, in rank order, identical on every rank.
 void allreduce_sum(std::span<double> data, Wire wire = Wire::kFp64);

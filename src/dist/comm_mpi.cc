@@ -113,28 +113,32 @@ void slice_layout(int64_t n, std::vector<int>& counts, std::vector<int>& displs)
   }
 }
 
-// The fp32 wire: each value rounded once, added in fp64 all the same (the send
-// buffer of n floats is no more memory than the fp64 receive buffer it halves).
-std::vector<double> reduce_scatter_fp32(std::span<const double> data, std::vector<int>& counts,
-                                        std::vector<int>& displs) {
+// The plain wires: T = float (kFp32: each value rounded once, added in fp64 all
+// the same; the send buffer of n floats is no more memory than the fp64
+// receive buffer it halves) or double (kFp64Raw: kFp64's bits, unpacked).
+template <class T>
+std::vector<double> reduce_scatter_plain(std::span<const double> data, std::vector<int>& counts,
+                                         std::vector<int>& displs) {
   const int64_t n = int64_t(data.size());
   slice_layout(n, counts, displs);
   const Share mine = share_of(n, g_rank, g_size);
-  std::vector<float> send(data.begin(), data.end());
-  for (size_t i = 0; i < send.size(); ++i)
-    SLIM_CHECK(std::isfinite(send[i]) || !std::isfinite(data[i]),
-               "a partial sum of {} is outside fp32's range: run with --hessian-wire fp64", data[i]);
-  std::vector<float> parts(size_t(mine.count() * g_size));
+  std::vector<T> send(data.begin(), data.end());
+  if constexpr (std::is_same_v<T, float>)
+    for (size_t i = 0; i < send.size(); ++i)
+      SLIM_CHECK(std::isfinite(send[i]) || !std::isfinite(data[i]),
+                 "a partial sum of {} is outside fp32's range: run with --hessian-wire fp64", data[i]);
+  std::vector<T> parts(size_t(mine.count() * g_size));
   std::vector<int> rcounts(static_cast<size_t>(g_size), int(mine.count())), rdispls(static_cast<size_t>(g_size));
   for (int r = 0; r < g_size; ++r) rdispls[size_t(r)] = int(r * mine.count());
-  check(MPI_Alltoallv(send.data(), counts.data(), displs.data(), MPI_FLOAT, parts.data(), rcounts.data(),
-                      rdispls.data(), MPI_FLOAT, MPI_COMM_WORLD),
+  const MPI_Datatype type = std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
+  check(MPI_Alltoallv(send.data(), counts.data(), displs.data(), type, parts.data(), rcounts.data(), rdispls.data(),
+                      type, MPI_COMM_WORLD),
         "Alltoallv");
   std::vector<double> sum(parts.begin(), parts.begin() + mine.count());
   for (int r = 1; r < g_size; ++r)
     for (int64_t i = 0; i < mine.count(); ++i) sum[size_t(i)] += double(parts[size_t(r * mine.count() + i)]);
-  g_traffic.sent += uint64_t(n - mine.count()) * sizeof(float);
-  g_traffic.received += uint64_t(mine.count()) * sizeof(float) * uint64_t(g_size - 1);
+  g_traffic.sent += uint64_t(n - mine.count()) * sizeof(T);
+  g_traffic.received += uint64_t(mine.count()) * sizeof(T) * uint64_t(g_size - 1);
   return sum;
 }
 
@@ -209,7 +213,12 @@ std::vector<double> reduce_scatter_fp64(std::span<const double> data, std::vecto
 
 std::vector<double> reduce_scatter_slices(std::span<const double> data, std::vector<int>& counts,
                                           std::vector<int>& displs, Wire wire) {
-  return wire == Wire::kFp32 ? reduce_scatter_fp32(data, counts, displs) : reduce_scatter_fp64(data, counts, displs);
+  switch (wire) {
+    case Wire::kFp32: return reduce_scatter_plain<float>(data, counts, displs);
+    case Wire::kFp64Raw: return reduce_scatter_plain<double>(data, counts, displs);
+    case Wire::kFp64: break;
+  }
+  return reduce_scatter_fp64(data, counts, displs);
 }
 
 }  // namespace

@@ -96,9 +96,10 @@ FactorPlan factor_plan(std::span<const HessianAccumulator> sites, bool reference
 }
 
 dist::Wire hessian_wire(const QuantizeOptions& opt) {
-  SLIM_CHECK(opt.hessian_wire == "fp64" || opt.hessian_wire == "fp32", "hessian wire {:?}: fp64 or fp32",
-             opt.hessian_wire);
-  return opt.hessian_wire == "fp32" ? dist::Wire::kFp32 : dist::Wire::kFp64;
+  SLIM_CHECK(opt.hessian_wire == "fp64" || opt.hessian_wire == "fp64-raw" || opt.hessian_wire == "fp32",
+             "hessian wire {:?}: fp64, fp64-raw or fp32", opt.hessian_wire);
+  if (opt.hessian_wire == "fp32") return dist::Wire::kFp32;
+  return opt.hessian_wire == "fp64-raw" ? dist::Wire::kFp64Raw : dist::Wire::kFp64;
 }
 
 // Whether SBA reads H itself (not only the factor): the error criteria, and

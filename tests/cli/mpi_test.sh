@@ -104,6 +104,24 @@ p64=$(received "$work/r2" comm_packed_bytes) p32=$(received "$work/w32" comm_pac
 echo "ok: fp64 summands packed without loss to $p64 bytes of $raw64 (--hessian-wire fp32: the Hessians' in $((5 * 10559 * 4)))"
 echo "ok: 2 ranks, --hessian-wire fp32: block 0 mean diag(H) $(diag_means "$work/w32" 0 | head -1) (1 rank $(diag_means "$work/r1" 0 | head -1)), perplexity $pw (1 rank $p1), rank 0 received $r32 bytes (fp64: $r64)"
 
+# --hessian-wire fp64-raw: the same fp64 summands unpacked. The tensors must be
+# the packed run's bit for bit (the shard headers differ: they record the
+# command line), and rank 0 must receive the Hessians' raw bytes in place of
+# the packed ones (other, small reductions still pack: their bytes cancel).
+mkdir "$work/raw"
+(cd "$work/raw" && mpi 2 "$slim" "${args[@]}" --hessian-wire fp64-raw > log 2>&1) ||
+  { cat "$work/raw/log"; fail "--hessian-wire fp64-raw"; }
+data_of() { tail -c +$((9 + $(od -An -t u8 -N8 "$1"))) "$1"; }  # a safetensors file past its header
+for f in "$work/r2/o"/*.safetensors; do
+  cmp -s <(data_of "$f") <(data_of "$work/raw/o/$(basename "$f")") ||
+    fail "--hessian-wire fp64-raw: $(basename "$f")'s tensors differ from the packed run's"
+done
+rr=$(received "$work/raw" comm_received_bytes) rp=$(received "$work/raw" comm_packed_bytes)
+rraw=$(received "$work/raw" comm_packed_raw_bytes)
+[ "$((rr - rp + rraw))" = "$((r64 - p64 + raw64))" ] && [ "$rraw" -lt "$((raw64 / 100))" ] ||
+  fail "--hessian-wire fp64-raw: rank 0 received $rr bytes ($rp packed of $rraw), packed run $r64 ($p64 of $raw64)"
+echo "ok: --hessian-wire fp64-raw: tensors identical to the packed run's; rank 0 received $rr bytes (packed: $r64)"
+
 # Stopped after block 2 of 5 (rank 0 takes SIGTERM, MPI_Abort ends the rest), resumed on 2 ranks.
 mkdir "$work/s"
 (cd "$work/s" && SLIM_TEST_SIGNAL_AFTER_BLOCK=2:15 mpi 2 "$slim" "${args[@]}" > log 2>&1) &&
