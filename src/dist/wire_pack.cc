@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 
 #include "util/error.h"
@@ -30,15 +31,18 @@ int significant_bits(const double* v, int64_t count) {
 
 int64_t chunk_bytes(int64_t count, int s) { return 1 + (count * s + 7) / 8; }
 
-// Writes one chunk (header byte s, then each value's top s bits, low bits
-// first, 8 bytes at a time); returns its end.
-std::byte* write_chunk(const double* v, int64_t count, int s, std::byte* p) {
-  *p++ = std::byte(s);
+// The payload of one chunk: each value's top s bits, low bits first, 8 bytes
+// at a time; returns its end. `Bits` is int (any chunk) or
+// std::integral_constant<int, S> (whole chunks, from the tables below: with s
+// and count constant the loop unrolls to straight-line shifts).
+template <class Bits>
+std::byte* write_payload(const double* v, int64_t count, Bits bits, std::byte* p) {
+  const int s = bits;
   if (s == 0) return p;
   unsigned __int128 acc = 0;
   int held = 0;
   for (int64_t i = 0; i < count; ++i) {
-    acc |= static_cast<unsigned __int128>(bits_of(v[i]) >> (64 - s)) << held;
+    acc |= static_cast<unsigned __int128>(bits_of(v[i]) >> ((64 - s) & 63)) << held;  // s > 0 here
     held += s;
     if (held >= 64) {
       const uint64_t lo = uint64_t(acc);
@@ -52,94 +56,51 @@ std::byte* write_chunk(const double* v, int64_t count, int s, std::byte* p) {
   return p;
 }
 
-// Reads one chunk's `count` values of s bits from its `bytes` bytes (after the header).
-void read_chunk(const std::byte* p, int64_t bytes, int64_t count, int s, double* out) {
-  if (s == 0) {
-    std::fill(out, out + count, 0.0);
-    return;
-  }
+// Reads `count` values of s bits from a chunk's `bytes` payload bytes into
+// out (kAdd: out[i] += value, one addition each; else out[i] = value).
+template <bool kAdd, class Bits>
+void read_payload(const std::byte* p, int64_t bytes, int64_t count, Bits bits, double* out) {
+  const int s = bits;
   const std::byte* end = p + bytes;
   const uint64_t mask = s == 64 ? ~uint64_t(0) : (uint64_t(1) << s) - 1;
   unsigned __int128 acc = 0;
   int held = 0;
   for (int64_t i = 0; i < count; ++i) {
-    if (held < s) {  // held < 64: 8 more bytes fit in the accumulator
-      if (end - p >= 8) {
-        uint64_t w;
-        std::memcpy(&w, p, 8);
-        acc |= static_cast<unsigned __int128>(w) << held;
-        p += 8;
-        held += 64;
-      } else {
-        while (held < s) {
-          acc |= static_cast<unsigned __int128>(uint8_t(*p++)) << held;
-          held += 8;
-        }
-      }
-    }
-    const uint64_t u = (uint64_t(acc) & mask) << (64 - s);
-    acc >>= s;
-    held -= s;
-    std::memcpy(&out[i], &u, sizeof u);
-  }
-}
-
-// A whole chunk (16 values) with S known at compile time: the same bytes as
-// write_chunk / read_chunk (the reference, which every partial chunk takes),
-// with every shift a constant, so the loops unroll to straight-line code.
-// 16 x S bits are exactly 2S bytes.
-template <int S>
-void write_full(const double* v, std::byte* p) {
-  if constexpr (S > 0) {
-    unsigned __int128 acc = 0;
-    int held = 0;
-    for (int i = 0; i < kWirePackChunk; ++i) {
-      acc |= static_cast<unsigned __int128>(bits_of(v[i]) >> (64 - S)) << held;
-      held += S;
-      if (held >= 64) {
-        const uint64_t lo = uint64_t(acc);
-        std::memcpy(p, &lo, 8);
-        p += 8;
-        acc >>= 64;
-        held -= 64;
-      }
-    }
-    for (; held > 0; held -= 8, acc >>= 8) *p++ = std::byte(uint8_t(acc));
-  }
-}
-
-// Reads a whole chunk's 2S payload bytes; kAdd: out[i] += value, else out[i] = value.
-template <int S, bool kAdd>
-void read_full(const std::byte* p, double* out) {
-  constexpr int kBytes = 2 * S;
-  constexpr uint64_t kMask = S == 64 ? ~uint64_t(0) : (uint64_t(1) << S) - 1;
-  unsigned __int128 acc = 0;
-  int held = 0, at = 0;
-  for (int i = 0; i < kWirePackChunk; ++i) {
-    double d = 0;
-    if constexpr (S > 0) {
-      if (held < S) {
-        if (kBytes - at >= 8) {
+    uint64_t u = 0;
+    if (s > 0) {
+      if (held < s) {  // held < 64: 8 more bytes fit in the accumulator
+        if (end - p >= 8) {
           uint64_t w;
-          std::memcpy(&w, p + at, 8);
+          std::memcpy(&w, p, 8);
           acc |= static_cast<unsigned __int128>(w) << held;
-          at += 8;
+          p += 8;
           held += 64;
         } else {
-          while (held < S) {
-            acc |= static_cast<unsigned __int128>(uint8_t(p[at++])) << held;
+          while (held < s) {
+            acc |= static_cast<unsigned __int128>(uint8_t(*p++)) << held;
             held += 8;
           }
         }
       }
-      const uint64_t u = (uint64_t(acc) & kMask) << (64 - S);
-      acc >>= S;
-      held -= S;
-      std::memcpy(&d, &u, sizeof u);
+      u = (uint64_t(acc) & mask) << (64 - s);
+      acc >>= s;
+      held -= s;
     }
+    double d;
+    std::memcpy(&d, &u, sizeof u);
     if constexpr (kAdd) out[i] += d;
     else out[i] = d;
   }
+}
+
+// Whole chunks (16 values, 16 x S bits = 2S bytes) by code specialised for each S.
+template <int S>
+void write_full(const double* v, std::byte* p) {
+  write_payload(v, kWirePackChunk, std::integral_constant<int, S>{}, p);
+}
+template <int S, bool kAdd>
+void read_full(const std::byte* p, double* out) {
+  read_payload<kAdd>(p, 2 * S, kWirePackChunk, std::integral_constant<int, S>{}, out);
 }
 
 using WriteFull = void (*)(const double*, std::byte*);
@@ -154,8 +115,8 @@ constexpr auto kReadAddFull = read_table<true>(std::make_index_sequence<65>{});
 
 // One chunk of `count` values: the table's straight-line code when whole.
 std::byte* pack_chunk(const double* v, int64_t count, int s, std::byte* p) {
-  if (count != kWirePackChunk) return write_chunk(v, count, s, p);
   *p++ = std::byte(s);
+  if (count != kWirePackChunk) return write_payload(v, count, s, p);
   kWriteFull[size_t(s)](v, p);
   return p + 2 * s;
 }
@@ -248,20 +209,15 @@ void unpack_doubles(std::span<const std::byte> packed, std::span<double> out, co
   unpack_chunks(packed, int64_t(out.size()), what,
                 [&](int64_t i, int64_t count, int s, const std::byte* p, int64_t bytes) {
                   if (count == kWirePackChunk) kReadFull[size_t(s)](p, out.data() + i);
-                  else read_chunk(p, bytes, count, s, out.data() + i);
+                  else read_payload<false>(p, bytes, count, s, out.data() + i);
                 });
 }
 
 void unpack_add_doubles(std::span<const std::byte> packed, std::span<double> sum, const char* what) {
   unpack_chunks(packed, int64_t(sum.size()), what,
                 [&](int64_t i, int64_t count, int s, const std::byte* p, int64_t bytes) {
-                  if (count == kWirePackChunk) {
-                    kReadAddFull[size_t(s)](p, sum.data() + i);
-                  } else {
-                    double v[kWirePackChunk];
-                    read_chunk(p, bytes, count, s, v);
-                    for (int64_t j = 0; j < count; ++j) sum[size_t(i + j)] += v[j];
-                  }
+                  if (count == kWirePackChunk) kReadAddFull[size_t(s)](p, sum.data() + i);
+                  else read_payload<true>(p, bytes, count, s, sum.data() + i);
                 });
 }
 
