@@ -18,7 +18,7 @@ namespace {
 
 std::vector<uint64_t> bits(std::span<const double> v) {
   std::vector<uint64_t> b(v.size());
-  std::memcpy(b.data(), v.data(), v.size() * sizeof(double));
+  if (!v.empty()) std::memcpy(b.data(), v.data(), v.size() * sizeof(double));  // (empty: null pointers)
   return b;
 }
 
