@@ -126,7 +126,9 @@ TEST(WirePack, EverySignificantBitCount) {
     EXPECT_EQ(bits(v), bits(back)) << sig;
     dist::unpack_add_doubles(p, sum, "test");  // 0 + x is x, but -0.0 and NaNs keep their bits only by value
     for (size_t i = 0; i < v.size(); ++i) {
-      if (!std::isnan(v[i])) EXPECT_EQ(sum[i], v[i] + 0.0) << sig << " " << i;
+      if (!std::isnan(v[i])) {
+        EXPECT_EQ(sum[i], v[i] + 0.0) << sig << " " << i;
+      }
     }
   }
 }
