@@ -120,6 +120,9 @@ void grid_shape(int N, int& pr, int& pc) {
   pc = N / pr;
 }
 
+// One site's packed upper triangle of fp64 sums, bytes.
+double triangle_bytes(int64_t d) { return double(d) * double(d + 1) / 2 * 8; }
+
 double block_weights(const Shape& s) {
   double w = 0;
   for (const Lin& l : linears(s)) w += double(l.rows) * double(l.cols);
@@ -156,7 +159,7 @@ Bytes block_bytes(const Shape& s, int N, double windows, double T, int group, in
   grid_shape(N, pr, pc);
   for (size_t i = 0; i < d.size(); ++i) {
     const double n = double(d[i]);
-    const double packed = n * (n + 1) / 2 * 8;
+    const double packed = triangle_bytes(d[i]);
     const double scatter =  // the summands' bytes
         setup.hessian_fp32 ? packed / 2 : packed * setup.pack_fraction(std::ceil(windows / N));
     if (setup.allreduce_hessians) {
@@ -224,9 +227,9 @@ BlockTime block_time(const Shape& s, const Rates& r, int N, int cores, double wi
   const double shared_compute = t.factors;  // the distributed factors' arithmetic, all ranks
   // Packing the summands for the other ranks, unpacking theirs: (N-1)/N of
   // every site's fp64 triangle each way, on all the node's cores.
-  if (N > 1 && !setup.hessian_fp32 && setup.pack_fraction(std::ceil(windows / N)) < 1) {
+  if (N > 1 && setup.pack_fraction(std::ceil(windows / N)) < 1) {
     double raw = 0;
-    for (int64_t di : d) raw += double(di) * double(di + 1) / 2 * 8;
+    for (int64_t di : d) raw += triangle_bytes(di);
     t.pack = 2 * raw * double(N - 1) / N / (setup.pack_gbs * 1e9 * cores);
   }
   t.factors += *std::max_element(load.begin(), load.end());
@@ -401,7 +404,7 @@ int main(int argc, char** argv) {
       out["bytes_check"] = {{"measured_per_block", measured / blocks}, {"model_per_block", model}};
       if (packed_raw > 0) {
         double raw_model = 0;  // the other rank's half of every site's fp64 triangle
-        for (int64_t d : sites(m)) raw_model += double(d) * double(d + 1) / 2 * 8 / 2;
+        for (int64_t d : sites(m)) raw_model += triangle_bytes(d) / 2;
         fmt::print("  fp64 summands packed: {:.1f} of {:.1f} MB per block (ratio {:.4f}; model's raw {:.1f} MB), "
                    "{:g} windows per rank\n", packed / blocks / 1e6, packed_raw / blocks / 1e6, packed / packed_raw,
                    raw_model / 1e6, std::ceil(n2 / 2));

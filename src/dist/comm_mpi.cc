@@ -122,17 +122,23 @@ std::vector<double> reduce_scatter_plain(std::span<const double> data, std::vect
   const int64_t n = int64_t(data.size());
   slice_layout(n, counts, displs);
   const Share mine = share_of(n, g_rank, g_size);
-  std::vector<T> send(data.begin(), data.end());
-  if constexpr (std::is_same_v<T, float>)
-    for (size_t i = 0; i < send.size(); ++i)
-      SLIM_CHECK(std::isfinite(send[i]) || !std::isfinite(data[i]),
+  std::vector<T> converted;  // fp32 only: doubles are sent from `data` as they are
+  const T* send = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    converted.assign(data.begin(), data.end());
+    for (size_t i = 0; i < converted.size(); ++i)
+      SLIM_CHECK(std::isfinite(converted[i]) || !std::isfinite(data[i]),
                  "a partial sum of {} is outside fp32's range: run with --hessian-wire fp64", data[i]);
+    send = converted.data();
+  } else {
+    send = data.data();
+  }
   std::vector<T> parts(size_t(mine.count() * g_size));
   std::vector<int> rcounts(static_cast<size_t>(g_size), int(mine.count())), rdispls(static_cast<size_t>(g_size));
   for (int r = 0; r < g_size; ++r) rdispls[size_t(r)] = int(r * mine.count());
   const MPI_Datatype type = std::is_same_v<T, float> ? MPI_FLOAT : MPI_DOUBLE;
-  check(MPI_Alltoallv(send.data(), counts.data(), displs.data(), type, parts.data(), rcounts.data(), rdispls.data(),
-                      type, MPI_COMM_WORLD),
+  check(MPI_Alltoallv(send, counts.data(), displs.data(), type, parts.data(), rcounts.data(), rdispls.data(), type,
+                      MPI_COMM_WORLD),
         "Alltoallv");
   std::vector<double> sum(parts.begin(), parts.begin() + mine.count());
   for (int r = 1; r < g_size; ++r)
