@@ -3,7 +3,10 @@
 // same shapes (absolute times are noisy on a shared machine; ratios less so).
 //
 //   build/bench/bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact]
-//                             [--group-size N]
+//                             [--group-size N] [--gemm-only]
+//
+// --gemm-only: the prefill table only: the exact path (fp32 panels + sgemm),
+// the int8 GEMM (AVX2; int8_gemm.h) and sgemm on the fp32 weights, per mix.
 //
 // --group-size (default 128) sets the GEMV table's group width (e.g. 64 or 16:
 // the narrow groups of small models and SliM's g16); the other sections keep 128.
@@ -140,6 +143,7 @@ int main(int argc, char** argv) {
   int threads = 2, reps = 100;  // best-of counts are high: 2-thread runs on a shared machine are often preempted
   bool quick = false, gemv_only = false;  // --gemv-only: the T = 1 GEMV table only
   bool tiles_only = false;                 // --tiles: the int8 code tiles build only
+  bool gemm_only = false;                  // --gemm-only: the prefill table only
   std::string target;
   int gemv_gs = 128;
   for (int i = 1; i < argc; ++i) {
@@ -152,10 +156,11 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--int8")) pack_detail::tuning().int8 = true, pack_detail::tuning().int8_min_work = 0;
     else if (!std::strcmp(argv[i], "--exact")) pack_detail::tuning().int8 = false;
     else if (!std::strcmp(argv[i], "--tiles")) tiles_only = true;
+    else if (!std::strcmp(argv[i], "--gemm-only")) gemm_only = quick = true;
     else if (!std::strcmp(argv[i], "--group-size") && i + 1 < argc && std::atoi(argv[i + 1]) >= 8)
       gemv_gs = std::atoi(argv[++i]);
     else {
-      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--group-size N >= 8] [--tiles]\n");
+      fmt::print(stderr, "usage: bench_kernels [--threads N] [--reps N] [--target avx2|avx3] [--quick] [--gemv-only] [--no-lut] [--int8|--exact] [--group-size N >= 8] [--tiles] [--gemm-only]\n");
       return 2;
     }
   }
@@ -210,6 +215,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- GEMV (T = 1)
+  if (!gemm_only) {
   fmt::print("\nGEMV T=1, group size {}: microseconds (best of {}), GB/s of packed bytes, % of read bandwidth\n", gemv_gs,
              reps);
   fmt::print("{:<11} {:<5} {:>8} {:>9} {:>7} {:>6} {:>9} {:>7} {:>10} {:>7} {:>8} {:>9}\n", "shape", "mix", "MB",
@@ -249,9 +255,10 @@ int main(int argc, char** argv) {
                             {"speedup_vs_sgemv", sgemv / cold}, {"frac_of_bw", gbs / bw}});
     }
   }
+  }
 
   // ---- GEMV/GEMM crossover on 4096x4096 avg3 (hot: both paths read the same bytes)
-  if (!gemv_only) {
+  if (!gemv_only && !gemm_only) {
     const PackedLinear L = make_layer(4096, 4096, mix_bits(32, kMixes[1], rng), gs, 12);
     fmt::print("\nGEMV vs dequantize+sgemm paths, 4096x4096 avg3 (microseconds; matmul switches at T >= {})\n",
                pack_detail::gemm_min_tokens());
@@ -269,7 +276,7 @@ int main(int argc, char** argv) {
   }
 
   // ---- Fork/join threshold: small layers on one thread vs split
-  if (!gemv_only) {
+  if (!gemv_only && !gemm_only) {
     fmt::print("\nSmall layers, avg3, T=1: one thread vs {} threads (microseconds)\n", threads);
     fmt::print("{:>10} {:>9} {:>9}\n", "shape", "1 thread", "split");
     auto& tune = pack_detail::tuning();
@@ -288,26 +295,46 @@ int main(int argc, char** argv) {
     tune.parallel_min_work = saved;
   }
 
-  // ---- GEMM (prefill)
-  if (!quick) {
-    fmt::print("\nmatmul T>1 vs cblas_sgemm on fp32 weights (milliseconds, best of 3)\n");
-    fmt::print("{:<11} {:>5} {:>10} {:>10} {:>8}\n", "shape", "T", "packed_ms", "sgemm_ms", "ratio");
-    for (const auto& s : shapes) {
-      const PackedLinear L = make_layer(s.rows, s.cols, mix_bits(s.cols / gs, kMixes[1], rng), gs, 14);
-      std::vector<float> w(size_t(s.rows * s.cols));  // (rows, cols)
-      L.dequantize_rows(0, s.rows, w.data(), s.cols);
-      for (int64_t T : {16, 64, 512}) {
-        const std::vector<float> x = random_x(T * s.cols, 9);
-        std::vector<float> y(size_t(T * s.rows));
-        const double tp = bench::best_time(3, [&] { L.matmul(x.data(), y.data(), T); });
-        const double ts = bench::best_time(3, [&] {
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(s.rows), int(s.cols), 1.f, x.data(),
-                      int(s.cols), w.data(), int(s.cols), 0.f, y.data(), int(s.rows));
-        });
-        fmt::print("{:<11} {:>5} {:>10.2f} {:>10.2f} {:>7.2f}x\n", s.name, T, tp * 1e3, ts * 1e3, ts / tp);
-        js["gemm"].push_back({{"shape", s.name}, {"T", T}, {"packed_ms", tp * 1e3}, {"sgemm_ms", ts * 1e3}});
+  // ---- GEMM (prefill): the exact path, the int8 GEMM and sgemm on fp32 weights, alternated per repeat
+  if (!quick || gemm_only) {
+    fmt::print("\nmatmul T>1: exact path, int8 GEMM, cblas_sgemm on fp32 weights (milliseconds, best of 3; GFLOP/s = 2 rows cols T)\n");
+    fmt::print("{:<11} {:<5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "shape", "mix", "T", "exact_ms", "int8_ms",
+               "sgemm_ms", "exact_gf", "int8_gf", "sgemm_gf");
+    auto& tune = pack_detail::tuning();
+    const bool saved = tune.gemm_int8;
+    for (const auto& s : shapes)
+      for (int mi : {0, 1, 2}) {
+        const Mix& m = kMixes[mi];
+        if (!gemm_only && mi != 1) continue;
+        const PackedLinear L = make_layer(s.rows, s.cols, mix_bits(s.cols / gs, m, rng), gs, 14);
+        std::vector<float> w(size_t(s.rows * s.cols));  // (rows, cols)
+        L.dequantize_rows(0, s.rows, w.data(), s.cols);
+        for (int64_t T : {16, 64, 512}) {
+          const std::vector<float> x = random_x(T * s.cols, 9);
+          std::vector<float> y(size_t(T * s.rows));
+          double te = 1e30, ti = 1e30, ts = 1e30;
+          for (int rep = 0; rep < 3; ++rep) {
+            tune.gemm_int8 = false;
+            te = std::min(te, bench::best_time(1, [&] { L.matmul(x.data(), y.data(), T); }));
+            tune.gemm_int8 = true;
+            if (pack_detail::gemm_int8_applies(L))
+              ti = std::min(ti, bench::best_time(1, [&] { L.matmul(x.data(), y.data(), T); }));
+            ts = std::min(ts, bench::best_time(1, [&] {
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, int(T), int(s.rows), int(s.cols), 1.f, x.data(),
+                          int(s.cols), w.data(), int(s.cols), 0.f, y.data(), int(s.rows));
+            }));
+          }
+          tune.gemm_int8 = saved;
+          const double flop = 2.0 * double(s.rows) * double(s.cols) * double(T);
+          const bool has_int8 = ti < 1e29;
+          fmt::print("{:<11} {:<5} {:>5} {:>9.2f} {:>9} {:>9.2f} {:>9.1f} {:>9} {:>9.1f}\n", s.name, m.name, T, te * 1e3,
+                     has_int8 ? fmt::format("{:.2f}", ti * 1e3) : std::string("-"), ts * 1e3, flop / te / 1e9,
+                     has_int8 ? fmt::format("{:.1f}", flop / ti / 1e9) : std::string("-"), flop / ts / 1e9);
+          nlohmann::json row = {{"shape", s.name}, {"mix", m.name}, {"T", T}, {"packed_ms", te * 1e3}, {"sgemm_ms", ts * 1e3}};
+          if (has_int8) row["int8_ms"] = ti * 1e3;
+          js["gemm"].push_back(row);
+        }
       }
-    }
   }
   fmt::print("\nJSON {}\n", js.dump());
   return 0;

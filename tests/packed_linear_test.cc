@@ -14,6 +14,7 @@
 
 #include <hwy/targets.h>
 
+#include "pack/int8_gemm.h"
 #include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
 #include "pack/packed_linear.h"
@@ -493,6 +494,143 @@ TEST(PackedLinear, PrepareForDecodeBuildsTheKernelsTiles) {
       EXPECT_EQ(0, std::memcmp(fresh.data(), built, fresh.size()));
     }
   });
+}
+
+// The int8 prefill GEMM's pieces on every target equal the scalar
+// references byte for byte: the activations (mixed magnitudes, an all-zero
+// group, a NaN and an infinite group, partial and per-row groups) and the
+// code blocks with their coefficients (every width 1-4, a block past the
+// last row).
+TEST(PackedLinear, Int8GemmPiecesMatchReference) {
+  for_each_target([](const std::string& target) {
+    for (int64_t gs : {16, 40, 128, 0}) {
+      const int64_t rows = 21, cols = 300;
+      const int64_t G = n_groups(cols, int(gs));
+      std::vector<int> bits(static_cast<size_t>(G));
+      for (int64_t g = 0; g < G; ++g) bits[size_t(g)] = int(1 + (g + gs) % 4);
+      const PackedLinear L = encode(quantize(rows, cols, int(gs), bits, uint32_t(gs + 1)));
+      const auto gcol = L.group_columns();
+      const int64_t kp = L.padded_columns()[size_t(G)];
+      std::mt19937 rng{uint32_t(gs)};
+      std::normal_distribution<float> nd(0.f, 1.f);
+      for (int variant = 0; variant < 3; ++variant) {
+        std::vector<float> x(static_cast<size_t>(cols));
+        for (auto& v : x) v = nd(rng) * std::pow(10.f, float(int(rng() % 7)) - 3.f);
+        if (G > 2) std::fill(x.begin() + gcol[1], x.begin() + gcol[2], 0.f);  // group 1 all zero
+        if (variant == 1) x[size_t(gcol[size_t(G - 1)])] = std::numeric_limits<float>::quiet_NaN();
+        if (variant == 2) x[size_t(cols - 1)] = -std::numeric_limits<float>::infinity();
+        std::vector<int8_t> xq_ref(static_cast<size_t>(kp)), xq(static_cast<size_t>(kp), 99);
+        std::vector<float> sx_ref(static_cast<size_t>(G)), ssx_ref(sx_ref.size()), sx(sx_ref.size(), -1.f), ssx(sx_ref.size(), -1.f);
+        pack_detail::quantize_gemm_acts(L, x.data(), xq_ref.data(), sx_ref.data(), ssx_ref.data());
+        pack_detail::quantize_gemm_acts_dispatched(L, x.data(), xq.data(), sx.data(), ssx.data());
+        const std::string what = target + " g" + std::to_string(gs) + " variant " + std::to_string(variant);
+        for (int64_t i = 0; i < kp; ++i) ASSERT_EQ(int(xq_ref[size_t(i)]), int(xq[size_t(i)])) << what << " xq " << i;
+        for (int64_t g = 0; g < G; ++g) {
+          ASSERT_EQ(std::isnan(sx_ref[size_t(g)]), std::isnan(sx[size_t(g)])) << what << " group " << g;
+          if (!std::isnan(sx_ref[size_t(g)])) {
+            ASSERT_EQ(sx_ref[size_t(g)], sx[size_t(g)]) << what << " sx " << g;
+          }
+          if (!std::isnan(ssx_ref[size_t(g)])) {
+            ASSERT_EQ(ssx_ref[size_t(g)], ssx[size_t(g)]) << what << " ssx " << g;
+          }
+        }
+        if (G > 2) {
+          EXPECT_EQ(sx_ref[1], 0.f) << what << " the all-zero group";
+        }
+        if (variant > 0) {
+          EXPECT_FALSE(std::isfinite(sx_ref[size_t(G - 1)])) << what;
+        }
+      }
+      for (int64_t r0 : {int64_t(0), int64_t(16)}) {  // rows 16..23 of 21: three past the end
+        std::vector<uint8_t> ref(size_t(8 * kp), 0xa5), got(size_t(8 * kp), 0x5a);
+        std::vector<float> a_ref(size_t(8 * G)), b_ref(a_ref.size()), a(a_ref.size(), -1.f), b(a_ref.size(), -1.f);
+        pack_detail::build_gemm_block(L, r0, ref.data(), a_ref.data(), b_ref.data());
+        pack_detail::build_gemm_block_dispatched(L, r0, got.data(), a.data(), b.data());
+        for (size_t i = 0; i < ref.size(); ++i) ASSERT_EQ(int(ref[i]), int(got[i])) << target << " g" << gs << " byte " << i;
+        for (size_t i = 0; i < a.size(); ++i) ASSERT_EQ(a_ref[i], a[i]) << target << " g" << gs << " a " << i;
+        for (size_t i = 0; i < b.size(); ++i) ASSERT_EQ(b_ref[i], b[i]) << target << " g" << gs << " b " << i;
+      }
+    }
+  });
+}
+
+// The int8 GEMM (AVX2 and AVX3, tuning().gemm_int8) equals its scalar reference bit
+// for bit, with strided x and y; the reference is within the activations'
+// rounding bound of the exact product: Σ_k |W[r,k]| sx(t, g(k)) / 2, plus
+// fp32 rounding. Layers with a group over 4 bits stay exact.
+TEST(PackedLinear, Int8GemmMatchesReference) {
+  for_each_target([](const std::string& target) {
+    struct Case { int64_t rows, cols; int gs; int max_bits; int64_t T; };
+    const Case cases[] = {{21, 300, 16, 4, 13}, {40, 520, 128, 4, 12}, {9, 250, 40, 2, 5}, {33, 100, 0, 3, 7},
+                          {1030, 520, 128, 4, 9}, {64, 200, 64, 1, 4}, {17, 300, 128, 8, 6}};
+    uint32_t seed = 700;
+    for (const Case& c : cases) {
+      const int64_t G = n_groups(c.cols, c.gs);
+      std::vector<int> bits(static_cast<size_t>(G));
+      std::mt19937 brng(seed);
+      for (auto& b : bits) b = 1 + int(brng() % uint32_t(c.max_bits));
+      const Quantized q = quantize(c.rows, c.cols, c.gs, bits, seed++);
+      const PackedLinear L = encode(q);
+      const int64_t T = c.T, ldx = c.cols + 3, ldy = c.rows + 2;
+      std::mt19937 rng(seed);
+      std::normal_distribution<float> nd(0.f, 1.f);
+      std::vector<float> x(size_t(T * ldx)), xd(size_t(T * c.cols));
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t k = 0; k < c.cols; ++k) x[size_t(t * ldx + k)] = xd[size_t(t * c.cols + k)] = nd(rng);
+      std::vector<float> exact(size_t(T * c.rows)), ref(exact.size()), y(size_t(T * ldy), -5.f);
+      L.matmul_reference(xd.data(), exact.data(), T);
+      pack_detail::matmul_reference_gemm_int8(L, xd.data(), ref.data(), T);
+      const bool applies = (target == "AVX2" || target == "AVX3") && c.max_bits <= 4;
+      {
+        test::GemvKernelScope exact_gemv(false);
+        pack_detail::tuning().gemm_int8 = true;
+        EXPECT_EQ(pack_detail::gemm_int8_applies(L), applies) << target;
+        pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
+      }
+      const std::string what = target + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) + " gs" + std::to_string(c.gs);
+      const auto gcol = L.group_columns();
+      std::vector<int8_t> xq(static_cast<size_t>(L.padded_columns()[size_t(G)]));
+      std::vector<float> sx(static_cast<size_t>(G)), ssx(sx.size());
+      for (int64_t t = 0; t < T; ++t) {
+        pack_detail::quantize_gemm_acts(L, xd.data() + t * c.cols, xq.data(), sx.data(), ssx.data());
+        for (int64_t r = 0; r < ldy; ++r) {
+          const float got = y[size_t(t * ldy + r)];
+          if (r >= c.rows) {
+            ASSERT_EQ(got, -5.f) << what << ": wrote past the row stride";
+            continue;
+          }
+          double mag = 0, bound = 0;
+          for (int64_t g = 0; g < G; ++g)
+            for (int64_t k = gcol[size_t(g)]; k < gcol[size_t(g + 1)]; ++k) {
+              const double w = std::fabs(q.fake[size_t(r * c.cols + k)]);
+              mag += w * std::fabs(xd[size_t(t * c.cols + k)]);
+              bound += w * sx[size_t(g)] / 2;
+            }
+          const float e = exact[size_t(t * c.rows + r)], rf = ref[size_t(t * c.rows + r)];
+          if (applies)
+            ASSERT_EQ(std::memcmp(&got, &rf, 4), 0) << what << " kernel vs reference t=" << t << " r=" << r << ": " << got << " vs " << rf;
+          else
+            ASSERT_NEAR(got, e, 2e-6 * mag + 1e-6) << what << " exact path t=" << t << " r=" << r;
+          ASSERT_NEAR(rf, e, bound * 1.001 + 4e-6 * mag + 1e-5) << what << " reference vs exact t=" << t << " r=" << r;
+        }
+      }
+    }
+  });
+}
+
+TEST(PackedLinear, GemmKernelFromEnvironment) {
+  const char* old = std::getenv("SLIM_GEMM");
+  const std::string saved = old ? old : "";
+  setenv("SLIM_GEMM", "int8", 1);
+  EXPECT_EQ(pack_detail::gemm_int8_env(), 1);
+  setenv("SLIM_GEMM", "exact", 1);
+  EXPECT_EQ(pack_detail::gemm_int8_env(), 0);
+  unsetenv("SLIM_GEMM");
+  EXPECT_EQ(pack_detail::gemm_int8_env(), -1);
+  setenv("SLIM_GEMM", "fast", 1);
+  EXPECT_THROW(pack_detail::gemm_int8_env(), Error);
+  if (old) setenv("SLIM_GEMM", saved.c_str(), 1);
+  else unsetenv("SLIM_GEMM");
 }
 
 TEST(PackedLinear, GemvKernelFromEnvironment) {

@@ -64,6 +64,7 @@ void run(const GenerateArgs& a) {
   const auto tp = std::chrono::steady_clock::now();
   const int64_t tile_bytes = prepare_packed_decode(lm.model);
   const double tiles_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tp).count();
+  const int64_t int8_prefill = use_int8_prefill(lm.model);
 
   auto t0 = std::chrono::steady_clock::now();
   auto logits = s.step(ids);
@@ -113,12 +114,14 @@ void run(const GenerateArgs& a) {
   const double rss_mib = double(peak_rss_bytes()) / 1048576.0;
   fmt::print(stderr,
              "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s); "
-             "peak RSS {:.1f} MiB (anonymous now {:.1f} MiB; the rest is mapped model pages){}\n",
+             "peak RSS {:.1f} MiB (anonymous now {:.1f} MiB; the rest is mapped model pages){}{}\n",
              prompt_tokens, prefill_s, prompt_tokens / prefill_s, generated, decode_s,
              generated > 0 ? generated / decode_s : 0.0, rss_mib, double(anonymous_rss_bytes()) / 1048576.0,
              tile_bytes > 0 ? fmt::format("; decode tiles {:.1f} MiB built at load in {:.3f} s",
                                           double(tile_bytes) / 1048576.0, tiles_s)
-                            : std::string());
+                            : std::string(),
+             int8_prefill > 0 ? fmt::format("; int8 prefill on {} linears (SLIM_GEMM=exact: off)", int8_prefill)
+                              : std::string());
   write_json(a.json, {{"text", printed},
                       {"prompt_tokens", prompt_tokens},
                       {"generated_tokens", generated},
@@ -128,6 +131,7 @@ void run(const GenerateArgs& a) {
                       {"decode_tokens_per_second", generated > 0 ? generated / decode_s : 0.0},
                       {"decode_tiles_bytes", tile_bytes},
                       {"decode_tiles_seconds", tiles_s},
+                      {"prefill_kernel", int8_prefill > 0 ? "int8" : "exact"},
                       {"peak_rss_mib", rss_mib},
                       {"model_format", lm.model.format},
                       {"kernel_target", packed_kernel_target()},

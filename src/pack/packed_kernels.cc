@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "pack/int8_gemm.h"
 #include "pack/int8_gemv.h"
 #include "pack/packed_kernels.h"
 #include "util/arch.h"
@@ -67,6 +68,46 @@ inline float half(uint16_t h) { return arch::f16_to_f32(h); }
 #include "pack/packed_gemv_lut-inl.h"
 #include "pack/packed_gemv_lut_avx2-inl.h"
 #include "pack/packed_gemv_int8_avx2-inl.h"
+#include "pack/packed_gemm_int8_avx2-inl.h"
+
+bool GemmInt8Applies(const PackedLinear& L) {
+#if HWY_TARGET <= HWY_AVX2
+  return tuning().gemm_int8 && gemm_int8_bits_fit(L);
+#else
+  (void)L;
+  return false;
+#endif
+}
+
+// y = x Wᵀ by the int8 GEMM; only called where GemmInt8Applies(L).
+void GemmInt8(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+#if HWY_TARGET <= HWY_AVX2
+  gemm_int8_avx2(L, x, y, T, ldx, ldy);
+#else
+  (void)L, (void)x, (void)y, (void)T, (void)ldx, (void)ldy;
+  SLIM_CHECK(false, "the int8 GEMM runs on x86 (AVX2, AVX3) only");
+#endif
+}
+
+void GemmActs(const PackedLinear& L, const float* x, int8_t* xq, float* sx, float* ssx) {
+#if HWY_TARGET <= HWY_AVX2
+  gemm_acts_avx2(L, x, xq, sx, ssx);
+#else
+  quantize_gemm_acts(L, x, xq, sx, ssx);
+#endif
+}
+
+// build_gemm_block's output (out: padded_columns()[G] / 4 quads of 32 bytes).
+void GemmBlock(const PackedLinear& L, int64_t r0, uint8_t* out, float* a, float* b) {
+#if HWY_TARGET <= HWY_AVX2
+  const int64_t nq = gemm_block_quads(L), kp = L.padded_columns()[size_t(L.n_groups())];
+  std::vector<uint8_t> full(size_t(32 * nq)), rowbuf(size_t(kGemmRows * (4 * nq + 32)));
+  gemm_block_avx2(L, r0, full.data(), a, b, rowbuf.data());
+  std::memcpy(out, full.data(), size_t(8 * kp));
+#else
+  build_gemm_block(L, r0, out, a, b);
+#endif
+}
 
 // Whether GemvMatmul runs rows of L on the int8-table kernel.
 bool Int8Applies(const PackedLinear& L) {
@@ -289,6 +330,21 @@ HWY_EXPORT(BuildInt8Tables);
 HWY_EXPORT(BuildInt8Tiles);
 HWY_EXPORT(Int8Applies);
 HWY_EXPORT(GemmMinTokens);
+HWY_EXPORT(GemmInt8Applies);
+HWY_EXPORT(GemmInt8);
+HWY_EXPORT(GemmActs);
+HWY_EXPORT(GemmBlock);
+
+bool gemm_int8_applies(const PackedLinear& L) { return HWY_DYNAMIC_DISPATCH(GemmInt8Applies)(L); }
+void gemm_int8_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  HWY_DYNAMIC_DISPATCH(GemmInt8)(L, x, y, T, ldx, ldy);
+}
+void quantize_gemm_acts_dispatched(const PackedLinear& L, const float* x, int8_t* xq, float* sx, float* ssx) {
+  HWY_DYNAMIC_DISPATCH(GemmActs)(L, x, xq, sx, ssx);
+}
+void build_gemm_block_dispatched(const PackedLinear& L, int64_t r0, uint8_t* out, float* a, float* b) {
+  HWY_DYNAMIC_DISPATCH(GemmBlock)(L, r0, out, a, b);
+}
 
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
   HWY_DYNAMIC_DISPATCH(GemvMatmul)(L, x, y, T, ldx, ldy);

@@ -13,6 +13,9 @@ namespace slim::pack_detail {
 // an unknown value.
 bool int8_from_env();
 int64_t int8_min_work_from_env();
+// SLIM_GEMM: 1 = "int8", 0 = "exact", -1 = unset (throws slim::Error on
+// anything else). See Tuning::gemm_int8.
+int gemm_int8_env();
 
 // matmul()'s tuning knobs. The defaults are measured with bench_kernels
 // (which also changes them to measure); nothing else should.
@@ -41,6 +44,12 @@ struct Tuning {
   // 512x512 weights up (packed_matmul.cc says why).
   bool int8 = int8_from_env();
   int64_t int8_min_work = int8_min_work_from_env();
+  // x86 (AVX2, AVX3): prefill (the GEMM path) by the int8 GEMM (approximate:
+  // int8_gemm.h) for layers whose groups are all 1-4 bits, instead of fp32
+  // panels + sgemm. Off unless SLIM_GEMM=int8: perplexity and evaluation
+  // keep the exact product (packed = fake-quantized, bit for bit); slim
+  // generate turns it on (prefill speed) unless SLIM_GEMM=exact.
+  bool gemm_int8 = gemm_int8_env() == 1;
 };
 inline Tuning& tuning() {
   static Tuning t;
@@ -73,6 +82,17 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
 // (x prepared once, OpenMP over rows) is runtime-dispatched as a whole.
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+// gemm_matmul's int8 path (only where gemm_int8_applies(L)).
+void gemm_int8_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+
+// Whether gemm_matmul() on the dispatched target runs L by the int8 GEMM
+// (AVX2 or AVX3, tuning().gemm_int8, groups of 1-4 bits).
+bool gemm_int8_applies(const PackedLinear& L);
+// The int8 GEMM's pieces as the dispatched target runs them (AVX2, AVX3:
+// the kernel's; others: the scalar references), for the tests:
+// quantize_gemm_acts and build_gemm_block (int8_gemm.h), byte-identical to them.
+void quantize_gemm_acts_dispatched(const PackedLinear& L, const float* x, int8_t* xq, float* sx, float* ssx);
+void build_gemm_block_dispatched(const PackedLinear& L, int64_t r0, uint8_t* out, float* a, float* b);
 
 // Whether gemv_matmul() on the dispatched target runs (some of) L's rows on
 // the int8-table kernel, i.e. reads L.int8_tiles().

@@ -50,6 +50,14 @@ bool int8_from_env() {
 
 int64_t int8_min_work_from_env() { return gemv_env() == "int8" ? 0 : kInt8MinWork; }
 
+int gemm_int8_env() {
+  const char* v = std::getenv("SLIM_GEMM");
+  if (v == nullptr || *v == 0) return -1;
+  const std::string s(v);
+  SLIM_CHECK(s == "int8" || s == "exact", "environment variable SLIM_GEMM='{}': expected 'int8' or 'exact'", s);
+  return s == "int8" ? 1 : 0;
+}
+
 float* thread_scratch(int slot, int64_t n) {
   thread_local std::array<std::vector<float>, 4> buf;
   auto& v = buf[size_t(slot)];
@@ -58,6 +66,7 @@ float* thread_scratch(int slot, int64_t n) {
 }
 
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  if (gemm_int8_applies(L)) return gemm_int8_matmul(L, x, y, T, ldx, ldy);
   const int64_t R = L.rows(), C = L.cols();
   // At least T rows per panel: each sgemm call repacks all of x (T, cols), so
   // a panel must be large enough to amortise that (at T = 512, 64-row panels

@@ -432,6 +432,13 @@ int64_t prepare_packed_decode(const Model& m) {
   return bytes;
 }
 
+int64_t use_int8_prefill(const Model& m) {
+  pack_detail::tuning().gemm_int8 = pack_detail::gemm_int8_env() != 0;
+  int64_t n = 0;
+  for (const PackedLinear* p : decode_linears(m)) n += pack_detail::gemm_int8_applies(*p);
+  return n;
+}
+
 int64_t packed_decode_bytes(const Model& m) {
   int64_t bytes = 0;
   for (const PackedLinear* p : decode_linears(m))

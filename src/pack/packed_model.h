@@ -61,6 +61,10 @@ Model load_packed_model(const std::string& dir);
 int64_t prepare_packed_decode(const Model& m);
 // The bytes prepare_packed_decode(m) will take, without building anything.
 int64_t packed_decode_bytes(const Model& m);
+// For speed runs (slim generate): prompts through the int8 prefill GEMM
+// (x86: AVX2, AVX-512; int8_gemm.h) unless SLIM_GEMM=exact. Returns how many of m's packed
+// linears (blocks and head) it applies to; 0 where it runs nowhere.
+int64_t use_int8_prefill(const Model& m);
 
 // Summary of a packed file for `slim inspect`: bytes per part, bits/weight.
 struct PackedSummary {
