@@ -91,6 +91,19 @@ void for_each_target(F&& f) {
   hwy::SetSupportedTargetsForTest(0);
 }
 
+// Inputs of a product: T rows of cols normal values, strided (T, ldx) and dense (T, cols).
+struct Inputs {
+  std::vector<float> x, xd;
+};
+Inputs random_inputs(int64_t T, int64_t cols, int64_t ldx, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  Inputs in{std::vector<float>(size_t(T * ldx)), std::vector<float>(size_t(T * cols))};
+  for (int64_t t = 0; t < T; ++t)
+    for (int64_t c = 0; c < cols; ++c) in.x[size_t(t * ldx + c)] = in.xd[size_t(t * cols + c)] = nd(rng);
+  return in;
+}
+
 struct Shape {
   int64_t rows, cols;
   int group_size;
@@ -269,11 +282,7 @@ void check_matmul(const Quantized& q, int64_t T, const std::string& what) {
   test::GemvKernelScope exact(false);
   const PackedLinear L = encode(q);
   const int64_t ldx = q.cols + 3, ldy = q.rows + 2;
-  std::mt19937 rng(uint32_t(T * 31 + q.cols));
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));  // (T, ldx) strided, (T, cols) dense
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
+  const auto [x, xd] = random_inputs(T, q.cols, ldx, uint32_t(T * 31 + q.cols));
   std::vector<float> ref(size_t(T * q.rows));  // (T, rows)
   L.matmul_reference(xd.data(), ref.data(), T);
   // matmul() and both of its paths whatever T (the switch point is tuned).
@@ -342,11 +351,7 @@ void check_int8(const Quantized& q, int64_t T, const std::string& what) {
   const PackedLinear L = encode(q);
   const int64_t G = L.n_groups(), ldx = q.cols + 3, ldy = q.rows + 2;
   const auto pcol = L.padded_columns();
-  std::mt19937 rng(uint32_t(T * 17 + q.cols));
-  std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> x(size_t(T * ldx)), xd(size_t(T * q.cols));
-  for (int64_t t = 0; t < T; ++t)
-    for (int64_t c = 0; c < q.cols; ++c) x[size_t(t * ldx + c)] = xd[size_t(t * q.cols + c)] = nd(rng);
+  const auto [x, xd] = random_inputs(T, q.cols, ldx, uint32_t(T * 17 + q.cols));
   std::vector<float> exact(size_t(T * q.rows)), ref(exact.size()), y(size_t(T * ldy), -5.f);
   L.matmul_reference(xd.data(), exact.data(), T);
   pack_detail::matmul_reference_int8(L, xd.data(), ref.data(), T);
@@ -572,11 +577,7 @@ TEST(PackedLinear, Int8GemmMatchesReference) {
       const Quantized q = quantize(c.rows, c.cols, c.gs, bits, seed++);
       const PackedLinear L = encode(q);
       const int64_t T = c.T, ldx = c.cols + 3, ldy = c.rows + 2;
-      std::mt19937 rng(seed);
-      std::normal_distribution<float> nd(0.f, 1.f);
-      std::vector<float> x(size_t(T * ldx)), xd(size_t(T * c.cols));
-      for (int64_t t = 0; t < T; ++t)
-        for (int64_t k = 0; k < c.cols; ++k) x[size_t(t * ldx + k)] = xd[size_t(t * c.cols + k)] = nd(rng);
+      const auto [x, xd] = random_inputs(T, c.cols, ldx, seed);
       std::vector<float> exact(size_t(T * c.rows)), ref(exact.size()), y(size_t(T * ldy), -5.f);
       L.matmul_reference(xd.data(), exact.data(), T);
       pack_detail::matmul_reference_gemm_int8(L, xd.data(), ref.data(), T);
