@@ -22,6 +22,7 @@
 #include "util/files.h"
 #include "util/anon_buffer.h"
 #include "util/huge_pages.h"
+#include "util/startup_env.h"
 #include "util/memory.h"
 #include "util/progress.h"
 
@@ -253,6 +254,18 @@ TEST(HugePages, MallocTunablesDecision) {
   EXPECT_EQ(malloc_huge_pages_tunables("", nullptr, nullptr), "");  // no such file
   EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, "1"), "");
   EXPECT_EQ(malloc_huge_pages_tunables(madvise, nullptr, "0"), "glibc.malloc.hugetlb=1");
+}
+
+// libgomp's spin before sleeping: slim shortens it to 1000 unless the user
+// chose a wait policy or a spin count (then nothing changes, nor after the
+// exec, which sees its own GOMP_SPINCOUNT).
+TEST(StartupEnv, OmpSpinCountDecision) {
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr), "1000");
+  EXPECT_EQ(omp_spin_count("", ""), "1000");
+  EXPECT_EQ(omp_spin_count("passive", nullptr), "");
+  EXPECT_EQ(omp_spin_count("active", nullptr), "");
+  EXPECT_EQ(omp_spin_count(nullptr, "1000"), "");
+  EXPECT_EQ(omp_spin_count(nullptr, "300000"), "");
 }
 
 // Progress inside a unit (a block's forward windows): the line shows the

@@ -17,7 +17,7 @@
 #include "util/memory.h"
 #include "pack/cpu_target.h"
 #include "util/error.h"
-#include "util/huge_pages.h"
+#include "util/startup_env.h"
 
 namespace {
 
@@ -50,7 +50,7 @@ int report_error(const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  slim::reexec_with_malloc_huge_pages(argv);  // first: before MPI or any thread starts
+  slim::reexec_with_startup_env(argv);  // first: before MPI or any thread starts
   slim::dist::init(&argc, &argv);
   silence_other_ranks();
   slim::cli::set_command_line(argc, argv);

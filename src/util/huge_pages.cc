@@ -1,11 +1,9 @@
 #include "util/huge_pages.h"
 
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 namespace slim {
@@ -25,20 +23,6 @@ std::string malloc_huge_pages_tunables(const std::string& thp_mode, const char* 
   // Present already: the user's own setting, or ours after the exec.
   if (t.find("glibc.malloc.hugetlb") != std::string::npos) return "";
   return t.empty() ? "glibc.malloc.hugetlb=1" : t + ":glibc.malloc.hugetlb=1";
-}
-
-void reexec_with_malloc_huge_pages(char** argv) {
-  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
-  std::string mode;
-  std::getline(f, mode);
-  const char* old = std::getenv("GLIBC_TUNABLES");
-  const std::string next = malloc_huge_pages_tunables(mode, old, std::getenv("SLIM_NO_HUGE_PAGES"));
-  if (next.empty() || ::setenv("GLIBC_TUNABLES", next.c_str(), 1) != 0) return;
-  const std::string before = old ? old : "";
-  ::execv("/proc/self/exe", argv);
-  // The exec failed (no /proc): go on without, leaving the environment as it was.
-  if (old) ::setenv("GLIBC_TUNABLES", before.c_str(), 1);
-  else ::unsetenv("GLIBC_TUNABLES");
 }
 
 }  // namespace slim

@@ -14,16 +14,11 @@ namespace slim {
 // (advice only: nothing changes where the kernel says no).
 void advise_huge_pages(void* p, size_t bytes);
 
-// Called first in main: when the kernel gives huge pages only on request
-// ("madvise" mode) and GLIBC_TUNABLES does not already say, re-executes this
-// program (/proc/self/exe, same arguments and pid) with
-// glibc.malloc.hugetlb=1 added, so that glibc's malloc requests them for
-// every large allocation (the tunable is read only at process start). Set
-// SLIM_NO_HUGE_PAGES=1 to run as is. Returns when nothing is to be done or
-// the exec failed.
-void reexec_with_malloc_huge_pages(char** argv);
-
-// Its decision: the GLIBC_TUNABLES value to re-execute with, or "" to run as
+// What slim re-executes with at start (startup_env.h) so that glibc's malloc
+// asks for huge pages on every large allocation (the tunable is read only at
+// process start), when the kernel gives them only on request ("madvise"
+// mode) and GLIBC_TUNABLES does not already say; SLIM_NO_HUGE_PAGES=1 runs
+// as is. Returns the GLIBC_TUNABLES value to re-execute with, or "" to run as
 // is, from the first line of /sys/kernel/mm/transparent_hugepage/enabled
 // (e.g. "always [madvise] never"), the current GLIBC_TUNABLES and
 // SLIM_NO_HUGE_PAGES (nullptr: unset).

@@ -1,0 +1,27 @@
+// Settings that libraries read only when the process starts, applied by
+// re-executing slim once at the top of main: glibc's malloc huge pages
+// (huge_pages.h) and libgomp's spin before a waiting thread sleeps.
+#pragma once
+#include <string>
+
+namespace slim {
+
+// libgomp spins GOMP_SPINCOUNT iterations (default 300000) at every barrier
+// and fork before it sleeps. On a machine where another process wants a
+// core, the spinning thread takes the time slice the working thread needs:
+// measured, TinyLlama RTN 4-bit decode on 2 threads with one busy loop
+// beside it, 10.7-16.1 tok/s by default, 23.5-24.0 with 1000, 29.3 with
+// OMP_WAIT_POLICY=passive; on a free machine 47-53 by default, 47-50 with
+// 1000, 44-45 passive (docs/RESULTS.md, "OpenMP waiting"). So 1000, unless
+// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (nullptr: unset): returns
+// the value to set, or "" to leave the environment alone.
+std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount);
+
+// Called first in main: sets what malloc_huge_pages_tunables (huge_pages.h)
+// and omp_spin_count decide, and when anything changed re-executes this
+// program (/proc/self/exe, same arguments and pid) so that glibc and
+// libgomp read it. Returns when nothing is to be done or the exec failed
+// (the environment then as it was).
+void reexec_with_startup_env(char** argv);
+
+}  // namespace slim
