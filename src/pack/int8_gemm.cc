@@ -77,10 +77,8 @@ void build_gemm_block(const PackedLinear& L, int64_t r0, uint8_t* out, float* a,
       const int64_t width = gcol[size_t(g + 1)] - gcol[size_t(g)], pb = plane_bytes(width);
       const uint8_t* planes = L.parts().codes.data() + r * L.row_bytes() + goff[size_t(g)];  // (bits, pb)
       for (int64_t c = 0; c < width; ++c) {
-        int q = 0;
-        for (int j = 0; j < bits; ++j) q |= ((planes[j * pb + c / 8] >> (c % 8)) & 1) << j;
         const int64_t pc = pcol[size_t(g)] + c;  // padded column
-        out[32 * (pc / 4) + 4 * i + pc % 4] = uint8_t(q);
+        out[32 * (pc / 4) + 4 * i + pc % 4] = uint8_t(plane_code(planes, pb, bits, c));
       }
     }
   }

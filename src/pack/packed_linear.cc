@@ -218,8 +218,7 @@ void PackedLinear::dequantize_rows_reference(int64_t r0, int64_t r1, float* out,
       const uint8_t* planes = parts_.codes.data() + r * row_bytes_ + group_offset_[size_t(g)];  // (b, pb)
       const float scale = f16_to_f32(parts_.scales[size_t(r * G + g)]);
       for (int64_t i = 0; i < width; ++i) {
-        int q = 0;
-        for (int j = 0; j < b; ++j) q |= ((planes[j * pb + i / 8] >> (i % 8)) & 1) << j;
+        const int q = plane_code(planes, pb, b, i);
         if (b == 1) {
           const float mean = f16_to_f32(parts_.offsets[size_t(r * n_onebit_ + onebit_col_[size_t(g)])]);
           o[c0 + i] = float(2 * q - 1) * scale + mean;

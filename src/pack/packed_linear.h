@@ -41,6 +41,14 @@ namespace slim {
 
 inline int64_t plane_bytes(int64_t width) { return 2 * ((width + 15) / 16); }
 
+// The code of column i of a group stored as b planes of pb bytes each, read
+// bit by bit (the scalar references' way).
+inline int plane_code(const uint8_t* planes, int64_t pb, int b, int64_t i) {
+  int q = 0;
+  for (int j = 0; j < b; ++j) q |= ((planes[j * pb + i / 8] >> (i % 8)) & 1) << j;
+  return q;
+}
+
 // The serialised parts of a packed linear (what the file stores), as spans
 // into memory owned elsewhere (a mapped file, or PackedLinear's own vectors).
 struct PackedParts {
