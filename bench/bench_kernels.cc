@@ -261,7 +261,7 @@ int main(int argc, char** argv) {
   if (!gemv_only && !gemm_only) {
     const PackedLinear L = make_layer(4096, 4096, mix_bits(32, kMixes[1], rng), gs, 12);
     fmt::print("\nGEMV vs dequantize+sgemm paths, 4096x4096 avg3 (microseconds; matmul switches at T >= {})\n",
-               pack_detail::gemm_min_tokens());
+               pack_detail::gemm_min_tokens(L));
     fmt::print("{:>4} {:>10} {:>10}\n", "T", "gemv_us", "gemm_us");
     for (int64_t T : {1, 2, 4, 8, 12, 16, 24, 32, 48, 64}) {
       const std::vector<float> x = random_x(T * 4096, 3);

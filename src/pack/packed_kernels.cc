@@ -315,7 +315,18 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 // moves the AVX-512 crossover down, hence 48 rather than 64.
 // Other targets (NEON, SVE) take the AVX2 value: not measured, there is no ARM
 // hardware here (qemu-user runs say nothing about speed).
-int64_t GemmMinTokens() { return HWY_TARGET <= HWY_AVX3 ? 48 : 10; }
+//
+// With the int8 GEMM (gemm_int8 on, slim generate's default; 7 Dec 2026, after
+// its int16 sums were pinned in order; bench_kernels --quick, SLIM_GEMM=int8,
+// 2 threads, 4096x4096 avg3, two runs each): AVX2 (int8-table GEMV) 1186-1334
+// vs 1281-1610 us at T = 8, 1505-2010 vs 1527-1935 at T = 12, 1863-2647 vs
+// 1838-2308 at T = 16; AVX3 (exact LUT GEMV) 727-761 vs 1054-1254 us at T = 4,
+// 1732-1804 vs 1340-1678 at T = 8. The int8 GEMM's ~1.1 ms floor is the
+// expansion of the codes to bytes (T = 1..4 alike).
+int64_t GemmMinTokens(bool int8_gemm) {
+  if (HWY_TARGET <= HWY_AVX3) return int8_gemm ? 8 : 48;
+  return int8_gemm ? 12 : 10;
+}
 
 }  // namespace HWY_NAMESPACE
 }  // namespace slim::pack_detail
@@ -358,7 +369,7 @@ void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t
   HWY_DYNAMIC_DISPATCH(BuildInt8Tables)(L, xp, tq, st);
 }
 void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out) { HWY_DYNAMIC_DISPATCH(BuildInt8Tiles)(L, out); }
-int64_t gemm_min_tokens_for_target() { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(); }
+int64_t gemm_min_tokens_for_target(bool int8_gemm) { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(int8_gemm); }
 std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTargets(); }
 }  // namespace slim::pack_detail
 

@@ -22,7 +22,7 @@ int gemm_int8_env();
 struct Tuning {
   // T from which matmul() dequantizes panels and calls sgemm instead of the
   // GEMV (whose cost grows ~linearly with T); <= 0: the dispatched target's
-  // measured crossover (gemm_min_tokens_for_target()).
+  // measured crossover (gemm_min_tokens(L)).
   int64_t gemm_min_tokens = 0;
   // rows x cols x T below which the GEMV stays on the calling thread: the
   // 64x64 layers of a tiny model must not pay a fork/join. bench_kernels, 2
@@ -105,11 +105,13 @@ void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t
 void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out);
 
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
-// target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead longer).
-int64_t gemm_min_tokens_for_target();
-// matmul()'s choice: tuning().gemm_min_tokens if set, else the target's.
-inline int64_t gemm_min_tokens() {
-  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens : gemm_min_tokens_for_target();
+// target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead
+// longer), against the exact GEMM path or (int8_gemm) the int8 GEMM.
+int64_t gemm_min_tokens_for_target(bool int8_gemm);
+// matmul()'s choice for L: tuning().gemm_min_tokens if set, else the
+// target's for the GEMM path L would take.
+inline int64_t gemm_min_tokens(const PackedLinear& L) {
+  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens : gemm_min_tokens_for_target(gemm_int8_applies(L));
 }
 
 // hwy::TargetName of the target the two functions above dispatch to.

@@ -98,7 +98,7 @@ void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int6
   SLIM_CHECK(T >= 0 && ldx >= cols() && ldy >= rows(), "matmul: T {} ldx {} ldy {} for a {}x{} linear", T, ldx, ldy,
              rows(), cols());
   if (T == 0) return;
-  if (T >= pack_detail::gemm_min_tokens())
+  if (T >= pack_detail::gemm_min_tokens(*this))
     pack_detail::gemm_matmul(*this, x, y, T, ldx, ldy);
   else
     pack_detail::gemv_matmul(*this, x, y, T, ldx, ldy);
