@@ -5,7 +5,7 @@
 // purpose); compiled for the x86 targets, AVX2 and AVX3 (the same AVX2
 // intrinsics; not yet an AVX-512 VNNI kernel of its own). bench_kernels
 // --gemm-only --target avx2, 2 threads, T = 512, 4096- and 11008-row layers:
-// 455-490 GFLOP/s, 180-185 for the exact path; one thread 253, where a loop
+// 456-495 GFLOP/s, 174-185 for the exact path; one thread 230-253, where a loop
 // of nothing but vpmaddubsw + vpaddw on 4 tokens runs at ~287 on this Zen 5.
 //
 // Shape of the work: per thread a panel of 8-row code blocks (about

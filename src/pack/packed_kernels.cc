@@ -320,7 +320,7 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 // its int16 sums were pinned in order; bench_kernels --quick, SLIM_GEMM=int8,
 // 2 threads, 4096x4096 avg3, two runs each): AVX2 (int8-table GEMV) 1186-1334
 // vs 1281-1610 us at T = 8, 1505-2010 vs 1527-1935 at T = 12, 1863-2647 vs
-// 1838-2308 at T = 16; AVX3 (exact LUT GEMV) 727-761 vs 1054-1254 us at T = 4,
+// 1838-2308 at T = 16; AVX3 (exact LUT GEMV) 727-761 vs 1059-1254 us at T = 4,
 // 1732-1804 vs 1340-1678 at T = 8. The int8 GEMM's ~1.1 ms floor is the
 // expansion of the codes to bytes (T = 1..4 alike).
 int64_t GemmMinTokens(bool int8_gemm) {
