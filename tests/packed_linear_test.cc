@@ -587,8 +587,9 @@ TEST(PackedLinear, Int8GemmMatchesReference) {
         pack_detail::tuning().gemm_int8 = true;
         EXPECT_EQ(pack_detail::gemm_int8_applies(L), applies) << target;
         // The GEMV/GEMM crossover is the one measured for the GEMM that runs.
-        if (pack_detail::tuning().gemm_min_tokens <= 0)
+        if (pack_detail::tuning().gemm_min_tokens <= 0) {
           EXPECT_EQ(pack_detail::gemm_min_tokens(L), pack_detail::gemm_min_tokens_for_target(applies)) << target;
+        }
         pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
       }
       const std::string what = target + " " + std::to_string(c.rows) + "x" + std::to_string(c.cols) + " gs" + std::to_string(c.gs);

@@ -10,11 +10,7 @@
 
 namespace slim::pack_detail {
 
-bool gemm_int8_bits_fit(const PackedLinear& L) {
-  for (int64_t g = 0; g < L.n_groups(); ++g)
-    if (L.bits(g) > 4) return false;
-  return true;
-}
+bool gemm_int8_bits_fit(const PackedLinear& L) { return L.max_bits() <= 4; }
 
 void quantize_gemm_acts(const PackedLinear& L, const float* x, int8_t* xq, float* sx, float* ssx) {
   const int64_t G = L.n_groups();

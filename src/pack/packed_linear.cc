@@ -46,10 +46,12 @@ void PackedLinear::derive_layout() {
   onebit_col_.assign(size_t(G), -1);
   row_bytes_ = 0;
   n_onebit_ = 0;
+  max_bits_ = 0;
   int64_t zero_bits = 0;
   for (int64_t g = 0; g < G; ++g) {
     const int b = p.group_bits[size_t(g)];
     SLIM_CHECK(b >= 1 && b <= 8, "packed linear: group_bits[{}] = {}, expected 1..8", g, b);
+    max_bits_ = std::max(max_bits_, b);
     group_col_[size_t(g)] = g * gw;
     group_offset_[size_t(g)] = row_bytes_;
     const int64_t width = std::min(gw, p.cols - g * gw);

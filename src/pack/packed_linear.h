@@ -92,6 +92,8 @@ class PackedLinear {
   int64_t row_bytes() const { return row_bytes_; }
   int64_t zero_row_bytes() const { return zero_row_bytes_; }
   int bits(int64_t g) const { return parts_.group_bits[size_t(g)]; }
+  // The widest group's bits (1..8).
+  int max_bits() const { return max_bits_; }
   // Bytes a product reads: codes + scales + zeros + offsets.
   int64_t packed_bytes() const;
 
@@ -144,6 +146,7 @@ class PackedLinear {
 
   PackedParts parts_;
   int64_t row_bytes_ = 0, zero_row_bytes_ = 0, n_onebit_ = 0;
+  int max_bits_ = 0;
   std::vector<int64_t> group_offset_, group_col_, padded_col_;
   std::vector<uint8_t> zero_;
   std::vector<int32_t> onebit_col_;
