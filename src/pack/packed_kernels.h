@@ -20,9 +20,9 @@ int gemm_int8_env();
 // matmul()'s tuning knobs. The defaults are measured with bench_kernels
 // (which also changes them to measure); nothing else should.
 struct Tuning {
-  // T from which matmul() dequantizes panels and calls sgemm instead of the
-  // GEMV (whose cost grows ~linearly with T); <= 0: the dispatched target's
-  // measured crossover (gemm_min_tokens(L)).
+  // T from which matmul() takes the GEMM path (the int8 GEMM, or dequantized
+  // panels + sgemm) instead of the GEMV (whose cost grows ~linearly with T);
+  // <= 0: the crossover measured for the target and that path (gemm_min_tokens(L)).
   int64_t gemm_min_tokens = 0;
   // rows x cols x T below which the GEMV stays on the calling thread: the
   // 64x64 layers of a tiny model must not pay a fork/join. bench_kernels, 2
