@@ -31,8 +31,12 @@ constexpr int64_t kInt8Rows = 16;
 // slow-memory state (22-36 GB/s) 1024 B beat 0 and 2048 B; on a fast one
 // (61-83 GB/s) 4096 B beat 1024 B: TinyLlama RTN 4-bit decode 38-42 vs
 // 31-32 tok/s (2 threads), 29-33 vs 22-23 (1 thread); 8192 and 16384 B no
-// better than 4096. Prefetching past the end of the buffer is harmless.
-constexpr int64_t kInt8Prefetch = 4096;
+// better than 4096. 7 Dec 2026 (slow-memory state, 30-40 GB/s), TinyLlama
+// RTN 4-bit decode, 7 alternated rounds: 8192 B ahead of 4096 in 6 of 7 on
+// one thread (26.5-30.2 vs 22.8-29.3 tok/s), even on two (38.8-50.7 vs
+// 38.6-51.1) and for SliM 2-bit; 16384 B no better than 8192. Prefetching
+// past the end of the buffer is harmless.
+constexpr int64_t kInt8Prefetch = 8192;
 
 // One lookup step: sum (int16 lanes: rows 0..7 low lane, 8..15 high lane)
 // += ta[low nibble of v] + tb[high nibble], each byte pair combined by
