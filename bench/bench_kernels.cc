@@ -6,7 +6,8 @@
 //                             [--group-size N] [--gemm-only]
 //
 // --gemm-only: the prefill table only: the exact path (fp32 panels + sgemm),
-// the int8 GEMM (AVX2; int8_gemm.h) and sgemm on the fp32 weights, per mix.
+// the int8 GEMM (AVX2; int8_gemm.h) and sgemm on the fp32 weights, per mix,
+// under the int8 GEMM's instruction-mix ceiling measured in the same run.
 //
 // --group-size (default 128) sets the GEMV table's group width (e.g. 64 or 16:
 // the narrow groups of small models and SliM's g16); the other sections keep 128.
@@ -127,6 +128,53 @@ double read_bandwidth(int reps) {
   });
   if (sink == 42) fmt::print(" ");
   return double(n * 32) / t / 1e9;
+}
+
+// The int8 GEMM's instruction-mix ceiling (GFLOP/s, all threads): per
+// 32-byte code vector (L1-resident), 4 broadcast token words, 4 vpmaddubsw
+// and 4 vpaddw into 8 independent int16 sums (two code vectors in flight),
+// nothing else; 64 flops per vpmaddubsw (32 products + 32 additions). The
+// kernel's GFLOP/s against this is its efficiency on this CPU.
+double maddubs_ceiling(int reps) {
+  alignas(32) static uint8_t w[32 * 64];
+  alignas(32) static int8_t xs[4 * 256];
+  for (int i = 0; i < 32 * 64; ++i) w[i] = uint8_t(i & 15);
+  for (int i = 0; i < 4 * 256; ++i) xs[i] = int8_t(i % 7 - 3);
+  constexpr int64_t kSteps = 1 << 22;  // 2 code vectors x 4 tokens each
+  int64_t sink = 0;
+  const double t = bench::best_time(reps, [&] {
+    int64_t total = 0;
+#pragma omp parallel reduction(+ : total)
+    {
+      // Named sums (an array of 8 stayed on the stack, every step a load and a store).
+      __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+      for (int64_t i = 0; i < kSteps; ++i) {
+        const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * (2 * i & 63)));
+        const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(w + 32 * ((2 * i + 1) & 63)));
+        auto bcast = [&](int t) {
+          int32_t x4;
+          std::memcpy(&x4, xs + 256 * t + 4 * (i & 63), 4);
+          return _mm256_set1_epi32(x4);
+        };
+        const __m256i b0 = bcast(0), b1 = bcast(1), b2 = bcast(2), b3 = bcast(3);
+        a0 = _mm256_add_epi16(a0, _mm256_maddubs_epi16(w0, b0));
+        a1 = _mm256_add_epi16(a1, _mm256_maddubs_epi16(w0, b1));
+        a2 = _mm256_add_epi16(a2, _mm256_maddubs_epi16(w0, b2));
+        a3 = _mm256_add_epi16(a3, _mm256_maddubs_epi16(w0, b3));
+        a4 = _mm256_add_epi16(a4, _mm256_maddubs_epi16(w1, b0));
+        a5 = _mm256_add_epi16(a5, _mm256_maddubs_epi16(w1, b1));
+        a6 = _mm256_add_epi16(a6, _mm256_maddubs_epi16(w1, b2));
+        a7 = _mm256_add_epi16(a7, _mm256_maddubs_epi16(w1, b3));
+        asm("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7));  // no re-association
+      }
+      const __m256i s = _mm256_add_epi16(_mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(a2, a3)),
+                                         _mm256_add_epi16(_mm256_add_epi16(a4, a5), _mm256_add_epi16(a6, a7)));
+      total += _mm256_extract_epi16(s, 0);
+    }
+    sink += total;
+  });
+  if (sink == 42) fmt::print(" ");
+  return double(omp_get_max_threads()) * double(kSteps) * 8 * 64 / t / 1e9;
 }
 
 std::vector<float> random_x(int64_t n, uint32_t seed) {
@@ -297,7 +345,10 @@ int main(int argc, char** argv) {
 
   // ---- GEMM (prefill): the exact path, the int8 GEMM and sgemm on fp32 weights, alternated per repeat
   if (!quick || gemm_only) {
+    const double ceiling = maddubs_ceiling(5);
+    js["maddubs_ceiling_gflops"] = ceiling;
     fmt::print("\nmatmul T>1: exact path, int8 GEMM, cblas_sgemm on fp32 weights (milliseconds, best of 3; GFLOP/s = 2 rows cols T)\n");
+    fmt::print("int8 GEMM's instruction-mix ceiling (vpmaddubsw + vpaddw only, {} threads): {:.1f} GFLOP/s\n", threads, ceiling);
     fmt::print("{:<11} {:<5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}\n", "shape", "mix", "T", "exact_ms", "int8_ms",
                "sgemm_ms", "exact_gf", "int8_gf", "sgemm_gf");
     auto& tune = pack_detail::tuning();
