@@ -60,13 +60,13 @@ echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); $THREADS thread
 PROMPT="--prompt-file $S/data/text/wikitext2_test.txt --prompt-tokens 512"
 llama() {  # gguf tag: one llama-bench line per test, into $O/$tag.jsonl
   local m=$1 tag=$2
-  { "$LB/llama-bench" -m "$m" -p 512 -n 128 -t $THREADS -r 1 --no-warmup -o jsonl
-    "$LB/llama-bench" -m "$m" -p 0 -n 128 -d 512 -t $THREADS -r 1 --no-warmup -o jsonl
-    [[ $T1 == 0 ]] || "$LB/llama-bench" -m "$m" -p 0 -n 128 -t 1 -r 1 --no-warmup -o jsonl; } > "$O/$tag.jsonl" 2>"$O/$tag.log"
+  { env -u OMP_WAIT_POLICY "$LB/llama-bench" -m "$m" -p 512 -n 128 -t $THREADS -r 1 --no-warmup -o jsonl
+    env -u OMP_WAIT_POLICY "$LB/llama-bench" -m "$m" -p 0 -n 128 -d 512 -t $THREADS -r 1 --no-warmup -o jsonl
+    [[ $T1 == 0 ]] || env -u OMP_WAIT_POLICY "$LB/llama-bench" -m "$m" -p 0 -n 128 -t 1 -r 1 --no-warmup -o jsonl; } > "$O/$tag.jsonl" 2>"$O/$tag.log"
 }
-# slim runs with its own defaults, as llama-bench does (its thread pool polls by default): no
-# OMP_WAIT_POLICY, so slim's start-up sets GOMP_SPINCOUNT=1000 (README: "GOMP_SPINCOUNT"). The passive policy
-# exported above (for the quantize setup) cost slim's decode 8-23% here (RESULTS, 7 Dec 2026).
+# Both programs run with their own defaults, without the passive policy exported above for the quantize
+# setup: slim's start-up then sets GOMP_SPINCOUNT=1000 (README: "GOMP_SPINCOUNT"); llama.cpp (built with
+# GGML_OPENMP by scripts/llama_cpp.sh) keeps libgomp's. Passive cost slim's decode 8-23% here (RESULTS, 7 Dec 2026).
 slim_run() {  # model-dir tag
   local m=$1 tag=$2
   local g=(env -u OMP_WAIT_POLICY build/slim generate --model "$m" --temperature 0 --ignore-eos -n 128)
