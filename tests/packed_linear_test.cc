@@ -421,6 +421,47 @@ TEST(PackedLinear, Int8GemvMatchesInt8Reference) {
   });
 }
 
+// Linears reading the same x (q/k/v; gate/up) in one shared product give
+// what each gives on its own, bit for bit, on every target and decode kernel:
+// rows that are and are not multiples of the kernels' blocks (so one product
+// mixes int8 or LUT blocks with masked rows, and on AVX2 one layer of int8
+// blocks sits beside one of exact LUT blocks: both kinds of tables at once),
+// strided x, T on the GEMV and (T = 64) the GEMM path, a layer big enough to
+// be split between threads, and layers whose groups differ (no sharing).
+TEST(PackedLinear, SharedInputEqualsSeparateProducts) {
+  const int64_t C = 300, ldx = 310;
+  const Quantized qa = quantize(48, C, 128, random_bits(C, 128, 61), 61);
+  const Quantized qb = quantize(12, C, 128, uniform_bits(C, 128, 2), 62);  // < 16 rows: never int8 blocks
+  const Quantized qc = quantize(33, C, 128, uniform_bits(C, 128, 4), 63);
+  const Quantized qd = quantize(1030, C, 128, random_bits(C, 128, 64), 64);
+  const Quantized qe = quantize(20, C, 64, uniform_bits(C, 64, 3), 65);  // other groups
+  const PackedLinear A = encode(qa), B = encode(qb), Cc = encode(qc), D = encode(qd), E = encode(qe);
+  const std::vector<std::vector<const PackedLinear*>> sets = {{&A, &B, &Cc}, {&D, &A}, {&A}, {&A, &E, &B}};
+  for_each_target([&](const std::string& target) {
+    for (bool int8 : {false, true}) {
+      const test::GemvKernelScope scope(int8);
+      for (int64_t T : {1, 3, 9, 64}) {
+        const Inputs in = random_inputs(T, C, ldx, uint32_t(70 + T));
+        for (const auto& set : sets) {
+          std::vector<std::vector<float>> want(set.size()), got(set.size());
+          std::vector<float*> ys;
+          for (size_t i = 0; i < set.size(); ++i) {
+            want[i].resize(size_t(T * set[i]->rows()));
+            got[i].assign(want[i].size(), -1.f);
+            set[i]->matmul(in.x.data(), want[i].data(), T, ldx);
+            ys.push_back(got[i].data());
+          }
+          PackedLinear::matmul_shared_input(set, in.x.data(), ys, T, ldx);
+          for (size_t i = 0; i < set.size(); ++i)
+            expect_bit_identical(want[i], got[i], target + (int8 ? " int8" : " exact") + " T " + std::to_string(T) +
+                                                      " set of " + std::to_string(set.size()) + " product " +
+                                                      std::to_string(i));
+        }
+      }
+    }
+  });
+}
+
 // The per-token int8 tables of every target's GEMV equal the scalar
 // reference byte for byte (a one-unit difference would pass the GEMV tests'
 // tolerances): groups of several widths, inputs of mixed magnitudes, an

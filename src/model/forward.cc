@@ -69,9 +69,11 @@ void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const
   // --- attention: x += Wo · Attention(RoPE(Wq·n), RoPE(Wk·n), Wv·n),  n = norm(x)
   sub_block_input(b.attn_norm, b.attn_norm_bias);
   call_hook(InputSite::AttnIn, s.xn.data(), c.dim);
-  linear(s.xn.data(), b.wq, s.q.data(), T);
-  linear(s.xn.data(), b.wk, k_new, T);
-  linear(s.xn.data(), b.wv, v_new, T);
+  {
+    const Linear* qkv[] = {&b.wq, &b.wk, &b.wv};
+    float* out[] = {s.q.data(), k_new, v_new};
+    linear_shared_input(s.xn.data(), qkv, out, T);
+  }
   lap(&ForwardProfile::qkv);
   if (c.qk_norm) {  // every head's row of head_dim values normalised on its own (the model's RMSNorm kind)
     norm_rows(c, s.q.data(), b.q_norm, {}, s.q.data(), T * c.n_heads, c.head_dim);
@@ -97,8 +99,9 @@ void block_forward(const ModelConfig& c, int layer, const BlockWeights& b, const
   sub_block_input(b.ffn_norm, b.ffn_norm_bias);
   call_hook(InputSite::MlpIn, s.xn.data(), c.dim);
   if (c.mlp != MlpKind::ReLU) {
-    linear(s.xn.data(), b.w_up, s.up.data(), T);
-    linear(s.xn.data(), b.w_gate, s.gate.data(), T);
+    const Linear* up_gate[] = {&b.w_up, &b.w_gate};
+    float* out[] = {s.up.data(), s.gate.data()};
+    linear_shared_input(s.xn.data(), up_gate, out, T);
     lap(&ForwardProfile::gate_up);
     if (c.mlp == MlpKind::GeGLU)
       geglu(s.gate.data(), s.up.data(), int64_t(T) * c.hidden_dim);

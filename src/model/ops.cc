@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <array>
 #include <cmath>
 
 #include "model/dense16.h"
@@ -51,6 +52,15 @@ void relu(float* x, int64_t n) {
 
 namespace {
 constexpr int64_t kSmallGemv = 1 << 17;  // weights
+
+// y (T, out, row stride ldy) += L's bias, if it has one.
+void add_bias(const Linear& L, float* y, int T, int ldy) {
+  if (L.bias.empty()) return;
+  const float* b = L.bias.data();
+  const int64_t out = L.out();
+  for (int t = 0; t < T; ++t)
+    for (int64_t o = 0; o < out; ++o) y[int64_t(t) * ldy + o] += b[o];
+}
 }  // namespace
 
 void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
@@ -75,11 +85,21 @@ void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
   } else {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, out, in, 1.f, x, in, L.w.data(), in, 0.f, y, ldy);
   }
-  if (!L.bias.empty()) {
-    const float* b = L.bias.data();
-    for (int t = 0; t < T; ++t)
-      for (int o = 0; o < out; ++o) y[int64_t(t) * ldy + o] += b[o];
+  add_bias(L, y, T, ldy);
+}
+
+void linear_shared_input(const float* x, std::span<const Linear* const> Ls, std::span<float* const> ys, int T) {
+  constexpr size_t kMax = 8;
+  bool packed = Ls.size() <= kMax && Ls.size() == ys.size();
+  for (const Linear* L : Ls) packed = packed && L->packed != nullptr;
+  if (!packed) {
+    for (size_t i = 0; i < Ls.size(); ++i) linear(x, *Ls[i], ys[i], T);
+    return;
   }
+  std::array<const PackedLinear*, kMax> P{};
+  for (size_t i = 0; i < Ls.size(); ++i) P[i] = Ls[i]->packed.get();
+  PackedLinear::matmul_shared_input(std::span(P.data(), Ls.size()), x, ys, T, Ls[0]->in());
+  for (size_t i = 0; i < Ls.size(); ++i) add_bias(*Ls[i], ys[i], T, int(Ls[i]->out()));
 }
 
 void swiglu(float* gate, const float* up, int64_t n) {

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "model/config.h"
@@ -30,6 +31,12 @@ void norm_rows(const ModelConfig& c, const float* x, const Tensor& w, const Tens
 // sgemm otherwise. Packed: the packed kernels (pack/packed_linear.h).
 // ldy: row stride of y (>= out), so results can land inside a larger buffer (the KV cache).
 void linear(const float* x, const Linear& L, float* y, int T, int ldy = -1);
+
+// ys[i] (T, Ls[i]->out(), dense) = x (T, in) · W_iᵀ (+ bias) for linears reading
+// the same x (q/k/v; gate/up): when all are packed, one
+// PackedLinear::matmul_shared_input (decode: one parallel region, x prepared
+// once); otherwise linear() each. The results equal linear() each's bit for bit.
+void linear_shared_input(const float* x, std::span<const Linear* const> Ls, std::span<float* const> ys, int T);
 
 // gate = silu(gate) * up, elementwise. (T*n values.)
 void swiglu(float* gate, const float* up, int64_t n);

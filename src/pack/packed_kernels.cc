@@ -121,20 +121,54 @@ bool Int8Applies(const PackedLinear& L) {
 
 // Tokens per pass over the rows in the GEMV (see GemvMatmul).
 constexpr int64_t kTokenChunk = 8;
+#if HWY_TARGET == HWY_AVX2
+constexpr int64_t kInt8RowsOr1 = kInt8Rows;
+#else
+constexpr int64_t kInt8RowsOr1 = 1;
+#endif
 
 #if HWY_TARGET <= HWY_AVX2
 constexpr int64_t kLutRowsOr1 = kLutRows;
 #else
 constexpr int64_t kLutRowsOr1 = 1;
 #endif
-// y (T, rows) = x (T, cols) Wᵀ by the GEMV kernels: x zero-padded per group,
-// the group sums of x and (AVX-512) the subset-sum tables are prepared once
-// per call, then rows are split between OpenMP threads when the layer is big
-// enough to pay for the fork/join.
-void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
-  const int64_t R = L.rows(), C = L.cols(), G = L.n_groups();
-  const auto gcol = L.group_columns();
-  const auto pcol = L.padded_columns();
+
+// How one product's rows are split between the kernels: AVX2 with
+// tuning().int8, rows [0, i8_rows) by the int8-table kernel (16-row blocks);
+// then rows [i8_rows, lut_end) in exact LUT blocks (16 rows on AVX-512, whose
+// gathers need one more row after a block; 8 on AVX2); the rest, by the
+// masked kernel.
+struct GemvSplit {
+  int64_t i8_rows = 0, lut_rows = 0;
+  GemvSplit() = default;
+  explicit GemvSplit(const PackedLinear& L) {
+    const int64_t R = L.rows();
+#if HWY_TARGET == HWY_AVX2
+    if (Int8Applies(L)) i8_rows = R / kInt8Rows * kInt8Rows;
+#endif
+#if HWY_TARGET <= HWY_AVX2
+    if (tuning().lut && !(i8_rows > 0))
+      lut_rows = std::max<int64_t>(0, R - i8_rows - kLutRowsAfter) / kLutRows * kLutRows;
+#endif
+    (void)R;
+  }
+};
+
+// ys[i] (T, rows_i, row stride ldys[i]) = x (T, cols) W_iᵀ for n products
+// whose layers share cols and groups (group_columns()), by the GEMV kernels:
+// x zero-padded per group, its group sums and the tables the kernels look up
+// (int8 and/or fp32 subset sums) prepared once for all of them, then one
+// parallel region in which every thread takes its share of each product's
+// rows (one fork/join for q, k and v instead of three), when the work is big
+// enough to pay for it. Each product's rows get the same kernels, shares and
+// arithmetic as on their own (a product too small to split runs whole on one
+// thread): results equal n separate calls bit for bit.
+void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int64_t* ldys, int64_t n, const float* x,
+                      int64_t T, int64_t ldx) {
+  const PackedLinear& L0 = *Ls[0];
+  const int64_t C = L0.cols(), G = L0.n_groups();
+  const auto gcol = L0.group_columns();
+  const auto pcol = L0.padded_columns();
   GemvInput in;
   in.T = T;
   in.xstride = pcol[size_t(G)];
@@ -152,68 +186,99 @@ void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int6
     }
   in.xp = xp;
   in.xsum = xs;
-  // AVX2 with tuning().int8: rows [0, i8_rows) by the int8-table kernel (16-row blocks).
-  // Then rows [i8_rows, lut_end) in exact LUT blocks (16 rows on AVX-512, whose
-  // gathers need one more row after a block; 8 on AVX2), the rest by the masked kernel.
-  int64_t i8_rows = 0;
+  // The tables: the int8 ones if any product has int8 rows, the fp32 ones if any has LUT rows.
+  constexpr int64_t kMaxShared = 8;
+  SLIM_CHECK(n >= 1 && n <= kMaxShared, "GEMV: {} products sharing an input (1..{})", n, kMaxShared);
+  std::array<GemvSplit, kMaxShared> split;
+  bool any_i8 = false, any_lut = false;
+  int64_t work = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    split[size_t(i)] = GemvSplit(*Ls[i]);
+    any_i8 |= split[size_t(i)].i8_rows > 0;
+    any_lut |= split[size_t(i)].lut_rows > 0;
+    work += Ls[i]->rows() * C * T;
+  }
   const int8_t* tq = nullptr;
   const float* st = nullptr;
-  const uint8_t* tiles = nullptr;
   int64_t tq_stride = 0;
+#if HWY_TARGET <= HWY_AVX2
+  // Scratch slot 3: the int8 tables (bytes, in floats, rounded up to a
+  // 64-byte line) then the fp32 ones, each only if used.
+  const int64_t i8_floats = any_i8 ? (T * 16 * (in.xstride / 4) + 63) / 64 * 16 : 0;
+  float* tables = thread_scratch(3, i8_floats + (any_lut ? T * in.xstride * 4 : 0));
+#endif
 #if HWY_TARGET == HWY_AVX2
-  if (Int8Applies(L)) i8_rows = R / kInt8Rows * kInt8Rows;
-  if (i8_rows > 0) {
-    tiles = L.int8_tiles().data();
+  if (any_i8) {
     tq_stride = 16 * (in.xstride / 4);
-    // (T, tq_stride) int8 tables, (T, G) their scales; float scratch slots reused as bytes.
-    int8_t* tqw = reinterpret_cast<int8_t*>(thread_scratch(3, T * tq_stride / 4 + 1));
+    // (T, tq_stride) int8 tables, (T, G) their scales.
+    int8_t* tqw = reinterpret_cast<int8_t*>(tables);
     float* stw = thread_scratch(2, T * G);
-    for (int64_t t = 0; t < T; ++t) int8_tables_avx2(L, xp + t * in.xstride, tqw + t * tq_stride, stw + t * G);
+    for (int64_t t = 0; t < T; ++t) int8_tables_avx2(L0, xp + t * in.xstride, tqw + t * tq_stride, stw + t * G);
     tq = tqw;
     st = stw;
   }
 #endif
-  int64_t lut_rows = 0;
 #if HWY_TARGET <= HWY_AVX2
-  if (tuning().lut && !(i8_rows > 0))
-    lut_rows = std::max<int64_t>(0, R - i8_rows - kLutRowsAfter) / kLutRows * kLutRows;
-  if (lut_rows > 0) {
-    in.tstride = in.xstride * 4;                      // 16 floats per 4-column block
-    float* tab = thread_scratch(3, T * in.tstride);  // (T, xstride / 4, 16)
+  if (any_lut) {
+    in.tstride = in.xstride * 4;  // 16 floats per 4-column block
+    float* tab = tables + i8_floats;  // (T, xstride / 4, 16)
     for (int64_t t = 0; t < T; ++t) build_subset_tables(xp + t * in.xstride, in.xstride / 4, tab + t * in.tstride);
     in.tables = tab;
   }
 #endif
-  const int64_t lut_end = i8_rows + lut_rows, n_i8 = i8_rows / 16;  // 16-row blocks
-  const int64_t n_lut = lut_rows / kLutRowsOr1, n_masked = (R - lut_end + kGemvRowBlock - 1) / kGemvRowBlock;
-#pragma omp parallel if (R * C * T >= tuning().parallel_min_work)
+  (void)any_i8;
+  (void)any_lut;
+#pragma omp parallel if (work >= tuning().parallel_min_work)
   {
-    // Contiguous ranges of both kinds of blocks, one per thread. Tokens in
-    // chunks of kTokenChunk: a chunk's tables (64 KB per token at 4096
-    // columns) stay in L2 while every row block passes over them.
-    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    const int64_t r0 = std::min(R, lut_end + n_masked * id / nt * kGemvRowBlock);
-    const int64_t r1 = std::min(R, lut_end + n_masked * (id + 1) / nt * kGemvRowBlock);
-    for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
-      const int64_t t1 = std::min(T, t0 + kTokenChunk);
+    // Per product, contiguous ranges of each kind of block, one per thread.
+    // Tokens in chunks of kTokenChunk: a chunk's tables (64 KB per token at
+    // 4096 columns) stay in L2 while every row block passes over them.
+    const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+    for (int64_t i = 0; i < n; ++i) {
+      // A product too small to split on its own stays whole on one thread
+      // (the i-th, round robin), as it would alone: a LUT kernel's result
+      // depends on how its blocks are grouped, so the split must be the same.
+      const bool split_i = Ls[i]->rows() * C * T >= tuning().parallel_min_work;
+      if (!split_i && me != i % team) continue;
+      const int64_t nt = split_i ? team : 1, id = split_i ? me : 0;
+      const PackedLinear& L = *Ls[i];
+      float* y = ys[i];
+      const int64_t R = L.rows(), ldy = ldys[i];
+      const int64_t i8_rows = split[size_t(i)].i8_rows, lut_end = i8_rows + split[size_t(i)].lut_rows;
+      const int64_t n_i8 = i8_rows / kInt8RowsOr1, n_lut = split[size_t(i)].lut_rows / kLutRowsOr1;
+      const int64_t n_masked = (R - lut_end + kGemvRowBlock - 1) / kGemvRowBlock;
+      const int64_t r0 = std::min(R, lut_end + n_masked * id / nt * kGemvRowBlock);
+      const int64_t r1 = std::min(R, lut_end + n_masked * (id + 1) / nt * kGemvRowBlock);
+      const uint8_t* tiles = i8_rows > 0 ? L.int8_tiles().data() : nullptr;
+      for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
+        const int64_t t1 = std::min(T, t0 + kTokenChunk);
 #if HWY_TARGET == HWY_AVX2
-      for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
-        int8_block(L, in, tiles, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
+        for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
+          int8_block(L, in, tiles, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
 #endif
 #if HWY_TARGET <= HWY_AVX2
-      lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
+        lut_blocks(L, in, n_lut * id / nt, n_lut * (id + 1) / nt, t0, t1, y, ldy);
 #endif
-      int64_t r = r0;
-      for (; r + kGemvRowBlock <= r1; r += kGemvRowBlock) gemv_rowblock<kGemvRowBlock>(L, in, r, t0, t1, y, ldy);
-      for (; r < r1; ++r) gemv_rowblock<1>(L, in, r, t0, t1, y, ldy);
+        int64_t r = r0;
+        for (; r + kGemvRowBlock <= r1; r += kGemvRowBlock) gemv_rowblock<kGemvRowBlock>(L, in, r, t0, t1, y, ldy);
+        for (; r < r1; ++r) gemv_rowblock<1>(L, in, r, t0, t1, y, ldy);
+      }
+      (void)n_lut;
+      (void)n_i8;
+      (void)tiles;
     }
   }
-  (void)n_lut;
-  (void)n_i8;
   (void)tq;
   (void)st;
   (void)tq_stride;
-  (void)tiles;
+}
+
+// One product (the n = 1 case).
+void GemvMatmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
+  const PackedLinear* Ls[1] = {&L};
+  float* ys[1] = {y};
+  const int64_t ldys[1] = {ldy};
+  GemvMatmulShared(Ls, ys, ldys, 1, x, T, ldx);
 }
 
 // One row's group g: codes rebuilt by masked integer adds of 2^j, then the
@@ -335,6 +400,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace slim::pack_detail {
 HWY_EXPORT(GemvMatmul);
+HWY_EXPORT(GemvMatmulShared);
 HWY_EXPORT(DequantizeRows);
 HWY_EXPORT(TargetName);
 HWY_EXPORT(BuildInt8Tables);
@@ -359,6 +425,12 @@ void build_gemm_block_dispatched(const PackedLinear& L, int64_t r0, uint8_t* out
 
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy) {
   HWY_DYNAMIC_DISPATCH(GemvMatmul)(L, x, y, T, ldx, ldy);
+}
+void gemv_matmul_shared(std::span<const PackedLinear* const> Ls, std::span<float* const> ys,
+                        std::span<const int64_t> ldys, const float* x, int64_t T, int64_t ldx) {
+  SLIM_CHECK(Ls.size() == ys.size() && Ls.size() == ldys.size(), "gemv_matmul_shared: {} linears, {} outputs, {} strides",
+             Ls.size(), ys.size(), ldys.size());
+  HWY_DYNAMIC_DISPATCH(GemvMatmulShared)(Ls.data(), ys.data(), ldys.data(), int64_t(Ls.size()), x, T, ldx);
 }
 void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64_t ldo) {
   HWY_DYNAMIC_DISPATCH(DequantizeRows)(L, r0, r1, out, ldo);

@@ -3,6 +3,7 @@
 // Highway target: AVX2 and AVX3 = AVX-512 with the x86-64-v3 baseline).
 #pragma once
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "pack/packed_linear.h"
@@ -81,6 +82,12 @@ void dequantize(const PackedLinear& L, int64_t r0, int64_t r1, float* out, int64
 // their own so bench_kernels can measure the GEMV/GEMM crossover. The GEMV
 // (x prepared once, OpenMP over rows) is runtime-dispatched as a whole.
 void gemv_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
+// The GEMV of several products reading the same x (1..8 of them, sharing
+// cols and group_columns()): ys[i] (T, rows_i, stride ldys[i]) = x Ls[i]ᵀ,
+// x and its tables prepared once, one parallel region for all; each equal to
+// its own gemv_matmul() bit for bit.
+void gemv_matmul_shared(std::span<const PackedLinear* const> Ls, std::span<float* const> ys,
+                        std::span<const int64_t> ldys, const float* x, int64_t T, int64_t ldx);
 void gemm_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);
 // gemm_matmul's int8 path (only where gemm_int8_applies(L)).
 void gemm_int8_matmul(const PackedLinear& L, const float* x, float* y, int64_t T, int64_t ldx, int64_t ldy);

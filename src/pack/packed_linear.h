@@ -105,6 +105,14 @@ class PackedLinear {
   // bounded scratch and call sgemm (from T = 48 on AVX-512, 10 on AVX2:
   // measured, see packed_kernels.cc).
   void matmul(const float* x, float* y, int64_t T, int64_t ldx = -1, int64_t ldy = -1) const;
+  // ys[i] (T, Ls[i]->rows(), dense) = x (T, cols, row stride ldx <= 0: dense)
+  // · W_iᵀ for linears that read the same x (q/k/v; gate/up). Where matmul()
+  // would take the GEMV for each and they share cols and groups, x and its
+  // lookup tables are prepared once and all rows run in one parallel region
+  // (one fork/join instead of one per linear); otherwise one matmul() each.
+  // Either way every ys[i] equals Ls[i]->matmul()'s bit for bit.
+  static void matmul_shared_input(std::span<const PackedLinear* const> Ls, const float* x, std::span<float* const> ys,
+                                  int64_t T, int64_t ldx = -1);
 
   // Scalar references, straight from the formulas above; the tests compare
   // the kernels against them.

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <ranges>
 #include <string>
 #include <vector>
 
@@ -102,6 +103,26 @@ void PackedLinear::matmul(const float* x, float* y, int64_t T, int64_t ldx, int6
     pack_detail::gemm_matmul(*this, x, y, T, ldx, ldy);
   else
     pack_detail::gemv_matmul(*this, x, y, T, ldx, ldy);
+}
+
+void PackedLinear::matmul_shared_input(std::span<const PackedLinear* const> Ls, const float* x,
+                                       std::span<float* const> ys, int64_t T, int64_t ldx) {
+  SLIM_CHECK(!Ls.empty() && Ls.size() == ys.size(), "matmul_shared_input: {} linears, {} outputs", Ls.size(), ys.size());
+  const PackedLinear& L0 = *Ls[0];
+  if (ldx <= 0) ldx = L0.cols();
+  constexpr size_t kMaxShared = 8;  // GemvMatmulShared's bound
+  bool shared = T > 0 && Ls.size() <= kMaxShared;
+  for (const PackedLinear* L : Ls)
+    shared = shared && L->cols() == L0.cols() && std::ranges::equal(L->group_columns(), L0.group_columns()) &&
+             T < pack_detail::gemm_min_tokens(*L);
+  if (!shared) {
+    for (size_t i = 0; i < Ls.size(); ++i) Ls[i]->matmul(x, ys[i], T, ldx);
+    return;
+  }
+  SLIM_CHECK(ldx >= L0.cols(), "matmul_shared_input: T {} ldx {} for {} columns", T, ldx, L0.cols());
+  std::array<int64_t, kMaxShared> ldys{};
+  for (size_t i = 0; i < Ls.size(); ++i) ldys[i] = Ls[i]->rows();
+  pack_detail::gemv_matmul_shared(Ls, ys, std::span(ldys.data(), Ls.size()), x, T, ldx);
 }
 
 }  // namespace slim
