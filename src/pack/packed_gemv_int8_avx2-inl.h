@@ -19,8 +19,8 @@
 // earlier version transposed 16 rows of bit planes per 512 bytes (a 16x16
 // byte transpose, 64 unpacks, whose 32 live vectors spilled: ~3.6 stack
 // moves per lookup).
-// Overflow: a 16-byte chunk sums 16 vectors x 2 nibbles x 3 x 127 = 12192 <
-// 2^15 per lane; chunks are widened to int32 before the plane weight 2^j.
+// Overflow: see int8_group; chunks are widened to int32 before the plane
+// weight 2^j.
 #if HWY_TARGET == HWY_AVX2
 
 constexpr int64_t kInt8Rows = 16;
@@ -40,9 +40,7 @@ constexpr int64_t kInt8Prefetch = 8192;
 
 // One lookup step: sum (int16 lanes: rows 0..7 low lane, 8..15 high lane)
 // += ta[low nibble of v] + tb[high nibble], each byte pair combined by
-// vpmaddubsw with weights (1, 2): a plane pair of 16 rows, or (v zero-extended
-// from 16 bytes, one byte per int16 lane) one plane, whose zero high bytes
-// index the empty subset's entry, 0.
+// vpmaddubsw with weights (1, 2): a plane pair of 16 rows.
 HWY_INLINE __m256i int8_lookup(__m256i sum, __m256i v, __m256i ta, __m256i tb) {
   const __m256i nib = _mm256_set1_epi8(0x0f), w12 = _mm256_set1_epi16(0x0201);
   const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
@@ -59,40 +57,76 @@ HWY_INLINE void widen_add(__m256i s16, int j, __m256i (&acc)[2]) {
   acc[1] = _mm256_add_epi32(acc[1], _mm256_sll_epi32(hi, sh));
 }
 
+// The lone (odd) plane of a group, two bytes k, k + 1 per step: v (32 bytes of
+// the tiles: bytes 0..15 = rows 0..15 at byte k, 16..31 = the same rows at
+// byte k + 1), tables t = the group's tables at block 2k (blocks 2k .. 2k + 3
+// follow, 16 bytes each). Each 128-bit lane looks up its own byte's two
+// tables; the two lookups of a row are interleaved into byte pairs and summed
+// by vpmaddubsw with weights (1, 1) into one int16 lane: s0 += rows 0..7 (low
+// lane: byte k, high lane: byte k + 1), s1 += rows 8..15.
+// Why: read as a plane pair with a zero partner (vpmovzxbw, 16 bytes per
+// step), a lone plane cost as much as a pair, so a 3-bit group cost as much as
+// a 4-bit one and a 1-bit group as much as a 2-bit one (bench_kernels: uni3
+// 383 us against uni4 374 us); this step does 32 code bytes in 13 operations
+// where the padded one did 16 in 9.
+HWY_INLINE void int8_lone_step(__m256i v, const int8_t* t, __m256i& s0, __m256i& s1) {
+  const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);
+  auto tab2 = [](const int8_t* a, const int8_t* b) {  // [16 bytes at a | 16 bytes at b]
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
+  };
+  const __m256i ta = tab2(t, t + 32), tb = tab2(t + 16, t + 48);  // blocks [2k | 2k + 2], [2k + 1 | 2k + 3]
+  const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
+  const __m256i la = _mm256_shuffle_epi8(ta, lo), lb = _mm256_shuffle_epi8(tb, hi);
+  s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(ones, _mm256_unpacklo_epi8(la, lb)));
+  s1 = _mm256_add_epi16(s1, _mm256_maddubs_epi16(ones, _mm256_unpackhi_epi8(la, lb)));
+}
+
 // acc (rows 0..7, 8..15) += Σ q tq over one B-bit group of pb bytes a plane
 // for a 16-row block: s its tiles, tab the group's first block table. Byte k
 // of a chunk outermost, so that its two tables are loaded once for all planes
 // (with the planes outermost the compiler hoisted a chunk's 32 tables and
 // spilled them).
+// Overflow: a pair's int16 lane sums 16 steps x 2 lookups x 3 x 127 = 12192,
+// the lone plane's 8 steps x 2 x 127 per lane, 4064 once its lanes are folded.
 template <int B>
 HWY_INLINE void int8_group(const uint8_t* s, int64_t pb, const int8_t* tab, __m256i (&acc)[2]) {
-  constexpr int NP = B / 2, NS = NP + B % 2;  // plane pairs; sums (the lone odd plane last)
+  constexpr int NP = B / 2;  // plane pairs (the lone odd plane after them)
   for (int64_t o = 0; o < pb; o += 16) {
-    const int64_t kc = std::min<int64_t>(16, pb - o);
+    const int64_t kc = std::min<int64_t>(16, pb - o);  // even: pb is
     const int8_t* t = tab + 32 * o;
-    __m256i sum[NS];
+    const uint8_t* lone = s + 32 * NP * kc;
+    __m256i sum[NP > 0 ? NP : 1], l0 = _mm256_setzero_si256(), l1 = l0;
     SLIM_UNROLL
-    for (int p = 0; p < NS; ++p) sum[p] = _mm256_setzero_si256();
-    for (int64_t k = 0; k < kc; ++k) {
-      if (k % 2 == 0) {  // kc is even; one prefetch per 64-byte line of every plane's stream
-        SLIM_UNROLL
-        for (int p = 0; p < NP; ++p) _mm_prefetch(reinterpret_cast<const char*>(s + 32 * (p * kc + k) + kInt8Prefetch), _MM_HINT_T0);
-        if constexpr (B % 2 == 1)
-          if (k % 4 == 0) _mm_prefetch(reinterpret_cast<const char*>(s + 32 * NP * kc + 16 * k + kInt8Prefetch), _MM_HINT_T0);
-      }
-      const __m256i ta = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * k)));
-      const __m256i tb =
-          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * k + 16)));
+    for (int p = 0; p < NP; ++p) sum[p] = _mm256_setzero_si256();
+    for (int64_t k = 0; k < kc; k += 2) {
+      // One prefetch per 64-byte line of every plane pair's stream; the lone
+      // stream (16 bytes per k) every other step.
       SLIM_UNROLL
-      for (int p = 0; p < NP; ++p)
-        sum[p] = int8_lookup(sum[p], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32 * (p * kc + k))), ta, tb);
+      for (int p = 0; p < NP; ++p) _mm_prefetch(reinterpret_cast<const char*>(s + 32 * (p * kc + k) + kInt8Prefetch), _MM_HINT_T0);
       if constexpr (B % 2 == 1)
-        sum[NP] = int8_lookup(
-            sum[NP], _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 32 * NP * kc + 16 * k))),
-            ta, tb);
+        if (k % 4 == 0) _mm_prefetch(reinterpret_cast<const char*>(lone + 16 * k + kInt8Prefetch), _MM_HINT_T0);
+      if constexpr (NP > 0) {
+        SLIM_UNROLL
+        for (int64_t kk = k; kk < k + 2; ++kk) {
+          const __m256i ta =
+              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * kk)));
+          const __m256i tb =
+              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * kk + 16)));
+          SLIM_UNROLL
+          for (int p = 0; p < NP; ++p)
+            sum[p] = int8_lookup(sum[p], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32 * (p * kc + kk))),
+                                 ta, tb);
+        }
+      }
+      if constexpr (B % 2 == 1)
+        int8_lone_step(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lone + 16 * k)), t + 32 * k, l0, l1);
     }
     SLIM_UNROLL
-    for (int p = 0; p < NS; ++p) widen_add(sum[p], 2 * p, acc);
+    for (int p = 0; p < NP; ++p) widen_add(sum[p], 2 * p, acc);
+    if constexpr (B % 2 == 1)  // fold the lanes (bytes k, k + 1): rows 0..7 low, 8..15 high
+      widen_add(_mm256_add_epi16(_mm256_permute2x128_si256(l0, l1, 0x20), _mm256_permute2x128_si256(l0, l1, 0x31)),
+                B - 1, acc);
     s += (32 * NP + 16 * (B % 2)) * kc;
   }
 }
