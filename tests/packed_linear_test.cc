@@ -342,7 +342,7 @@ TEST(PackedLinear, MatmulMatchesReferenceLargeLayer) {
   });
 }
 
-// The int8-table GEMV (AVX2 with tuning().int8) against its scalar reference
+// The int8-table GEMV (AVX2 and AVX3 with tuning().int8) against its scalar reference
 // (same integers: fp32 summation order only), and that reference against the
 // exact product within the worst case of the table rounding (rows after the
 // last whole 16-row block: the exact kernels): per lookup
@@ -392,7 +392,7 @@ void check_int8(const Quantized& q, int64_t T, const std::string& what) {
 
 TEST(PackedLinear, Int8GemvMatchesInt8Reference) {
   for_each_target([](const std::string& target) {
-    if (target != "AVX2") return;  // the int8-table kernel is AVX2 only (others ignore tuning().int8)
+    if (target != "AVX2" && target != "AVX3") return;  // the int8-table kernel is x86's (others ignore tuning().int8)
     uint32_t seed = 500;
     for (const Shape& s : kShapes)
       for (int64_t T : {1, 2, 3, 9}) {
@@ -515,7 +515,7 @@ TEST(PackedLinear, Int8TilesMatchReference) {
   });
 }
 
-// prepare_for_decode() builds, once, exactly the tiles the AVX2 int8 kernel
+// prepare_for_decode() builds, once, exactly the tiles the x86 int8 kernel
 // would build at its first product, and nothing on other targets or with the
 // exact kernel.
 TEST(PackedLinear, PrepareForDecodeBuildsTheKernelsTiles) {
@@ -523,7 +523,7 @@ TEST(PackedLinear, PrepareForDecodeBuildsTheKernelsTiles) {
     for (bool int8 : {true, false}) {
       test::GemvKernelScope scope(int8);
       const PackedLinear L = encode(quantize(40, 600, 128, random_bits(600, 128, 3), 3));
-      const bool reads = target == "AVX2" && int8;
+      const bool reads = (target == "AVX2" || target == "AVX3") && int8;
       EXPECT_EQ(pack_detail::int8_gemv_applies(L), reads) << target;
       const int64_t bytes = L.prepare_for_decode();
       if (!reads) {

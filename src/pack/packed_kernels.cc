@@ -111,7 +111,7 @@ void GemmBlock(const PackedLinear& L, int64_t r0, uint8_t* out, float* a, float*
 
 // Whether GemvMatmul runs rows of L on the int8-table kernel.
 bool Int8Applies(const PackedLinear& L) {
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
   return tuning().lut && tuning().int8 && L.rows() * L.cols() >= tuning().int8_min_work && L.rows() >= kInt8Rows;
 #else
   (void)L;
@@ -121,7 +121,7 @@ bool Int8Applies(const PackedLinear& L) {
 
 // Tokens per pass over the rows in the GEMV (see GemvMatmul).
 constexpr int64_t kTokenChunk = 8;
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
 constexpr int64_t kInt8RowsOr1 = kInt8Rows;
 #else
 constexpr int64_t kInt8RowsOr1 = 1;
@@ -143,7 +143,7 @@ struct GemvSplit {
   GemvSplit() = default;
   explicit GemvSplit(const PackedLinear& L) {
     const int64_t R = L.rows();
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
     if (Int8Applies(L)) i8_rows = R / kInt8Rows * kInt8Rows;
 #endif
 #if HWY_TARGET <= HWY_AVX2
@@ -207,7 +207,7 @@ void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int
   const int64_t i8_floats = any_i8 ? (T * 16 * (in.xstride / 4) + 63) / 64 * 16 : 0;
   float* tables = thread_scratch(3, i8_floats + (any_lut ? T * in.xstride * 4 : 0));
 #endif
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
   if (any_i8) {
     tq_stride = 16 * (in.xstride / 4);
     // (T, tq_stride) int8 tables, (T, G) their scales.
@@ -252,7 +252,7 @@ void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int
       const uint8_t* tiles = i8_rows > 0 ? L.int8_tiles().data() : nullptr;
       for (int64_t t0 = 0; t0 < T; t0 += kTokenChunk) {
         const int64_t t1 = std::min(T, t0 + kTokenChunk);
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
         for (int64_t blk = n_i8 * id / nt; blk < n_i8 * (id + 1) / nt; ++blk)
           int8_block(L, in, tiles, tq, tq_stride, st, blk * kInt8Rows, t0, t1, y, ldy);
 #endif
@@ -350,7 +350,7 @@ void DequantizeRows(const PackedLinear& L, int64_t r0, int64_t r1, float* out, i
 // The int8 GEMV's tables of one token as this target builds them (AVX2:
 // vectorised; the others have no int8 kernel and run the scalar reference).
 void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
   int8_tables_avx2(L, xp, tq, st);
 #else
   build_int8_tables(L, xp, tq, st);
@@ -360,7 +360,7 @@ void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* 
 // The int8 GEMV's code tiles as this target builds them (AVX2: by
 // transposes; the others have no int8 kernel and run the scalar reference).
 void BuildInt8Tiles(const PackedLinear& L, uint8_t* out) {
-#if HWY_TARGET == HWY_AVX2
+#if HWY_TARGET <= HWY_AVX2
   int8_tiles_avx2(L, out);
 #else
   build_int8_tiles(L, out);
