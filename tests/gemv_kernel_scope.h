@@ -1,5 +1,5 @@
-// Pins the AVX2 decode GEMV kernel for one scope. The default (int8 tables on
-// AVX2, or SLIM_GEMV) is approximate, so a test that compares packed decode
+// Pins the x86 decode GEMV kernel for one scope. The default (int8 tables on
+// AVX2 and AVX3, or SLIM_GEMV) is approximate, so a test that compares packed decode
 // output with the fake-quantized model at a tight bound takes the exact
 // kernel here, whatever the default or the environment says; the prefill
 // GEMM is the exact one in the scope too (SLIM_GEMM=int8 would make it
@@ -11,7 +11,7 @@ namespace slim::test {
 
 class GemvKernelScope {
  public:
-  // int8: every layer, whatever its size, by the int8-table kernel (AVX2).
+  // int8: every layer, whatever its size, by the int8-table kernel (AVX2, AVX3).
   explicit GemvKernelScope(bool int8) : saved_(pack_detail::tuning()) {
     pack_detail::tuning().int8 = int8;
     pack_detail::tuning().int8_min_work = 0;

@@ -629,7 +629,7 @@ TEST(PackedLinear, Int8GemmMatchesReference) {
         EXPECT_EQ(pack_detail::gemm_int8_applies(L), applies) << target;
         // The GEMV/GEMM crossover is the one measured for the GEMM that runs.
         if (pack_detail::tuning().gemm_min_tokens <= 0) {
-          EXPECT_EQ(pack_detail::gemm_min_tokens(L), pack_detail::gemm_min_tokens_for_target(applies)) << target;
+          EXPECT_EQ(pack_detail::gemm_min_tokens(L), pack_detail::gemm_min_tokens_for_target(applies, false)) << target;
         }
         pack_detail::gemm_matmul(L, x.data(), y.data(), T, ldx, ldy);
       }
@@ -677,6 +677,23 @@ TEST(PackedLinear, GemmKernelFromEnvironment) {
   EXPECT_THROW(pack_detail::gemm_int8_env(), Error);
   if (old) setenv("SLIM_GEMM", saved.c_str(), 1);
   else unsetenv("SLIM_GEMM");
+}
+
+// slim ppl and slim eval keep the exact product from T = 10 on, on every
+// x86 target: where the decode GEMV is the approximate int8 one, the exact
+// GEMM takes over at 10 tokens (AVX3 kept the exact LUT GEMV up to 47 when
+// that was its GEMV, and still does with SLIM_GEMV=exact).
+TEST(PackedLinear, ApproximateGemvStopsAtTenTokensBeforeTheExactGemm) {
+  const PackedLinear L = encode(quantize(64, 512, 128, uniform_bits(512, 128, 3), 5));
+  for_each_target([&](const std::string& target) {
+    if (target != "AVX2" && target != "AVX3") return;
+    for (bool int8 : {true, false}) {
+      test::GemvKernelScope scope(int8);  // exact GEMM
+      ASSERT_EQ(pack_detail::int8_gemv_applies(L), int8) << target;
+      const int64_t want = int8 || target == "AVX2" ? 10 : 48;
+      EXPECT_EQ(pack_detail::gemm_min_tokens(L), want) << target << (int8 ? " int8 GEMV" : " exact GEMV");
+    }
+  });
 }
 
 TEST(PackedLinear, GemvKernelFromEnvironment) {

@@ -59,7 +59,7 @@ void run(const GenerateArgs& a) {
   }
   Session s(lm.model, ctx);
   std::mt19937_64 rng(a.seed);
-  // Part of loading: the decode kernel's code tiles (int8 GEMV, AVX2), built
+  // Part of loading: the decode kernel's code tiles (int8 GEMV, x86), built
   // here so that neither the prompt nor the first decoded token pays them.
   const auto tp = std::chrono::steady_clock::now();
   const int64_t tile_bytes = prepare_packed_decode(lm.model);

@@ -1,6 +1,6 @@
 // The approximate (int8) decode GEMV's scalar side: its subset-sum tables
 // (T-MAC style: quantized per group to int8) and its scalar reference.
-// The AVX2 kernel (packed_gemv_int8_avx2-inl.h) looks the same tables up with
+// The x86 kernel (packed_gemv_int8_avx2-inl.h, AVX2 and AVX3) looks the same tables up with
 // vpshufb and sums the same integers, so its result equals
 // matmul_reference_int8() up to fp32 summation order. Against the exact
 // product (matmul_reference) it differs by the rounding of the tables: per

@@ -388,8 +388,15 @@ const char* TargetName() { return hwy::TargetName(HWY_TARGET); }
 // 1838-2308 at T = 16; AVX3 (exact LUT GEMV) 727-761 vs 1059-1254 us at T = 4,
 // 1732-1804 vs 1340-1678 at T = 8. The int8 GEMM's ~1.1 ms floor is the
 // expansion of the codes to bytes (T = 1..4 alike).
-int64_t GemmMinTokens(bool int8_gemm) {
-  if (HWY_TARGET <= HWY_AVX3) return int8_gemm ? 8 : 48;
+//
+// AVX3 with the int8-table GEMV (since 7 Dec 2026; Intel Emerald Rapids,
+// bench_kernels --target avx3 --quick, SLIM_GEMM=int8, 2 threads): 1572 vs
+// 1620 us at T = 4, 2748 vs 2255 at T = 8, so the int8 GEMM stays at T >= 8.
+// Against the exact GEMM path (slim ppl, slim eval) an approximate GEMV takes
+// AVX2's 10, as there: the exact 48 was measured against the exact AVX-512
+// LUT GEMV, and keeping it would send T = 10..47 through the approximate one.
+int64_t GemmMinTokens(bool int8_gemm, bool int8_gemv) {
+  if (HWY_TARGET <= HWY_AVX3) return int8_gemm ? 8 : int8_gemv ? 10 : 48;
   return int8_gemm ? 12 : 10;
 }
 
@@ -441,7 +448,9 @@ void build_int8_tables_dispatched(const PackedLinear& L, const float* xp, int8_t
   HWY_DYNAMIC_DISPATCH(BuildInt8Tables)(L, xp, tq, st);
 }
 void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out) { HWY_DYNAMIC_DISPATCH(BuildInt8Tiles)(L, out); }
-int64_t gemm_min_tokens_for_target(bool int8_gemm) { return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(int8_gemm); }
+int64_t gemm_min_tokens_for_target(bool int8_gemm, bool int8_gemv) {
+  return HWY_DYNAMIC_DISPATCH(GemmMinTokens)(int8_gemm, int8_gemv);
+}
 std::vector<int64_t> compiled_targets() { return hwy::SupportedAndGeneratedTargets(); }
 }  // namespace slim::pack_detail
 

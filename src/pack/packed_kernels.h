@@ -37,7 +37,7 @@ struct Tuning {
   // GEMV rows by the table-lookup kernel (AVX2 and AVX-512); false: all rows
   // by the masked kernel (bench_kernels --no-lut measures the two side by side).
   bool lut = true;
-  // AVX2 only, with lut: GEMV rows by the int8-table kernel (approximate:
+  // x86 (AVX2, AVX3), with lut: GEMV rows by the int8-table kernel (approximate:
   // int8_gemv.h; end-to-end perplexity in docs/RESULTS.md) instead of the
   // exact fp32 LUT kernel, for layers of at least int8_min_work weights
   // (rows x cols). From the environment: SLIM_GEMV=int8 (every layer),
@@ -113,12 +113,14 @@ void build_int8_tiles_dispatched(const PackedLinear& L, uint8_t* out);
 
 // The GEMV/GEMM crossover T measured with bench_kernels for the dispatched
 // target (the AVX-512 LUT GEMV is ~2x the AVX2 LUT one, so it stays ahead
-// longer), against the exact GEMM path or (int8_gemm) the int8 GEMM.
-int64_t gemm_min_tokens_for_target(bool int8_gemm);
+// longer), against the exact GEMM path or (int8_gemm) the int8 GEMM, for an
+// exact GEMV or (int8_gemv) the int8-table one.
+int64_t gemm_min_tokens_for_target(bool int8_gemm, bool int8_gemv);
 // matmul()'s choice for L: tuning().gemm_min_tokens if set, else the
-// target's for the GEMM path L would take.
+// target's for the GEMV and GEMM paths L would take.
 inline int64_t gemm_min_tokens(const PackedLinear& L) {
-  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens : gemm_min_tokens_for_target(gemm_int8_applies(L));
+  return tuning().gemm_min_tokens > 0 ? tuning().gemm_min_tokens
+                                      : gemm_min_tokens_for_target(gemm_int8_applies(L), int8_gemv_applies(L));
 }
 
 // hwy::TargetName of the target the two functions above dispatch to.

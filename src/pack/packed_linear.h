@@ -132,11 +132,11 @@ class PackedLinear {
   std::span<const int32_t> onebit_column() const { return onebit_col_; }     // (n_groups) offsets column or -1
   int64_t n_onebit() const { return n_onebit_; }
   // The codes of rows [0, rows / 16 * 16) re-laid in 16-row tiles for the
-  // AVX2 int8 GEMV (pack_detail::build_int8_tiles, int8_gemv.h): built on the
+  // x86 int8 GEMV (pack_detail::build_int8_tiles, int8_gemv.h): built on the
   // first call (thread-safe) and kept, as many bytes again as those rows'
   // codes, in anonymous memory. The file's layout stays the one above.
   std::span<const uint8_t> int8_tiles() const;
-  // Builds int8_tiles() now when the dispatched decode GEMV reads them (AVX2
+  // Builds int8_tiles() now when the dispatched decode GEMV reads them (x86
   // target, int8 kernel on, a large enough layer), so that a session pays
   // the build at load, as llama.cpp repacks its weights at load, not in its
   // first decoded token. Returns the tiles' bytes (0: the kernel reads none).

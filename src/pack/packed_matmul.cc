@@ -25,7 +25,7 @@ void PackedLinear::dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t l
 
 namespace pack_detail {
 
-// The AVX2 GEMV's default kernel when SLIM_GEMV is unset (see Tuning::int8):
+// The x86 GEMV's default kernel when SLIM_GEMV is unset (see Tuning::int8):
 // the int8 tables, 1.1-2.2x the exact kernel's speed on 4096-wide layers
 // (docs/RESULTS.md, issue 11), for layers of at least kInt8MinWork weights.
 // Below that the per-token table building dominates: stories260K's 64-wide
