@@ -133,24 +133,24 @@ constexpr int64_t kLutRowsOr1 = kLutRows;
 constexpr int64_t kLutRowsOr1 = 1;
 #endif
 
-// How one product's rows are split between the kernels: AVX2 with
-// tuning().int8, rows [0, i8_rows) by the int8-table kernel (16-row blocks);
-// then rows [i8_rows, lut_end) in exact LUT blocks (16 rows on AVX-512, whose
-// gathers need one more row after a block; 8 on AVX2); the rest, by the
-// masked kernel.
+// How one product's rows are split between the kernels: x86 (AVX2, AVX3)
+// with tuning().int8, rows [0, i8_rows) by the int8-table kernel (16-row
+// blocks); otherwise rows [0, lut_rows) in exact LUT blocks (16 rows on
+// AVX-512, whose gathers need one more row after a block; 8 on AVX2); the
+// rest by the masked kernel (the only one elsewhere).
 struct GemvSplit {
   int64_t i8_rows = 0, lut_rows = 0;
   GemvSplit() = default;
   explicit GemvSplit(const PackedLinear& L) {
+#if HWY_TARGET <= HWY_AVX2
     const int64_t R = L.rows();
-#if HWY_TARGET <= HWY_AVX2
-    if (Int8Applies(L)) i8_rows = R / kInt8Rows * kInt8Rows;
+    if (Int8Applies(L))
+      i8_rows = R / kInt8Rows * kInt8Rows;
+    else if (tuning().lut)
+      lut_rows = std::max<int64_t>(0, R - kLutRowsAfter) / kLutRows * kLutRows;
+#else
+    (void)L;
 #endif
-#if HWY_TARGET <= HWY_AVX2
-    if (tuning().lut && !(i8_rows > 0))
-      lut_rows = std::max<int64_t>(0, R - i8_rows - kLutRowsAfter) / kLutRows * kLutRows;
-#endif
-    (void)R;
   }
 };
 
@@ -206,8 +206,6 @@ void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int
   // 64-byte line) then the fp32 ones, each only if used.
   const int64_t i8_floats = any_i8 ? (T * 16 * (in.xstride / 4) + 63) / 64 * 16 : 0;
   float* tables = thread_scratch(3, i8_floats + (any_lut ? T * in.xstride * 4 : 0));
-#endif
-#if HWY_TARGET <= HWY_AVX2
   if (any_i8) {
     tq_stride = 16 * (in.xstride / 4);
     // (T, tq_stride) int8 tables, (T, G) their scales.
@@ -217,8 +215,6 @@ void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int
     tq = tqw;
     st = stw;
   }
-#endif
-#if HWY_TARGET <= HWY_AVX2
   if (any_lut) {
     in.tstride = in.xstride * 4;  // 16 floats per 4-column block
     float* tab = tables + i8_floats;  // (T, xstride / 4, 16)
@@ -347,7 +343,7 @@ void DequantizeRows(const PackedLinear& L, int64_t r0, int64_t r1, float* out, i
   }
 }
 
-// The int8 GEMV's tables of one token as this target builds them (AVX2:
+// The int8 GEMV's tables of one token as this target builds them (x86:
 // vectorised; the others have no int8 kernel and run the scalar reference).
 void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* st) {
 #if HWY_TARGET <= HWY_AVX2
@@ -357,7 +353,7 @@ void BuildInt8Tables(const PackedLinear& L, const float* xp, int8_t* tq, float* 
 #endif
 }
 
-// The int8 GEMV's code tiles as this target builds them (AVX2: by
+// The int8 GEMV's code tiles as this target builds them (x86: by
 // transposes; the others have no int8 kernel and run the scalar reference).
 void BuildInt8Tiles(const PackedLinear& L, uint8_t* out) {
 #if HWY_TARGET <= HWY_AVX2

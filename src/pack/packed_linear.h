@@ -101,9 +101,9 @@ class PackedLinear {
   void dequantize_rows(int64_t r0, int64_t r1, float* out, int64_t ldo) const;
   // y (T, rows) = x (T, cols) · Wᵀ, row strides ldx/ldy (<= 0: dense).
   // T == 1 (and small T) run the bit-plane GEMV kernel (runtime-dispatched
-  // AVX2 / AVX-512, OpenMP over rows); larger T dequantize row panels into a
-  // bounded scratch and call sgemm (from T = 48 on AVX-512, 10 on AVX2:
-  // measured, see packed_kernels.cc).
+  // AVX2 / AVX-512, OpenMP over rows); larger T the GEMM: row panels
+  // dequantized into a bounded scratch and sgemm, or the int8 GEMM (from
+  // the T measured per target and path: GemmMinTokens in packed_kernels.cc).
   void matmul(const float* x, float* y, int64_t T, int64_t ldx = -1, int64_t ldy = -1) const;
   // ys[i] (T, Ls[i]->rows(), dense) = x (T, cols, row stride ldx <= 0: dense)
   // · W_iᵀ for linears that read the same x (q/k/v; gate/up). Where matmul()
