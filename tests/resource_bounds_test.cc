@@ -3,6 +3,7 @@
 // when the estimate exceeds the memory available ($SLIM_MEMORY_LIMIT in
 // tests); ppl --max-chunks tokenizes only the prefix it needs.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <set>
 #include <chrono>
@@ -260,12 +261,36 @@ TEST(HugePages, MallocTunablesDecision) {
 // chose a wait policy or a spin count (then nothing changes, nor after the
 // exec, which sees its own GOMP_SPINCOUNT).
 TEST(StartupEnv, OmpSpinCountDecision) {
-  EXPECT_EQ(omp_spin_count(nullptr, nullptr), "1000");
-  EXPECT_EQ(omp_spin_count("", ""), "1000");
-  EXPECT_EQ(omp_spin_count("passive", nullptr), "");
-  EXPECT_EQ(omp_spin_count("active", nullptr), "");
-  EXPECT_EQ(omp_spin_count(nullptr, "1000"), "");
-  EXPECT_EQ(omp_spin_count(nullptr, "300000"), "");
+  // The user's setting wins, whatever the load.
+  EXPECT_EQ(omp_spin_count("passive", nullptr, 2.0, 2), "");
+  EXPECT_EQ(omp_spin_count("active", nullptr, 0.0, 2), "");
+  EXPECT_EQ(omp_spin_count(nullptr, "1000", 2.0, 2), "");
+  EXPECT_EQ(omp_spin_count(nullptr, "300000", 2.0, 2), "");
+  // Unset: 10000 on an idle machine, 1000 when a CPU is taken or the load is unknown.
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 2.0, 2), "10000");
+  EXPECT_EQ(omp_spin_count("", "", 1.6, 2), "10000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 1.4, 2), "1000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 1.0, 2), "1000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 63.0, 64), "1000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 63.8, 64), "10000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, -1.0, 2), "1000");
+  EXPECT_EQ(omp_spin_count(nullptr, nullptr, 0.0, 0), "1000");
+}
+
+TEST(StartupEnv, ProcStatCpuLine) {
+  unsigned long long idle = 0, total = 0;
+  ASSERT_TRUE(parse_proc_stat_cpu("cpu  100 2 30 400 5 6 7 8 9 10", idle, total));
+  EXPECT_EQ(idle, 405u);
+  EXPECT_EQ(total, 558u);  // the first 8 fields; guest time is already in user
+  EXPECT_FALSE(parse_proc_stat_cpu("cpu0 100 2 30 400 5 6 7 8", idle, total));  // one CPU's line
+  EXPECT_FALSE(parse_proc_stat_cpu("cpu 100 2 30", idle, total));                // truncated
+  EXPECT_FALSE(parse_proc_stat_cpu("intr 12 3 4 5 6 7 8 9", idle, total));
+  EXPECT_FALSE(parse_proc_stat_cpu("", idle, total));
+  // The live file, where there is one: between 0 and the CPUs online.
+  const double idle_now = idle_cpus(20);
+  if (idle_now >= 0) {
+    EXPECT_LE(idle_now, double(sysconf(_SC_NPROCESSORS_ONLN)) + 1e-9);
+  }
 }
 
 // Progress inside a unit (a block's forward windows): the line shows the

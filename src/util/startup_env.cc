@@ -2,10 +2,13 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -13,9 +16,37 @@
 
 namespace slim {
 
-std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount) {
+std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus) {
   const auto set = [](const char* v) { return v != nullptr && *v != '\0'; };
-  return set(omp_wait_policy) || set(gomp_spincount) ? "" : "1000";
+  if (set(omp_wait_policy) || set(gomp_spincount)) return "";
+  return n_cpus >= 1 && idle_cpus >= double(n_cpus) - 0.5 ? "10000" : "1000";
+}
+
+bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total) {
+  std::istringstream in(line);
+  std::string name;
+  unsigned long long v[8];
+  if (!(in >> name) || name != "cpu") return false;
+  for (auto& x : v)
+    if (!(in >> x)) return false;
+  idle = v[3] + v[4];
+  total = 0;
+  for (auto x : v) total += x;
+  return true;
+}
+
+double idle_cpus(int ms) {
+  auto sample = [](unsigned long long& idle, unsigned long long& total) {
+    std::ifstream f("/proc/stat");
+    std::string line;
+    return std::getline(f, line) && parse_proc_stat_cpu(line, idle, total);
+  };
+  unsigned long long i0, t0, i1, t1;
+  if (!sample(i0, t0)) return -1;
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  const long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (!sample(i1, t1) || t1 <= t0 || n < 1) return -1;
+  return double(n) * double(i1 - i0) / double(t1 - t0);
 }
 
 void reexec_with_startup_env(char** argv) {
@@ -27,7 +58,12 @@ void reexec_with_startup_env(char** argv) {
   const std::string tunables =
       malloc_huge_pages_tunables(mode, std::getenv("GLIBC_TUNABLES"), std::getenv("SLIM_NO_HUGE_PAGES"));
   if (!tunables.empty()) next.emplace_back("GLIBC_TUNABLES", tunables);
-  const std::string spin = omp_spin_count(std::getenv("OMP_WAIT_POLICY"), std::getenv("GOMP_SPINCOUNT"));
+  // 50 ms of /proc/stat (5 ticks a CPU): only when the user set neither variable.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spincount = std::getenv("GOMP_SPINCOUNT");
+  const bool user_set = (policy && *policy) || (spincount && *spincount);
+  const std::string spin =
+      omp_spin_count(policy, spincount, user_set ? -1 : idle_cpus(50), int(sysconf(_SC_NPROCESSORS_ONLN)));
   if (!spin.empty()) next.emplace_back("GOMP_SPINCOUNT", spin);
   if (next.empty()) return;
   std::vector<std::optional<std::string>> old;  // (next.size()) the values before, nullopt: unset

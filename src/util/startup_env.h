@@ -12,10 +12,24 @@ namespace slim {
 // measured, TinyLlama RTN 4-bit decode on 2 threads with one busy loop
 // beside it, 10.7-16.1 tok/s by default, 23.5-24.0 with 1000, 29.3 with
 // OMP_WAIT_POLICY=passive; on a free machine 47-53 by default, 47-50 with
-// 1000, 44-45 passive (docs/RESULTS.md, "OpenMP waiting"). So 1000, unless
-// the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT (nullptr: unset): returns
-// the value to set, or "" to leave the environment alone.
-std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount);
+// 1000, 44-45 passive (docs/RESULTS.md, "OpenMP waiting"). On a free
+// Emerald Rapids, though, 1000 cost 13-15% of the decode that 10000 gives
+// (SliM 2-bit 51.6-51.9 vs 58.0-59.6 tok/s), while with a busy loop beside
+// 10000 fell to 16.4-19.2 against 27.6-28.8. So: the user's setting if
+// OMP_WAIT_POLICY or GOMP_SPINCOUNT is set (nullptr: unset; returns "" to
+// leave the environment alone); else 10000 when the machine was idle at
+// start (idle_cpus >= n_cpus - 0.5: slim's threads will not compete), else
+// 1000 (also when idle_cpus < 0: unknown).
+std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus);
+
+// The aggregate "cpu" line of /proc/stat: idle = idle + iowait, total = the
+// sum of user, nice, system, idle, iowait, irq, softirq, steal (ticks; a
+// VM's stolen time counts as busy). False when the line is not that.
+bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total);
+
+// How many CPUs were idle over the next `ms` milliseconds (/proc/stat's
+// idle share times the CPUs online); -1 when /proc/stat cannot be read.
+double idle_cpus(int ms);
 
 // Called first in main: sets what malloc_huge_pages_tunables (huge_pages.h)
 // and omp_spin_count decide, and when anything changed re-executes this
