@@ -8,6 +8,7 @@
 #include "model/dense16.h"
 #include "model/rope_scaling.h"
 #include "pack/packed_linear.h"
+#include "util/error.h"
 #include "util/fast_exp.h"
 
 namespace slim {
@@ -89,8 +90,9 @@ void linear(const float* x, const Linear& L, float* y, int T, int ldy) {
 }
 
 void linear_shared_input(const float* x, std::span<const Linear* const> Ls, std::span<float* const> ys, int T) {
-  constexpr size_t kMax = 8;
-  bool packed = Ls.size() <= kMax && Ls.size() == ys.size();
+  SLIM_CHECK(Ls.size() == ys.size(), "linear_shared_input: {} linears, {} outputs", Ls.size(), ys.size());
+  constexpr size_t kMax = PackedLinear::kMaxSharedInput;
+  bool packed = Ls.size() <= kMax;
   for (const Linear* L : Ls) packed = packed && L->packed != nullptr;
   if (!packed) {
     for (size_t i = 0; i < Ls.size(); ++i) linear(x, *Ls[i], ys[i], T);

@@ -187,8 +187,8 @@ void GemvMatmulShared(const PackedLinear* const* Ls, float* const* ys, const int
   in.xp = xp;
   in.xsum = xs;
   // The tables: the int8 ones if any product has int8 rows, the fp32 ones if any has LUT rows.
-  constexpr int64_t kMaxShared = 8;
-  SLIM_CHECK(n >= 1 && n <= kMaxShared, "GEMV: {} products sharing an input (1..{})", n, kMaxShared);
+  constexpr auto kMaxShared = PackedLinear::kMaxSharedInput;
+  SLIM_CHECK(n >= 1 && n <= int64_t(kMaxShared), "GEMV: {} products sharing an input (1..{})", n, kMaxShared);
   std::array<GemvSplit, kMaxShared> split;
   bool any_i8 = false, any_lut = false;
   int64_t work = 0;

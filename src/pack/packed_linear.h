@@ -28,6 +28,7 @@
 // 1-bit means ("offsets"): fp16, (rows, n_onebit) with the 1-bit groups in
 // group order. Scales: fp16, (rows, n_groups).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -113,6 +114,8 @@ class PackedLinear {
   // Either way every ys[i] equals Ls[i]->matmul()'s bit for bit.
   static void matmul_shared_input(std::span<const PackedLinear* const> Ls, const float* x, std::span<float* const> ys,
                                   int64_t T, int64_t ldx = -1);
+  // The most linears one matmul_shared_input() call shares (more: one matmul() each).
+  static constexpr size_t kMaxSharedInput = 8;
 
   // Scalar references, straight from the formulas above; the tests compare
   // the kernels against them.

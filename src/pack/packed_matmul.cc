@@ -110,8 +110,7 @@ void PackedLinear::matmul_shared_input(std::span<const PackedLinear* const> Ls, 
   SLIM_CHECK(!Ls.empty() && Ls.size() == ys.size(), "matmul_shared_input: {} linears, {} outputs", Ls.size(), ys.size());
   const PackedLinear& L0 = *Ls[0];
   if (ldx <= 0) ldx = L0.cols();
-  constexpr size_t kMaxShared = 8;  // GemvMatmulShared's bound
-  bool shared = T > 0 && Ls.size() <= kMaxShared;
+  bool shared = T > 0 && Ls.size() <= kMaxSharedInput;
   for (const PackedLinear* L : Ls)
     shared = shared && L->cols() == L0.cols() && std::ranges::equal(L->group_columns(), L0.group_columns()) &&
              T < pack_detail::gemm_min_tokens(*L);
@@ -120,7 +119,7 @@ void PackedLinear::matmul_shared_input(std::span<const PackedLinear* const> Ls, 
     return;
   }
   SLIM_CHECK(ldx >= L0.cols(), "matmul_shared_input: T {} ldx {} for {} columns", T, ldx, L0.cols());
-  std::array<int64_t, kMaxShared> ldys{};
+  std::array<int64_t, kMaxSharedInput> ldys{};
   for (size_t i = 0; i < Ls.size(); ++i) ldys[i] = Ls[i]->rows();
   pack_detail::gemv_matmul_shared(Ls, ys, std::span(ldys.data(), Ls.size()), x, T, ldx);
 }
