@@ -286,6 +286,12 @@ TEST(StartupEnv, ProcStatCpuLine) {
   EXPECT_FALSE(parse_proc_stat_cpu("cpu 100 2 30", idle, total));                // truncated
   EXPECT_FALSE(parse_proc_stat_cpu("intr 12 3 4 5 6 7 8 9", idle, total));
   EXPECT_FALSE(parse_proc_stat_cpu("", idle, total));
+  // Two samples: the idle share of the ticks between them, times the CPUs.
+  EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 190, 1100, 2), 1.8);
+  EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 100, 1100, 2), 0.0);
+  EXPECT_EQ(idle_cpus_between(100, 1000, 150, 1000, 2), -1);  // no tick passed
+  EXPECT_EQ(idle_cpus_between(100, 1000, 90, 1100, 2), -1);   // iowait went back: not 2^64 idle ticks
+  EXPECT_EQ(idle_cpus_between(100, 1000, 190, 1100, 0), -1);
   // The live file, where there is one: between 0 and the CPUs online.
   const double idle_now = idle_cpus(20);
   if (idle_now >= 0) {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -16,9 +17,12 @@
 
 namespace slim {
 
+namespace {
+bool env_set(const char* v) { return v != nullptr && *v != '\0'; }
+}  // namespace
+
 std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus) {
-  const auto set = [](const char* v) { return v != nullptr && *v != '\0'; };
-  if (set(omp_wait_policy) || set(gomp_spincount)) return "";
+  if (env_set(omp_wait_policy) || env_set(gomp_spincount)) return "";
   return n_cpus >= 1 && idle_cpus >= double(n_cpus) - 0.5 ? "10000" : "1000";
 }
 
@@ -44,9 +48,15 @@ double idle_cpus(int ms) {
   unsigned long long i0, t0, i1, t1;
   if (!sample(i0, t0)) return -1;
   std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  const long n = sysconf(_SC_NPROCESSORS_ONLN);
-  if (!sample(i1, t1) || t1 <= t0 || n < 1) return -1;
-  return double(n) * double(i1 - i0) / double(t1 - t0);
+  if (!sample(i1, t1)) return -1;
+  return idle_cpus_between(i0, t0, i1, t1, sysconf(_SC_NPROCESSORS_ONLN));
+}
+
+double idle_cpus_between(unsigned long long idle0, unsigned long long total0, unsigned long long idle1,
+                         unsigned long long total1, long n_cpus) {
+  // iowait may go backwards (proc(5)): a falling idle count is unknown, not a huge one.
+  if (total1 <= total0 || idle1 < idle0 || n_cpus < 1) return -1;
+  return double(n_cpus) * std::min(1.0, double(idle1 - idle0) / double(total1 - total0));
 }
 
 void reexec_with_startup_env(char** argv) {
@@ -61,7 +71,7 @@ void reexec_with_startup_env(char** argv) {
   // 50 ms of /proc/stat (5 ticks a CPU): only when the user set neither variable.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spincount = std::getenv("GOMP_SPINCOUNT");
-  const bool user_set = (policy && *policy) || (spincount && *spincount);
+  const bool user_set = env_set(policy) || env_set(spincount);
   const std::string spin =
       omp_spin_count(policy, spincount, user_set ? -1 : idle_cpus(50), int(sysconf(_SC_NPROCESSORS_ONLN)));
   if (!spin.empty()) next.emplace_back("GOMP_SPINCOUNT", spin);

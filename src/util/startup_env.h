@@ -30,6 +30,11 @@ bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsi
 // How many CPUs were idle over the next `ms` milliseconds (/proc/stat's
 // idle share times the CPUs online); -1 when /proc/stat cannot be read.
 double idle_cpus(int ms);
+// idle_cpus' arithmetic on two samples of parse_proc_stat_cpu: n_cpus times
+// the idle share of the ticks between them (at most n_cpus); -1 when no tick
+// passed, the idle count fell (iowait can) or n_cpus < 1.
+double idle_cpus_between(unsigned long long idle0, unsigned long long total0, unsigned long long idle1,
+                         unsigned long long total1, long n_cpus);
 
 // Called first in main: sets what malloc_huge_pages_tunables (huge_pages.h)
 // and omp_spin_count decide, and when anything changed re-executes this
