@@ -277,28 +277,6 @@ TEST(StartupEnv, OmpSpinCountDecision) {
   EXPECT_EQ(omp_spin_count(nullptr, nullptr, 0.0, 0), "1000");
 }
 
-TEST(StartupEnv, ProcStatCpuLine) {
-  unsigned long long idle = 0, total = 0;
-  ASSERT_TRUE(parse_proc_stat_cpu("cpu  100 2 30 400 5 6 7 8 9 10", idle, total));
-  EXPECT_EQ(idle, 405u);
-  EXPECT_EQ(total, 558u);  // the first 8 fields; guest time is already in user
-  EXPECT_FALSE(parse_proc_stat_cpu("cpu0 100 2 30 400 5 6 7 8", idle, total));  // one CPU's line
-  EXPECT_FALSE(parse_proc_stat_cpu("cpu 100 2 30", idle, total));                // truncated
-  EXPECT_FALSE(parse_proc_stat_cpu("intr 12 3 4 5 6 7 8 9", idle, total));
-  EXPECT_FALSE(parse_proc_stat_cpu("", idle, total));
-  // Two samples: the idle share of the ticks between them, times the CPUs.
-  EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 190, 1100, 2), 1.8);
-  EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 100, 1100, 2), 0.0);
-  EXPECT_EQ(idle_cpus_between(100, 1000, 150, 1000, 2), -1);  // no tick passed
-  EXPECT_EQ(idle_cpus_between(100, 1000, 90, 1100, 2), -1);   // iowait went back: not 2^64 idle ticks
-  EXPECT_EQ(idle_cpus_between(100, 1000, 190, 1100, 0), -1);
-  // The live file, where there is one: between 0 and the CPUs online.
-  const double idle_now = idle_cpus(20);
-  if (idle_now >= 0) {
-    EXPECT_LE(idle_now, double(sysconf(_SC_NPROCESSORS_ONLN)) + 1e-9);
-  }
-}
-
 // Progress inside a unit (a block's forward windows): the line shows the
 // whole units and an ETA from the fraction; units of an earlier run (resume)
 // do not count in the rate.

@@ -1,6 +1,8 @@
 // slim generate: text continuation with a KV cache (greedy at temperature 0).
 #include <fmt/format.h>
 
+#include <omp.h>
+
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -12,6 +14,7 @@
 #include "model/forward.h"
 #include "pack/packed_linear.h"
 #include "pack/packed_model.h"
+#include "util/cpu_load.h"
 #include "util/error.h"
 #include "util/memory.h"
 
@@ -66,6 +69,10 @@ void run(const GenerateArgs& a) {
   const double tiles_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - tp).count();
   const int64_t int8_prefill = use_int8_prefill(lm.model);
 
+  // Decode's team follows the load of other programs between tokens, unless
+  // the user fixed the count.
+  LoadAdaptiveThreads team(omp_get_max_threads(), !threads_fixed_by_user(a.threads));
+
   auto t0 = std::chrono::steady_clock::now();
   auto logits = s.step(ids);
   auto t1 = std::chrono::steady_clock::now();
@@ -103,6 +110,7 @@ void run(const GenerateArgs& a) {
       read = ids.size();
     }
     if (s.pos() >= ctx) break;
+    if (team.tick()) apply_threads(team.threads());
     logits = s.step(std::span<const int>(&ids.back(), 1));
   }
   auto t2 = std::chrono::steady_clock::now();
@@ -114,14 +122,18 @@ void run(const GenerateArgs& a) {
   const double rss_mib = double(peak_rss_bytes()) / 1048576.0;
   fmt::print(stderr,
              "prompt {} tokens in {:.3f} s ({:.1f} tok/s); generated {} tokens in {:.3f} s ({:.1f} tok/s); "
-             "peak RSS {:.1f} MiB (anonymous now {:.1f} MiB; the rest is mapped model pages){}{}\n",
+             "peak RSS {:.1f} MiB (anonymous now {:.1f} MiB; the rest is mapped model pages){}{}{}\n",
              prompt_tokens, prefill_s, prompt_tokens / prefill_s, generated, decode_s,
              generated > 0 ? generated / decode_s : 0.0, rss_mib, double(anonymous_rss_bytes()) / 1048576.0,
              tile_bytes > 0 ? fmt::format("; decode tiles {:.1f} MiB built at load in {:.3f} s",
                                           double(tile_bytes) / 1048576.0, tiles_s)
                             : std::string(),
              int8_prefill > 0 ? fmt::format("; int8 prefill on {} linears (SLIM_GEMM=exact: off)", int8_prefill)
-                              : std::string());
+                              : std::string(),
+             team.changes() > 0 ? fmt::format("; decode threads down to {} while other programs held CPUs ({} "
+                                              "changes; --threads N fixes the count)",
+                                              team.fewest(), team.changes())
+                                : std::string());
   write_json(a.json, {{"text", printed},
                       {"prompt_tokens", prompt_tokens},
                       {"generated_tokens", generated},
@@ -131,6 +143,8 @@ void run(const GenerateArgs& a) {
                       {"decode_tokens_per_second", generated > 0 ? generated / decode_s : 0.0},
                       {"decode_tiles_bytes", tile_bytes},
                       {"decode_tiles_seconds", tiles_s},
+                      {"decode_threads_fewest", team.fewest()},
+                      {"decode_thread_changes", team.changes()},
                       {"prefill_kernel", int8_prefill > 0 ? "int8" : "exact"},
                       {"peak_rss_mib", rss_mib},
                       {"model_format", lm.model.format},

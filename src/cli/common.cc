@@ -3,6 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "io/tokenizer.h"
@@ -43,6 +44,11 @@ void apply_threads(int threads) {
   if (threads == 0) return;
   omp_set_num_threads(threads);
   openblas_set_num_threads(threads);
+}
+
+bool threads_fixed_by_user(int threads) {
+  const char* env = std::getenv("OMP_NUM_THREADS");
+  return threads != 0 || (env != nullptr && *env != '\0');
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {

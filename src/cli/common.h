@@ -23,6 +23,9 @@ void add_threads_option(CLI::App* cmd, int& threads);
 inline constexpr int kMaxThreads = 1024;
 void check_threads(int threads);
 void apply_threads(int threads);
+// --threads N > 0 or OMP_NUM_THREADS: the user chose the count (decode then
+// keeps it; LoadAdaptiveThreads, util/cpu_load.h).
+bool threads_fixed_by_user(int threads);
 
 // Options-only mode (the CLI fuzz target fuzz/fuzz_cli.cc and tests/cli_options_test.cc):
 // every command checks its options, as a real run does first, and then returns before it

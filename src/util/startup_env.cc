@@ -2,17 +2,14 @@
 
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
+#include "util/cpu_load.h"
 #include "util/huge_pages.h"
 
 namespace slim {
@@ -24,39 +21,6 @@ bool env_set(const char* v) { return v != nullptr && *v != '\0'; }
 std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus) {
   if (env_set(omp_wait_policy) || env_set(gomp_spincount)) return "";
   return n_cpus >= 1 && idle_cpus >= double(n_cpus) - 0.5 ? "10000" : "1000";
-}
-
-bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total) {
-  std::istringstream in(line);
-  std::string name;
-  unsigned long long v[8];
-  if (!(in >> name) || name != "cpu") return false;
-  for (auto& x : v)
-    if (!(in >> x)) return false;
-  idle = v[3] + v[4];
-  total = 0;
-  for (auto x : v) total += x;
-  return true;
-}
-
-double idle_cpus(int ms) {
-  auto sample = [](unsigned long long& idle, unsigned long long& total) {
-    std::ifstream f("/proc/stat");
-    std::string line;
-    return std::getline(f, line) && parse_proc_stat_cpu(line, idle, total);
-  };
-  unsigned long long i0, t0, i1, t1;
-  if (!sample(i0, t0)) return -1;
-  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-  if (!sample(i1, t1)) return -1;
-  return idle_cpus_between(i0, t0, i1, t1, sysconf(_SC_NPROCESSORS_ONLN));
-}
-
-double idle_cpus_between(unsigned long long idle0, unsigned long long total0, unsigned long long idle1,
-                         unsigned long long total1, long n_cpus) {
-  // iowait may go backwards (proc(5)): a falling idle count is unknown, not a huge one.
-  if (total1 <= total0 || idle1 < idle0 || n_cpus < 1) return -1;
-  return double(n_cpus) * std::min(1.0, double(idle1 - idle0) / double(total1 - total0));
 }
 
 void reexec_with_startup_env(char** argv) {

@@ -4,6 +4,8 @@
 #pragma once
 #include <string>
 
+#include "util/cpu_load.h"  // idle_cpus
+
 namespace slim {
 
 // libgomp spins GOMP_SPINCOUNT iterations (default 300000) at every barrier
@@ -21,20 +23,6 @@ namespace slim {
 // start (idle_cpus >= n_cpus - 0.5: slim's threads will not compete), else
 // 1000 (also when idle_cpus < 0: unknown).
 std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus);
-
-// The aggregate "cpu" line of /proc/stat: idle = idle + iowait, total = the
-// sum of user, nice, system, idle, iowait, irq, softirq, steal (ticks; a
-// VM's stolen time counts as busy). False when the line is not that.
-bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total);
-
-// How many CPUs were idle over the next `ms` milliseconds (/proc/stat's
-// idle share times the CPUs online); -1 when /proc/stat cannot be read.
-double idle_cpus(int ms);
-// idle_cpus' arithmetic on two samples of parse_proc_stat_cpu: n_cpus times
-// the idle share of the ticks between them (at most n_cpus); -1 when no tick
-// passed, the idle count fell (iowait can) or n_cpus < 1.
-double idle_cpus_between(unsigned long long idle0, unsigned long long total0, unsigned long long idle1,
-                         unsigned long long total1, long n_cpus);
 
 // Called first in main: sets what malloc_huge_pages_tunables (huge_pages.h)
 // and omp_spin_count decide, and when anything changed re-executes this
