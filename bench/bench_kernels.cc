@@ -45,7 +45,7 @@ struct Mix {
   double frac[4];
 };
 const Mix kMixes[] = {{"avg2", {0.25, 0.5, 0.25, 0}}, {"avg3", {0, 0.25, 0.5, 0.25}}, {"uni4", {0, 0, 0, 1}},
-                      {"uni2", {0, 1, 0, 0}},           {"uni3", {0, 0, 1, 0}}};
+                      {"uni2", {0, 1, 0, 0}},           {"uni3", {0, 0, 1, 0}}, {"uni1", {1, 0, 0, 0}}};
 
 // Group bits for a mix, shuffled.
 std::vector<int> mix_bits(int64_t groups, const Mix& m, std::mt19937& rng) {

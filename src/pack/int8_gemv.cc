@@ -35,7 +35,7 @@ void build_int8_tables(const PackedLinear& L, const float* xp, int8_t* tq, float
     const float inv = m > 0.f ? 127.f / m : 0.f;
     for (int64_t n = n0; n < n1; ++n) {
       subset_sums(xp + 4 * n, t);
-      for (int v = 0; v < 16; ++v) tq[16 * n + v] = int8_t(std::clamp(std::nearbyint(t[v] * inv), -127.f, 127.f));
+      for (int v = 0; v < 16; ++v) tq[16 * int8_table_slot(n) + v] = int8_t(std::clamp(std::nearbyint(t[v] * inv), -127.f, 127.f));
     }
   }
 }
@@ -86,12 +86,12 @@ void matmul_reference_int8(const PackedLinear& L, const float* x, float* y, int6
         const int b = L.bits(g);
         const int64_t pb = plane_bytes(gcol[size_t(g + 1)] - gcol[size_t(g)]);
         const uint8_t* base = P.codes.data() + r * rb + goff[size_t(g)];
-        const int8_t* tab = tq.data() + 4 * pcol[size_t(g)];  // 16 entries per 4 columns
+        const int8_t* tab = tq.data() + 4 * pcol[size_t(g)];  // 16 entries per 4 columns; the group starts a quad
         int64_t sum = 0;
         for (int j = 0; j < b; ++j)
           for (int64_t n = 0; n < 2 * pb; ++n) {
             const int nib = (base[j * pb + n / 2] >> (4 * (n % 2))) & 15;
-            sum += int64_t(tab[16 * n + nib]) << j;
+            sum += int64_t(tab[16 * int8_table_slot(n) + nib]) << j;
           }
         const float scale = f16_to_f32(P.scales[size_t(r * G + g)]);
         float f, sh;

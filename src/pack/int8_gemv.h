@@ -18,8 +18,17 @@ namespace slim::pack_detail {
 // Tables of one token: for padded x (padded_columns()[G] floats, groups
 // zero-padded to 16 columns), per 4-column block n its 16 subset sums
 // Σ_{i: bit i of v} x[4n + i] rounded to int8 in units of st[g] (g = n's
-// group): tq (n_blocks, 16), st (n_groups).
+// group): tq (n_blocks, 16) with block n at row int8_table_slot(n), st
+// (n_groups).
 void build_int8_tables(const PackedLinear& L, const float* xp, int8_t* tq, float* st);
+
+// Where block n's 16 entries sit in tq: each aligned 4 blocks (16 columns;
+// groups start on one) in the order 0, 2, 1, 3. Why: the lone-plane step
+// looks up bytes k and k + 1 of a plane (blocks 2k, 2k + 2 by the low nibble,
+// 2k + 1, 2k + 3 by the high one) in the two 128-bit lanes, and so loads its
+// two tables as two whole 32-byte rows instead of four halves and two lane
+// inserts; the pair step broadcasts 16-byte rows from anywhere alike.
+inline int64_t int8_table_slot(int64_t n) { return (n & ~int64_t(3)) | ((n & 1) << 1) | ((n >> 1) & 1); }
 
 // The kernel's code layout ("tiles"), so that it loads its lookup indices
 // straight from memory instead of transposing 16 rows of bit planes per

@@ -63,22 +63,22 @@ HWY_INLINE void widen_add(__m256i s16, int j, __m256i (&acc)[2]) {
 // The lone (odd) plane of a group, two bytes k, k + 1 per step: v (32 bytes of
 // the tiles: bytes 0..15 = rows 0..15 at byte k, 16..31 = the same rows at
 // byte k + 1), tables t = the group's tables at block 2k (blocks 2k .. 2k + 3
-// follow, 16 bytes each). Each 128-bit lane looks up its own byte's two
+// in slots 0, 2, 1, 3: int8_table_slot). Each 128-bit lane looks up its own byte's two
 // tables; the two lookups of a row are interleaved into byte pairs and summed
 // by vpmaddubsw with weights (1, 1) into one int16 lane: s0 += rows 0..7 (low
 // lane: byte k, high lane: byte k + 1), s1 += rows 8..15.
 // Why: read as a plane pair with a zero partner (vpmovzxbw, 16 bytes per
 // step), a lone plane cost as much as a pair, so a 3-bit group cost as much as
 // a 4-bit one and a 1-bit group as much as a 2-bit one (bench_kernels: uni3
-// 383 us against uni4 374 us); this step does 32 code bytes in 13 operations
-// where the padded one did 16 in 9.
+// 383 us against uni4 374 us); this step does 32 code bytes in 11 operations
+// where the padded one did 16 in 9 (13 before int8_table_slot made its tables
+// two plain loads instead of four halves and two lane inserts: uni1 277 ->
+// 268 us, uni3 348-363 -> 319-337 us, 1 thread hot, Emerald Rapids).
 HWY_INLINE void int8_lone_step(__m256i v, const int8_t* t, __m256i& s0, __m256i& s1) {
   const __m256i nib = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi8(1);
-  auto tab2 = [](const int8_t* a, const int8_t* b) {  // [16 bytes at a | 16 bytes at b]
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-  };
-  const __m256i ta = tab2(t, t + 32), tb = tab2(t + 16, t + 48);  // blocks [2k | 2k + 2], [2k + 1 | 2k + 3]
+  // Blocks [2k | 2k + 2] (low nibbles), [2k + 1 | 2k + 3] (high nibbles).
+  const __m256i ta = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t));
+  const __m256i tb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(t + 32));
   const __m256i lo = _mm256_and_si256(v, nib), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nib);
   const __m256i la = _mm256_shuffle_epi8(ta, lo), lb = _mm256_shuffle_epi8(tb, hi);
   s0 = _mm256_add_epi16(s0, _mm256_maddubs_epi16(ones, _mm256_unpacklo_epi8(la, lb)));
@@ -112,10 +112,10 @@ HWY_INLINE void int8_group(const uint8_t* s, int64_t pb, const int8_t* tab, __m2
       if constexpr (NP > 0) {
         SLIM_UNROLL
         for (int64_t kk = k; kk < k + 2; ++kk) {
-          const __m256i ta =
-              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * kk)));
-          const __m256i tb =
-              _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(t + 32 * kk + 16)));
+          // Blocks 2kk, 2kk + 1: slots 0, 2 (kk = k) or 1, 3 (int8_table_slot).
+          const int8_t* q = t + 32 * k + 16 * (kk - k);
+          const __m256i ta = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q)));
+          const __m256i tb = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q + 32)));
           SLIM_UNROLL
           for (int p = 0; p < NP; ++p)
             sum[p] = int8_lookup(sum[p], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(s + 32 * (p * kc + kk))),
@@ -192,7 +192,7 @@ HWY_INLINE void int8_tables_avx2(const PackedLinear& L, const float* xp, int8_t*
       const __m256 qh = _mm256_min_ps(_mm256_max_ps(_mm256_round_ps(_mm256_mul_ps(hi, inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), nlim), lim);
       // int32 -> int16 packs per 128-bit lane: [l0-3 h0-3 | l4-7 h4-7]; reorder, then to bytes.
       const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(_mm256_cvtps_epi32(ql), _mm256_cvtps_epi32(qh)), 0xd8);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(tq + 16 * n),
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(tq + 16 * int8_table_slot(n)),
                        _mm_packs_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
     }
   }
@@ -311,12 +311,15 @@ HWY_NOINLINE void int8_block(const PackedLinear& L, const GemvInput& in, const u
   // Per group and row, transposed ((G, NR): one group's rows are 2 vectors):
   // factor (scale, 2 scale at 1 bit) and shift (-scale zero, mean - scale at
   // 1 bit). Whole 8-group x 8-row tiles by an 8x8 transpose.
+  // 1-bit groups' means too, (n1, NR) by column of P.offsets.
   thread_local std::vector<float> fbuf;
-  if (int64_t(fbuf.size()) < 2 * NR * G) fbuf.resize(size_t(2 * NR * G));
+  if (int64_t(fbuf.size()) < NR * (2 * G + n1)) fbuf.resize(size_t(NR * (2 * G + n1)));
   float* fac = fbuf.data();
   float* sft = fac + NR * G;
+  float* mean = sft + NR * G;
   const int64_t G8 = G / 8 * 8;  // zero_points() has 4 spare bytes, but 8 are read: only whole 8-groups
-  for (int64_t h = 0; h < 2; ++h)
+  const int64_t n8 = n1 / 8 * 8;  // the same for offsets (8 columns past a row's end are another row's, or past the end)
+  for (int64_t h = 0; h < 2; ++h) {
     for (int64_t g = 0; g < G8; g += 8) {
       __m256 s[8], z[8], ts[8], tz[8];
       SLIM_UNROLL
@@ -334,20 +337,38 @@ HWY_NOINLINE void int8_block(const PackedLinear& L, const GemvInput& in, const u
         _mm256_storeu_ps(sft + (g + i) * NR + 8 * h, _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), ts[i]), tz[i]));
       }
     }
+    // Why vectorised: one fp16 load and convert per row and 1-bit group was
+    // 37% of a uni1 4096x4096 GEMV (bench_kernels, 1 thread: 271 vs 171 us
+    // without it).
+    for (int64_t c = 0; c < n8; c += 8) {
+      __m256 m[8], tm[8];
+      SLIM_UNROLL
+      for (int l = 0; l < 8; ++l)
+        m[l] = _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(P.offsets.data() + (r + 8 * h + l) * n1 + c)));
+      transpose_8x8_ps(m, tm);
+      SLIM_UNROLL
+      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(mean + (c + i) * NR + 8 * h, tm[i]);
+    }
+  }
   for (int64_t g = G8; g < G; ++g)
     for (int64_t l = 0; l < NR; ++l) {
       const float s = half(P.scales[size_t((r + l) * G + g)]);
       fac[g * NR + l] = s;
       sft[g * NR + l] = -s * float(zero[size_t((r + l) * G + g)]);
     }
+  for (int64_t c = n8; c < n1; ++c)
+    for (int64_t l = 0; l < NR; ++l) mean[c * NR + l] = half(P.offsets[size_t((r + l) * n1 + c)]);
   if (n1 > 0)
     for (int64_t g = 0; g < G; ++g)
-      if (L.bits(g) == 1)
-        for (int64_t l = 0; l < NR; ++l) {
-          const float s = fac[g * NR + l];
-          fac[g * NR + l] = 2.f * s;
-          sft[g * NR + l] = half(P.offsets[size_t((r + l) * n1 + onecol[g])]) - s;
+      if (onecol[g] >= 0) {  // factor 2 scale, shift mean - scale
+        SLIM_UNROLL
+        for (int h = 0; h < 2; ++h) {
+          const __m256 s = _mm256_loadu_ps(fac + g * NR + 8 * h);
+          _mm256_storeu_ps(fac + g * NR + 8 * h, _mm256_add_ps(s, s));
+          _mm256_storeu_ps(sft + g * NR + 8 * h, _mm256_sub_ps(_mm256_loadu_ps(mean + onecol[g] * NR + 8 * h), s));
         }
+      }
   const uint8_t* block = tiles + r * rb;  // (16 rb) this block's tiles
   for (int64_t t = t0; t < t1; ++t) {
     const int8_t* tqt = tq + t * tq_stride;
