@@ -128,7 +128,10 @@ LoadAdaptiveThreads::Clock process_clock(const std::vector<int>& cpus) {
 }  // namespace
 
 LoadAdaptiveThreads::LoadAdaptiveThreads(int max_threads, bool enabled)
-    : LoadAdaptiveThreads(max_threads, enabled, int(allowed_cpus().size()), process_clock(allowed_cpus())) {}
+    : LoadAdaptiveThreads(max_threads, enabled, allowed_cpus()) {}
+
+LoadAdaptiveThreads::LoadAdaptiveThreads(int max_threads, bool enabled, const std::vector<int>& cpus)
+    : LoadAdaptiveThreads(max_threads, enabled && !cpus.empty(), int(cpus.size()), process_clock(cpus)) {}
 
 bool LoadAdaptiveThreads::sample() {
   CpuTicks t;

@@ -77,6 +77,7 @@ class LoadAdaptiveThreads {
   int changes() const { return changes_; }
 
  private:
+  LoadAdaptiveThreads(int max_threads, bool enabled, const std::vector<int>& cpus);
   bool sample();
   int max_threads_, n_cpus_, threads_, fewest_, changes_ = 0;
   bool enabled_;
