@@ -531,12 +531,14 @@ TEST(PackedLinear, PrepareForDecodeBuildsTheKernelsTiles) {
         continue;
       }
       ASSERT_EQ(bytes, L.int8_tile_bytes());
-      ASSERT_EQ(bytes, 32 * L.row_bytes());  // rows 0..31: 40 rounded down to 16
+      // Rows 0..31 (40 rounded down to 16): their codes, then two blocks' scales.
+      ASSERT_EQ(bytes, 32 * L.row_bytes() + 2 * pack_detail::int8_meta_bytes(L));
       const uint8_t* built = L.int8_tiles().data();
       EXPECT_EQ(L.prepare_for_decode(), bytes);
       EXPECT_EQ(L.int8_tiles().data(), built) << "built twice";
       std::vector<uint8_t> fresh(static_cast<size_t>(bytes));
       pack_detail::build_int8_tiles(L, fresh.data());
+      pack_detail::build_int8_meta(L, fresh.data() + 32 * L.row_bytes());
       EXPECT_EQ(0, std::memcmp(fresh.data(), built, fresh.size()));
     }
   });

@@ -57,7 +57,7 @@ void run(const GenerateArgs& a) {
     need.add(fmt::format("KV cache ({} positions)", ctx), kv_cache_bytes(c, ctx));
     need.add("prompt buffers", block_activation_bytes(c, int64_t(ids.size())) + 4 * int64_t(c.vocab_size));
     if (const int64_t tiles = packed_decode_bytes(lm.model); tiles > 0)
-      need.add("int8 decode tiles (a copy of the packed codes)", tiles);
+      need.add("int8 decode tiles (a copy of the packed codes and scales)", tiles);
     require_memory(need, "slim generate", "lower --max-tokens or shorten the prompt");
   }
   Session s(lm.model, ctx);

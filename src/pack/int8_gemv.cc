@@ -61,6 +61,27 @@ void build_int8_tiles(const PackedLinear& L, uint8_t* out) {
       });
 }
 
+void build_int8_meta(const PackedLinear& L, uint8_t* out) {
+  const PackedParts& P = L.parts();
+  const int64_t G = L.n_groups(), n1 = L.n_onebit(), nblk = L.rows() / 16, mb = int8_meta_bytes(L);
+  const auto zero = L.zero_points();
+#pragma omp parallel for schedule(static) if (nblk * (G + n1) >= 4096)
+  for (int64_t i = 0; i < nblk; ++i) {
+    uint8_t* m = out + i * mb;
+    uint16_t* sc = reinterpret_cast<uint16_t*>(m);            // (G, 16)
+    uint8_t* zr = m + 32 * G;                                 // (G, 16)
+    uint16_t* mean = reinterpret_cast<uint16_t*>(m + 48 * G);  // (n1, 16)
+    for (int64_t l = 0; l < 16; ++l) {
+      const int64_t r = 16 * i + l;
+      for (int64_t g = 0; g < G; ++g) {
+        sc[g * 16 + l] = P.scales[size_t(r * G + g)];
+        zr[g * 16 + l] = zero[size_t(r * G + g)];
+      }
+      for (int64_t c = 0; c < n1; ++c) mean[c * 16 + l] = P.offsets[size_t(r * n1 + c)];
+    }
+  }
+}
+
 void matmul_reference_int8(const PackedLinear& L, const float* x, float* y, int64_t T) {
   const PackedParts& P = L.parts();
   const int64_t R = L.rows(), C = L.cols(), G = L.n_groups(), n1 = L.n_onebit(), rb = L.row_bytes();

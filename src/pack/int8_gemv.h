@@ -44,6 +44,17 @@ inline int64_t int8_table_slot(int64_t n) { return (n & ~int64_t(3)) | ((n & 1) 
 // Every code byte of the block appears once: out (rows / 16 * 16, row_bytes).
 void build_int8_tiles(const PackedLinear& L, uint8_t* out);
 
+// After the code tiles of all blocks (at byte 16 (rows / 16) row_bytes), each
+// 16-row block's per-group numbers, transposed so that a group's 16 rows are
+// contiguous: (G, 16) fp16 scales, (G, 16) uint8 zero points (0 at 1 bit),
+// (n_onebit, 16) fp16 1-bit means; int8_meta_bytes(L) bytes a block, blocks in
+// order: out (rows / 16, int8_meta_bytes(L)). Why: gathered per block from
+// the (rows, G) arrays by 8x8 transposes, they were 22% of the kernel's time
+// at avg2 and 40% at uni1 (perf, 1 thread hot); the copy is 3 bytes a row
+// and group (5 at 1 bit), ~10% of the tiles at 2 bits, g128.
+inline int64_t int8_meta_bytes(const PackedLinear& L) { return 48 * L.n_groups() + 32 * L.n_onebit(); }
+void build_int8_meta(const PackedLinear& L, uint8_t* out);
+
 // The walk of that layout, shared by every builder (the scalar reference
 // above, the AVX2 one by transposes), which differ only in how one chunk is
 // transposed: per 16-row block, group and chunk,

@@ -272,103 +272,48 @@ HWY_INLINE void int8_tiles_avx2(const PackedLinear& L, uint8_t* out) {
       });
 }
 
-// out[g] (g < 8) = lane g of each of in[0..7]: an 8x8 float transpose.
-HWY_INLINE void transpose_8x8_ps(const __m256 (&in)[8], __m256 (&out)[8]) {
-  __m256 a[8], b[8];
-  SLIM_UNROLL
-  for (int i = 0; i < 4; ++i) {
-    a[2 * i] = _mm256_unpacklo_ps(in[2 * i], in[2 * i + 1]);
-    a[2 * i + 1] = _mm256_unpackhi_ps(in[2 * i], in[2 * i + 1]);
-  }
-  SLIM_UNROLL
-  for (int i = 0; i < 2; ++i) {
-    b[4 * i] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0x44);
-    b[4 * i + 1] = _mm256_shuffle_ps(a[4 * i], a[4 * i + 2], 0xee);
-    b[4 * i + 2] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0x44);
-    b[4 * i + 3] = _mm256_shuffle_ps(a[4 * i + 1], a[4 * i + 3], 0xee);
-  }
-  SLIM_UNROLL
-  for (int i = 0; i < 4; ++i) {
-    out[i] = _mm256_permute2f128_ps(b[i], b[4 + i], 0x20);
-    out[4 + i] = _mm256_permute2f128_ps(b[i], b[4 + i], 0x31);
-  }
-}
-
 // Rows r..r + 15, tokens [t0, t1): y[t][r..] = Σ_g scale st Σq x + shift
 // xsum. tiles: L.int8_tiles(); tq (T, tq_stride) int8 tables, st (T, G)
-// their scales.
+// their scales. Each 16-row block's factors come from the tiles' per-block
+// scales (int8_gemv.h), so that no (rows, G) array is gathered here.
 HWY_NOINLINE void int8_block(const PackedLinear& L, const GemvInput& in, const uint8_t* tiles, const int8_t* tq,
                              int64_t tq_stride, const float* st, int64_t r, int64_t t0, int64_t t1, float* y,
                              int64_t ldy) {
   constexpr int64_t NR = kInt8Rows;
-  const PackedParts& P = L.parts();
-  const int64_t G = L.n_groups(), n1 = L.n_onebit(), rb = L.row_bytes();
+  const int64_t G = L.n_groups(), rb = L.row_bytes();
   const auto goff = L.group_offsets();
   const auto gcol = L.group_columns();
   const auto pcol = L.padded_columns();
-  const auto zero = L.zero_points();
   const auto onecol = L.onebit_column();
   // Per group and row, transposed ((G, NR): one group's rows are 2 vectors):
   // factor (scale, 2 scale at 1 bit) and shift (-scale zero, mean - scale at
-  // 1 bit). Whole 8-group x 8-row tiles by an 8x8 transpose.
-  // 1-bit groups' means too, (n1, NR) by column of P.offsets.
+  // 1 bit), from this block's scales as the tiles hold them (int8_gemv.h).
   thread_local std::vector<float> fbuf;
-  if (int64_t(fbuf.size()) < NR * (2 * G + n1)) fbuf.resize(size_t(NR * (2 * G + n1)));
+  if (int64_t(fbuf.size()) < 2 * NR * G) fbuf.resize(size_t(2 * NR * G));
   float* fac = fbuf.data();
   float* sft = fac + NR * G;
-  float* mean = sft + NR * G;
-  const int64_t G8 = G / 8 * 8;  // zero_points() has 4 spare bytes, but 8 are read: only whole 8-groups
-  const int64_t n8 = n1 / 8 * 8;  // the same for offsets (8 columns past a row's end are another row's, or past the end)
-  for (int64_t h = 0; h < 2; ++h) {
-    for (int64_t g = 0; g < G8; g += 8) {
-      __m256 s[8], z[8], ts[8], tz[8];
-      SLIM_UNROLL
-      for (int l = 0; l < 8; ++l) {
-        const int64_t row = r + 8 * h + l;
-        s[l] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(P.scales.data() + row * G + g)));
-        z[l] = _mm256_cvtepi32_ps(
-            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(zero.data() + row * G + g))));
+  const uint8_t* meta = tiles + L.rows() / NR * NR * rb + r / NR * int8_meta_bytes(L);
+  const uint16_t* msc = reinterpret_cast<const uint16_t*>(meta);              // (G, NR) fp16
+  const uint8_t* mzr = meta + 2 * NR * G;                                      // (G, NR)
+  const uint16_t* mmean = reinterpret_cast<const uint16_t*>(meta + 3 * NR * G);  // (n1, NR) fp16
+  for (int64_t g = 0; g < G; ++g) {
+    const bool one = onecol[g] >= 0;
+    SLIM_UNROLL
+    for (int h = 0; h < 2; ++h) {
+      const __m256 s = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(msc + g * NR + 8 * h)));
+      if (!one) {
+        const __m256 z = _mm256_cvtepi32_ps(
+            _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mzr + g * NR + 8 * h))));
+        _mm256_storeu_ps(fac + g * NR + 8 * h, s);
+        _mm256_storeu_ps(sft + g * NR + 8 * h, _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), s), z));
+      } else {
+        const __m256 m = _mm256_cvtph_ps(
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(mmean + int64_t(onecol[g]) * NR + 8 * h)));
+        _mm256_storeu_ps(fac + g * NR + 8 * h, _mm256_add_ps(s, s));
+        _mm256_storeu_ps(sft + g * NR + 8 * h, _mm256_sub_ps(m, s));
       }
-      transpose_8x8_ps(s, ts);
-      transpose_8x8_ps(z, tz);
-      SLIM_UNROLL
-      for (int i = 0; i < 8; ++i) {
-        _mm256_storeu_ps(fac + (g + i) * NR + 8 * h, ts[i]);
-        _mm256_storeu_ps(sft + (g + i) * NR + 8 * h, _mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), ts[i]), tz[i]));
-      }
-    }
-    // Why vectorised: one fp16 load and convert per row and 1-bit group was
-    // 37% of a uni1 4096x4096 GEMV (bench_kernels, 1 thread: 271 vs 171 us
-    // without it).
-    for (int64_t c = 0; c < n8; c += 8) {
-      __m256 m[8], tm[8];
-      SLIM_UNROLL
-      for (int l = 0; l < 8; ++l)
-        m[l] = _mm256_cvtph_ps(
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(P.offsets.data() + (r + 8 * h + l) * n1 + c)));
-      transpose_8x8_ps(m, tm);
-      SLIM_UNROLL
-      for (int i = 0; i < 8; ++i) _mm256_storeu_ps(mean + (c + i) * NR + 8 * h, tm[i]);
     }
   }
-  for (int64_t g = G8; g < G; ++g)
-    for (int64_t l = 0; l < NR; ++l) {
-      const float s = half(P.scales[size_t((r + l) * G + g)]);
-      fac[g * NR + l] = s;
-      sft[g * NR + l] = -s * float(zero[size_t((r + l) * G + g)]);
-    }
-  for (int64_t c = n8; c < n1; ++c)
-    for (int64_t l = 0; l < NR; ++l) mean[c * NR + l] = half(P.offsets[size_t((r + l) * n1 + c)]);
-  if (n1 > 0)
-    for (int64_t g = 0; g < G; ++g)
-      if (onecol[g] >= 0) {  // factor 2 scale, shift mean - scale
-        SLIM_UNROLL
-        for (int h = 0; h < 2; ++h) {
-          const __m256 s = _mm256_loadu_ps(fac + g * NR + 8 * h);
-          _mm256_storeu_ps(fac + g * NR + 8 * h, _mm256_add_ps(s, s));
-          _mm256_storeu_ps(sft + g * NR + 8 * h, _mm256_sub_ps(_mm256_loadu_ps(mean + onecol[g] * NR + 8 * h), s));
-        }
-      }
   const uint8_t* block = tiles + r * rb;  // (16 rb) this block's tiles
   for (int64_t t = t0; t < t1; ++t) {
     const int8_t* tqt = tq + t * tq_stride;

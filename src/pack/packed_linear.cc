@@ -200,9 +200,15 @@ std::span<const uint8_t> PackedLinear::int8_tiles() const {
     // token, perf), and transparent huge pages where the system allows them
     // (one page fault per 2 MB instead of per 4 KB: AnonBuffer advises them).
     tiles_->bytes = AnonBuffer(n, fmt::format("int8 decode tiles of a {}x{} linear", rows(), cols()));
-    pack_detail::build_int8_tiles_dispatched(*this, tiles_->bytes.as<uint8_t>());
+    uint8_t* out = tiles_->bytes.as<uint8_t>();
+    pack_detail::build_int8_tiles_dispatched(*this, out);
+    pack_detail::build_int8_meta(*this, out + rows() / 16 * 16 * row_bytes_);
   });
   return {tiles_->bytes.as<uint8_t>(), tiles_->bytes.size()};
+}
+
+int64_t PackedLinear::int8_tile_bytes() const {
+  return rows() / 16 * (16 * row_bytes_ + pack_detail::int8_meta_bytes(*this));
 }
 
 int64_t PackedLinear::packed_bytes() const {

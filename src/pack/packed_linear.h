@@ -137,15 +137,17 @@ class PackedLinear {
   // The codes of rows [0, rows / 16 * 16) re-laid in 16-row tiles for the
   // x86 int8 GEMV (pack_detail::build_int8_tiles, int8_gemv.h): built on the
   // first call (thread-safe) and kept, as many bytes again as those rows'
-  // codes, in anonymous memory. The file's layout stays the one above.
+  // codes and their scales, in anonymous memory. The file's layout stays the
+  // one above.
   std::span<const uint8_t> int8_tiles() const;
   // Builds int8_tiles() now when the dispatched decode GEMV reads them (x86
   // target, int8 kernel on, a large enough layer), so that a session pays
   // the build at load, as llama.cpp repacks its weights at load, not in its
   // first decoded token. Returns the tiles' bytes (0: the kernel reads none).
   int64_t prepare_for_decode() const;
-  // Bytes int8_tiles() takes once built (whether or not the kernel reads them).
-  int64_t int8_tile_bytes() const { return rows() / 16 * 16 * row_bytes_; }
+  // Bytes int8_tiles() takes once built (whether or not the kernel reads them):
+  // the codes of those rows and their per-block scales (int8_gemv.h).
+  int64_t int8_tile_bytes() const;
 
  private:
   // Builders shared by from_parts() and encode(), in this order: the layout
