@@ -63,14 +63,15 @@ void build_int8_tiles(const PackedLinear& L, uint8_t* out) {
 
 void build_int8_meta(const PackedLinear& L, uint8_t* out) {
   const PackedParts& P = L.parts();
-  const int64_t G = L.n_groups(), n1 = L.n_onebit(), nblk = L.rows() / 16, mb = int8_meta_bytes(L);
+  const int64_t G = L.n_groups(), n1 = L.n_onebit(), nblk = L.rows() / 16;
+  const Int8Meta lay = int8_meta_layout(L);
   const auto zero = L.zero_points();
 #pragma omp parallel for schedule(static) if (nblk * (G + n1) >= 4096)
   for (int64_t i = 0; i < nblk; ++i) {
-    uint8_t* m = out + i * mb;
-    uint16_t* sc = reinterpret_cast<uint16_t*>(m);            // (G, 16)
-    uint8_t* zr = m + 32 * G;                                 // (G, 16)
-    uint16_t* mean = reinterpret_cast<uint16_t*>(m + 48 * G);  // (n1, 16)
+    uint8_t* m = out + i * lay.bytes;
+    uint16_t* sc = reinterpret_cast<uint16_t*>(m);                   // (G, 16)
+    uint8_t* zr = m + lay.zeros;                                     // (G, 16)
+    uint16_t* mean = reinterpret_cast<uint16_t*>(m + lay.means);     // (n1, 16)
     for (int64_t l = 0; l < 16; ++l) {
       const int64_t r = 16 * i + l;
       for (int64_t g = 0; g < G; ++g) {

@@ -292,10 +292,11 @@ HWY_NOINLINE void int8_block(const PackedLinear& L, const GemvInput& in, const u
   if (int64_t(fbuf.size()) < 2 * NR * G) fbuf.resize(size_t(2 * NR * G));
   float* fac = fbuf.data();
   float* sft = fac + NR * G;
-  const uint8_t* meta = tiles + L.rows() / NR * NR * rb + r / NR * int8_meta_bytes(L);
-  const uint16_t* msc = reinterpret_cast<const uint16_t*>(meta);              // (G, NR) fp16
-  const uint8_t* mzr = meta + 2 * NR * G;                                      // (G, NR)
-  const uint16_t* mmean = reinterpret_cast<const uint16_t*>(meta + 3 * NR * G);  // (n1, NR) fp16
+  const Int8Meta lay = int8_meta_layout(L);
+  const uint8_t* meta = tiles + L.rows() / NR * NR * rb + r / NR * lay.bytes;
+  const uint16_t* msc = reinterpret_cast<const uint16_t*>(meta);                  // (G, NR) fp16
+  const uint8_t* mzr = meta + lay.zeros;                                           // (G, NR)
+  const uint16_t* mmean = reinterpret_cast<const uint16_t*>(meta + lay.means);     // (n1, NR) fp16
   for (int64_t g = 0; g < G; ++g) {
     const bool one = onecol[g] >= 0;
     SLIM_UNROLL
