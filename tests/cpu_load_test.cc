@@ -11,14 +11,17 @@ namespace slim {
 namespace {
 
 TEST(CpuLoad, ProcStatCpuLine) {
-  unsigned long long idle = 0, total = 0;
-  ASSERT_TRUE(parse_proc_stat_cpu("cpu  100 2 30 400 5 6 7 8 9 10", idle, total));
-  EXPECT_EQ(idle, 405u);
-  EXPECT_EQ(total, 558u);  // the first 8 fields; guest time is already in user
-  EXPECT_FALSE(parse_proc_stat_cpu("cpu0 100 2 30 400 5 6 7 8", idle, total));  // one CPU's line
-  EXPECT_FALSE(parse_proc_stat_cpu("cpu 100 2 30", idle, total));                // truncated
-  EXPECT_FALSE(parse_proc_stat_cpu("intr 12 3 4 5 6 7 8 9", idle, total));
-  EXPECT_FALSE(parse_proc_stat_cpu("", idle, total));
+  int cpu = 0;
+  CpuTicks t;
+  ASSERT_TRUE(parse_proc_stat_line("cpu  100 2 30 400 5 6 7 8 9 10", cpu, t));
+  EXPECT_EQ(cpu, -1);  // the aggregate line
+  EXPECT_EQ(t.idle, 405u);
+  EXPECT_EQ(t.total, 558u);  // the first 8 fields; guest time is already in user
+  ASSERT_TRUE(parse_proc_stat_line("cpu0 100 2 30 400 5 6 7 8", cpu, t));
+  EXPECT_NE(cpu, -1);  // one CPU's line, not the aggregate
+  EXPECT_FALSE(parse_proc_stat_line("cpu 100 2 30", cpu, t));  // truncated
+  EXPECT_FALSE(parse_proc_stat_line("intr 12 3 4 5 6 7 8 9", cpu, t));
+  EXPECT_FALSE(parse_proc_stat_line("", cpu, t));
   // Two samples: the idle share of the ticks between them, times the CPUs.
   EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 190, 1100, 2), 1.8);
   EXPECT_DOUBLE_EQ(idle_cpus_between(100, 1000, 100, 1100, 2), 0.0);

@@ -9,6 +9,7 @@
 #include "io/tokenizer.h"
 #include "util/error.h"
 #include "util/files.h"
+#include "util/startup_env.h"
 
 namespace slim::cli {
 
@@ -47,8 +48,7 @@ void apply_threads(int threads) {
 }
 
 bool threads_fixed_by_user(int threads) {
-  const char* env = std::getenv("OMP_NUM_THREADS");
-  return threads != 0 || (env != nullptr && *env != '\0');
+  return threads != 0 || env_set(std::getenv("OMP_NUM_THREADS"));
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {

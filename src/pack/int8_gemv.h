@@ -53,11 +53,12 @@ void build_int8_tiles(const PackedLinear& L, uint8_t* out);
 // at avg2 and 40% at uni1 (perf, 1 thread hot); the copy is 3 bytes a row
 // and group (5 at 1 bit), ~10% of the tiles at 2 bits, g128.
 struct Int8Meta {
+  int64_t start;                // where block 0's part starts in the tiles (after all code tiles)
   int64_t zeros, means, bytes;  // where the zeros and the means start in a block's part; its size
 };
 inline Int8Meta int8_meta_layout(const PackedLinear& L) {
   const int64_t G = L.n_groups();
-  return {32 * G, 48 * G, 48 * G + 32 * L.n_onebit()};
+  return {L.rows() / 16 * 16 * L.row_bytes(), 32 * G, 48 * G, 48 * G + 32 * L.n_onebit()};
 }
 inline int64_t int8_meta_bytes(const PackedLinear& L) { return int8_meta_layout(L).bytes; }
 void build_int8_meta(const PackedLinear& L, uint8_t* out);

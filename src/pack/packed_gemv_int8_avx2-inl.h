@@ -293,7 +293,7 @@ HWY_NOINLINE void int8_block(const PackedLinear& L, const GemvInput& in, const u
   float* fac = fbuf.data();
   float* sft = fac + NR * G;
   const Int8Meta lay = int8_meta_layout(L);
-  const uint8_t* meta = tiles + L.rows() / NR * NR * rb + r / NR * lay.bytes;
+  const uint8_t* meta = tiles + lay.start + r / NR * lay.bytes;
   const uint16_t* msc = reinterpret_cast<const uint16_t*>(meta);                  // (G, NR) fp16
   const uint8_t* mzr = meta + lay.zeros;                                           // (G, NR)
   const uint16_t* mmean = reinterpret_cast<const uint16_t*>(meta + lay.means);     // (n1, NR) fp16

@@ -202,13 +202,14 @@ std::span<const uint8_t> PackedLinear::int8_tiles() const {
     tiles_->bytes = AnonBuffer(n, fmt::format("int8 decode tiles of a {}x{} linear", rows(), cols()));
     uint8_t* out = tiles_->bytes.as<uint8_t>();
     pack_detail::build_int8_tiles_dispatched(*this, out);
-    pack_detail::build_int8_meta(*this, out + rows() / 16 * 16 * row_bytes_);
+    pack_detail::build_int8_meta(*this, out + pack_detail::int8_meta_layout(*this).start);
   });
   return {tiles_->bytes.as<uint8_t>(), tiles_->bytes.size()};
 }
 
 int64_t PackedLinear::int8_tile_bytes() const {
-  return rows() / 16 * (16 * row_bytes_ + pack_detail::int8_meta_bytes(*this));
+  const pack_detail::Int8Meta lay = pack_detail::int8_meta_layout(*this);
+  return lay.start + rows() / 16 * lay.bytes;
 }
 
 int64_t PackedLinear::packed_bytes() const {

@@ -35,15 +35,6 @@ bool parse_proc_stat_line(const std::string& line, int& cpu, CpuTicks& t) {
   return true;
 }
 
-bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total) {
-  int cpu = 0;
-  CpuTicks t;
-  if (!parse_proc_stat_line(line, cpu, t) || cpu != -1) return false;
-  idle = t.idle;
-  total = t.total;
-  return true;
-}
-
 double idle_cpus(int ms) {
   CpuTicks a, b;
   if (!read_cpu_ticks({}, a)) return -1;

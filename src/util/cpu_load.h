@@ -18,14 +18,11 @@ struct CpuTicks {
 // Parses one /proc/stat line: cpu = -1 for the aggregate "cpu" line, N for
 // "cpuN". False for any other line or a truncated one.
 bool parse_proc_stat_line(const std::string& line, int& cpu, CpuTicks& t);
-// The aggregate line only: idle = idle + iowait, total = the 8 fields (a VM's
-// stolen time counts as busy). False when the line is not that.
-bool parse_proc_stat_cpu(const std::string& line, unsigned long long& idle, unsigned long long& total);
 
 // How many CPUs were idle over the next `ms` milliseconds (/proc/stat's
 // idle share times the CPUs online); -1 when /proc/stat cannot be read.
 double idle_cpus(int ms);
-// idle_cpus' arithmetic on two samples of parse_proc_stat_cpu: n_cpus times
+// idle_cpus' arithmetic on two samples of the aggregate line: n_cpus times
 // the idle share of the ticks between them (at most n_cpus); -1 when no tick
 // passed, the idle count fell (iowait can) or n_cpus < 1.
 double idle_cpus_between(unsigned long long idle0, unsigned long long total0, unsigned long long idle1,

@@ -14,9 +14,7 @@
 
 namespace slim {
 
-namespace {
 bool env_set(const char* v) { return v != nullptr && *v != '\0'; }
-}  // namespace
 
 std::string omp_spin_count(const char* omp_wait_policy, const char* gomp_spincount, double idle_cpus, int n_cpus) {
   if (env_set(omp_wait_policy) || env_set(gomp_spincount)) return "";

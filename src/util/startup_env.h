@@ -8,6 +8,9 @@
 
 namespace slim {
 
+// An environment variable's value (std::getenv) is set and not empty.
+bool env_set(const char* v);
+
 // libgomp spins GOMP_SPINCOUNT iterations (default 300000) at every barrier
 // and fork before it sleeps. On a machine where another process wants a
 // core, the spinning thread takes the time slice the working thread needs:
