@@ -64,7 +64,8 @@ start=$(date +%s%N)
 "$slim" "${a[@]}" --out "$out" > /dev/null 2>&1
 total_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 rm -rf "$out"
-RANDOM=${SLIM_TEST_SEED:-$$}
+seed=${SLIM_TEST_SEED:-$$}  # printed on failure with the run length: the kill times follow from both
+RANDOM=$seed
 kills=0
 for attempt in $(seq 1 40); do
   ms=$(( RANDOM % (total_ms + 1) + 1 ))
@@ -72,14 +73,14 @@ for attempt in $(seq 1 40); do
     > "$work/log" 2>&1
   rc=$?
   [ $rc -eq 0 ] && break
-  [ $rc -eq 137 ] || { cat "$work/log"; fail "run after $kills kills failed with $rc"; }
+  [ $rc -eq 137 ] || { cat "$work/log"; fail "run after $kills kills failed with $rc (SLIM_TEST_SEED=$seed, run of ${total_ms} ms)"; }
   kills=$((kills + 1))
 done
-[ -d "$out" ] || fail "no output after 40 attempts"
+[ -d "$out" ] || fail "no output after 40 attempts (SLIM_TEST_SEED=$seed, run of ${total_ms} ms)"
 for f in "$work/full-kill"/*; do
   n=$(basename "$f")
   [ "$n" = quant_report.json ] && continue
-  cmp -s "$f" "$out/$n" || fail "kill test ($kills kills): $n differs from the uninterrupted run"
+  cmp -s "$f" "$out/$n" || fail "kill test ($kills kills): $n differs from the uninterrupted run (SLIM_TEST_SEED=$seed, run of ${total_ms} ms)"
 done
-[ "$(ls "$work/full-kill" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "kill test: different file lists"
+[ "$(ls "$work/full-kill" | wc -l)" = "$(ls "$out" | wc -l)" ] || fail "kill test: different file lists (SLIM_TEST_SEED=$seed, run of ${total_ms} ms)"
 echo "ok: killed $kills times at random moments (run of ${total_ms} ms), resumed to the same bytes"
